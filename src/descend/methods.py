@@ -1,0 +1,92 @@
+"""The method names ``minimize`` and the CLI accept, each a recipe over a ``descend.optim`` class."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from descend import optim
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named recipe: an optimizer class, the options that define the method, and defaults.
+
+    Attributes:
+        name: what users type (``"nesterov"``).
+        optimizer: the ``descend.optim`` class that owns the update rule.
+        fixed: options that make the method what it is (``nesterov=True``); a user
+            cannot override them.
+        defaults: options a user may override (``lr``), documented per method.
+        summary: one line for tables and ``--help``.
+        max_iter: default iteration budget.
+        patience: default consecutive iterations ftol/xtol must hold.
+    """
+
+    name: str
+    optimizer: type[torch.optim.Optimizer]
+    summary: str
+    fixed: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    max_iter: int = 10_000
+    patience: int = 10
+    second_order: bool = False
+
+    def options(self) -> set[str]:
+        """Option names the optimizer accepts (besides ``params``)."""
+        sig = inspect.signature(self.optimizer.__init__)
+        return {n for n in sig.parameters if n not in ("self", "params")}
+
+    def build(self, params: list[torch.Tensor], options: dict[str, Any]) -> torch.optim.Optimizer:
+        """The optimizer for ``params``; unknown or fixed options give a clear ValueError."""
+        valid = self.options() - set(self.fixed)
+        unknown = sorted(set(options) - valid)
+        if unknown:
+            raise ValueError(
+                f"method {self.name!r} does not take option(s) {', '.join(unknown)}; "
+                f"valid options: {', '.join(sorted(valid))}"
+            )
+        kwargs = {**self.defaults, **options, **self.fixed}
+        return self.optimizer(params, **kwargs)
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add ``method`` to the table (a later registration of the same name replaces it)."""
+    METHODS[method.name] = method
+    return method
+
+
+def get_method(name: Any) -> Method:
+    """The method called ``name``; a ValueError lists the valid names otherwise."""
+    key = name.lower().replace("_", "-") if isinstance(name, str) else name
+    if key not in METHODS:
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
+    return METHODS[key]
+
+
+def _first_order(name: str, cls: Callable[..., Any], summary: str, **kw: Any) -> None:
+    register(Method(name=name, optimizer=cls, summary=summary, **kw))  # type: ignore[arg-type]
+
+
+_first_order("gd", optim.SGD, "gradient descent, fixed learning rate", defaults={"lr": 1e-3},
+             patience=1)
+_first_order("momentum", optim.SGD, "heavy-ball momentum (Polyak)",
+             defaults={"lr": 1e-3, "momentum": 0.9})
+_first_order("nesterov", optim.SGD, "Nesterov accelerated gradient",
+             fixed={"nesterov": True}, defaults={"lr": 1e-3, "momentum": 0.9})
+_first_order("adagrad", optim.Adagrad, "AdaGrad: steps shrink with summed squared gradients",
+             defaults={"lr": 0.1})
+_first_order("rmsprop", optim.RMSprop, "RMSprop: steps over a running RMS of the gradient",
+             defaults={"lr": 1e-2})
+_first_order("adam", optim.Adam, "Adam: adaptive moments", defaults={"lr": 1e-2})
+_first_order("adamw", optim.AdamW, "AdamW: Adam with decoupled weight decay",
+             defaults={"lr": 1e-2, "weight_decay": 1e-2})
+_first_order("amsgrad", optim.Adam, "AMSGrad: Adam with the maximum of past second moments",
+             fixed={"amsgrad": True}, defaults={"lr": 1e-2})

@@ -1,0 +1,223 @@
+"""``minimize``: the descent loop fed by one function of a vector."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from descend.callbacks import as_callbacks
+from descend.loop import run_descent
+from descend.methods import get_method
+from descend.objective import Objective
+from descend.result import OptimizeResult
+from descend.stopping import StoppingCriteria
+
+DEFAULT_METHOD = "adam"
+
+
+def minimize(
+    fun: Callable[..., Any],
+    x0: Any,
+    method: str = DEFAULT_METHOD,
+    *,
+    jac: Callable[..., Any] | bool | None = None,
+    max_iter: int | None = None,
+    gtol: float = 1e-5,
+    ftol: float = 2.2e-9,
+    xtol: float = 0.0,
+    max_time: float | None = None,
+    target: float | None = None,
+    callback: Any = None,
+    record: bool = False,
+    patience: int | None = None,
+    divergence_factor: float = 1e6,
+    device: str | torch.device | None = None,
+    **options: Any,
+) -> OptimizeResult:
+    r"""Minimize a scalar function of a vector (or any-shaped array) by gradient descent.
+
+    Args:
+        fun: ``fun(x) -> scalar``. Given a tensor, its gradient comes from autodiff. With
+            ``jac`` given, ``fun`` and ``jac`` may be plain NumPy functions instead.
+        x0: the start: list, tuple, NumPy array or tensor. ``res.x`` comes back as the same
+            kind (a float64 NumPy array for lists, tuples and arrays).
+        method: one of ``descend.methods.METHODS`` (``gd, momentum, nesterov, adagrad,
+            rmsprop, adam, adamw, amsgrad``, ...).
+        jac: the gradient ``jac(x) -> array`` shaped like ``x``, or ``True`` when ``fun``
+            returns ``(f, gradient)``. ``None``: autodiff.
+        max_iter: iteration budget (default per method, 10,000 for first-order methods).
+        gtol: stop when :math:`\|\nabla f\|_2 \le` gtol.
+        ftol: stop when the relative change of f is below ftol for ``patience`` iterations.
+        xtol: stop when :math:`\|x_k - x_{k-1}\| \le` xtol :math:`\max(\|x_k\|, 1)`
+            for ``patience`` iterations (0: off).
+        max_time: wall-clock budget in seconds.
+        target: stop as soon as f <= target.
+        callback: ``cb(intermediate_result)`` called after every iteration (return True or
+            raise StopIteration to stop), a :class:`descend.callbacks.Callback`, or a list.
+        record: keep the trajectory of x in ``res.history``.
+        patience: iterations in a row that ftol/xtol must hold (default per method: 1 for
+            plain descent, 10 for methods with momentum or adaptive steps).
+        divergence_factor: f rising this many times the problem's scale above the best f
+            seen ends the run as diverged.
+        device: where to run (``"cuda"``, ``"cpu"``); default: where ``x0`` lives.
+        **options: passed to the optimizer (``lr``, ``momentum``, ``betas``, ...).
+
+    Returns:
+        :class:`descend.OptimizeResult`.
+
+    Example:
+        >>> res = descend.minimize(lambda x: ((x - 3) ** 2).sum(), [0.0, 0.0], "adam", lr=0.1)
+        >>> res.x  # array([3., 3.])
+    """
+    spec = get_method(method)
+    x, present = _as_parameter(x0, device)
+    evaluate = _evaluator(fun, jac, x, tuple(x0.shape) if isinstance(x0, Tensor) else x.shape)
+    stopping = StoppingCriteria(
+        max_iter=spec.max_iter if max_iter is None else max_iter,
+        gtol=gtol,
+        ftol=ftol,
+        xtol=xtol,
+        max_time=max_time,
+        target=target,
+        patience=spec.patience if patience is None else patience,
+        divergence_factor=divergence_factor,
+    )
+    callbacks = as_callbacks(callback)
+    optimizer = spec.build([x], options)
+    objective = Objective([x], evaluate)
+    _check_start(objective)
+    return run_descent(
+        objective,
+        optimizer,
+        stopping,
+        callbacks=callbacks,
+        record=record,
+        present=lambda params: present(params[0]),
+        method=spec.name,
+    )
+
+
+def _as_parameter(x0: Any, device: Any) -> tuple[Tensor, Callable[[Tensor], Any]]:
+    """x0 as a float leaf tensor, and the function that turns a tensor back into x0's kind."""
+    if isinstance(x0, Tensor):
+        x = x0.detach().clone()
+        if not x.is_floating_point():
+            x = x.to(torch.get_default_dtype() if x.is_complex() else torch.float64)
+        home = x0.device
+
+        def present(t: Tensor) -> Any:
+            return t.detach().to(home).clone()
+    else:
+        try:
+            array = np.asarray(x0, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"x0 must be a list, tuple, NumPy array or tensor of numbers, "
+                f"got {type(x0).__name__}: {exc}"
+            ) from exc
+        x = torch.from_numpy(array.copy())
+
+        def present(t: Tensor) -> Any:
+            return t.detach().cpu().numpy().astype(np.float64, copy=True)
+
+    if x.numel() == 0:
+        raise ValueError("x0 is empty; it needs at least one coordinate")
+    if not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).nonzero()[0].tolist()
+        raise ValueError(f"x0 contains NaN or inf (first at index {bad}); give a finite start")
+    if device is not None:
+        x = x.to(device)
+    return x.requires_grad_(True), present
+
+
+def _evaluator(
+    fun: Callable[..., Any], jac: Any, x: Tensor, shape: tuple[int, ...]
+) -> Callable[[], Tensor]:
+    """The evaluation the Objective wraps: f at x with the gradient left in ``x.grad``."""
+    if not callable(fun):
+        raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+    if jac is None or jac is False:
+
+        def autodiff() -> Tensor:
+            x.grad = None
+            with torch.enable_grad():
+                value = fun(x)
+                if not isinstance(value, Tensor):
+                    raise TypeError(
+                        f"fun must return a scalar tensor for autodiff, got "
+                        f"{type(value).__name__}; pass jac= to use a NumPy function"
+                    )
+                _check_scalar(value)
+                if not value.requires_grad:
+                    raise ValueError(
+                        "fun's result does not depend on x through differentiable torch "
+                        "operations (it has no gradient); build it from x with torch ops, "
+                        "or pass jac="
+                    )
+                value = value.reshape(())
+                value.backward()
+            return value.detach().to(x.dtype)
+
+        return autodiff
+
+    if jac is not True and not callable(jac):
+        raise TypeError(f"jac must be callable, True or None, got {type(jac).__name__}")
+
+    def explicit() -> Tensor:
+        xn = x.detach().cpu().numpy().copy()
+        if jac is True:
+            out = fun(xn)
+            if not isinstance(out, tuple) or len(out) != 2:
+                raise TypeError("with jac=True, fun must return a pair (f, gradient)")
+            value, grad = out
+        else:
+            value, grad = fun(xn), jac(xn)
+        value_t = _scalar_tensor(value, x)
+        grad_a = grad.detach().cpu().numpy() if isinstance(grad, Tensor) else np.asarray(grad)
+        if grad_a.size != x.numel() or (grad_a.ndim > 1 and grad_a.shape != tuple(x.shape)):
+            raise ValueError(
+                f"jac returned shape {grad_a.shape}, but x has shape {tuple(x.shape)}"
+            )
+        x.grad = torch.as_tensor(grad_a.reshape(x.shape), dtype=x.dtype).to(x.device)
+        return value_t
+
+    return explicit
+
+
+def _check_scalar(value: Tensor) -> None:
+    if value.numel() != 1:
+        raise ValueError(
+            f"fun must return a scalar, got a tensor of shape {tuple(value.shape)}; "
+            "reduce it (e.g. .sum() or .mean())"
+        )
+
+
+def _scalar_tensor(value: Any, x: Tensor) -> Tensor:
+    if isinstance(value, Tensor):
+        _check_scalar(value)
+        return value.detach().reshape(()).to(dtype=x.dtype, device=x.device)
+    array = np.asarray(value, dtype=np.float64)
+    if array.size != 1:
+        raise ValueError(f"fun must return a scalar, got an array of shape {array.shape}")
+    return torch.tensor(float(array.reshape(())), dtype=x.dtype, device=x.device)
+
+
+def _check_start(objective: Objective) -> None:
+    """Evaluate at x0 once, turning a failure there into a clear error."""
+    try:
+        value = objective.closure()
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(str(exc)) from exc
+    except Exception as exc:
+        raise ValueError(f"fun raised {type(exc).__name__} at x0: {exc}") from exc
+    f = value.item()
+    if not math.isfinite(f):
+        raise ValueError(f"fun(x0) is {f}; start from a point where f is finite")
+    grad = objective.params[0].grad
+    if grad is not None and not torch.isfinite(grad).all():
+        raise ValueError("the gradient at x0 is not finite; start from a point where f is smooth")

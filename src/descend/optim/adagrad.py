@@ -1,0 +1,86 @@
+"""AdaGrad (Duchi, Hazan & Singer, 2011)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
+from descend.validation import check_non_negative, check_positive
+
+
+class Adagrad(Optimizer):
+    r"""AdaGrad: per-coordinate steps shrinking with the sum of squared gradients.
+
+    .. math::
+        g_t = \nabla f(\theta_{t-1}) + \lambda\theta_{t-1},\quad
+        s_t = s_{t-1} + g_t^2,\quad
+        \theta_t = \theta_{t-1} - \frac{\eta}{1 + (t-1)\delta}\,\frac{g_t}{\sqrt{s_t} + \epsilon}
+
+    Same hyperparameters and state as ``torch.optim.Adagrad``.
+
+    Args:
+        params: parameters or parameter groups.
+        lr: learning rate :math:`\eta \ge 0`.
+        lr_decay: :math:`\delta \ge 0`.
+        weight_decay: L2 penalty :math:`\lambda \ge 0`.
+        initial_accumulator_value: :math:`s_0 \ge 0`.
+        eps: :math:`\epsilon > 0`.
+        maximize: ascend instead of descend.
+        foreach: accepted for ``torch.optim`` compatibility.
+
+    Example:
+        >>> opt = descend.optim.Adagrad(model.parameters(), lr=0.1)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        check_non_negative("lr", lr)
+        check_non_negative("lr_decay", lr_decay)
+        check_weight_decay(weight_decay)
+        check_non_negative("initial_accumulator_value", initial_accumulator_value)
+        check_positive("eps", eps)
+        defaults = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            maximize=bool(maximize),
+            foreach=foreach,
+        )
+        super().__init__(params, defaults)
+
+    def _state_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("sum",)
+
+    def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        state.setdefault(
+            "sum",
+            torch.full_like(
+                p, group["initial_accumulator_value"], memory_format=torch.preserve_format
+            ),
+        )
+
+    def _update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
+        wd, eps = group["weight_decay"], group["eps"]
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        for params, grads, sums in blocks(lists):
+            if wd != 0:
+                grads = torch._foreach_add(grads, params, alpha=wd)
+            torch._foreach_addcmul_(sums, grads, grads, 1)
+            std = torch._foreach_sqrt(sums)
+            torch._foreach_add_(std, eps)
+            torch._foreach_addcdiv_(params, grads, std, -clr)

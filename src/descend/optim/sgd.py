@@ -1,0 +1,90 @@
+"""Stochastic gradient descent, with heavy-ball or Nesterov momentum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
+from descend.validation import check_non_negative, check_number
+
+
+class SGD(Optimizer):
+    r"""Gradient descent; batch, stochastic or mini-batch depending only on what the
+    gradient was computed from.
+
+    .. math::
+        g_t &= \nabla f(\theta_{t-1}) + \lambda\theta_{t-1}\\
+        b_t &= \mu b_{t-1} + (1-\tau) g_t \quad (b_1 = g_1)\\
+        \theta_t &= \theta_{t-1} - \eta\,(g_t + \mu b_t \text{ if nesterov else } b_t)
+
+    With ``momentum=0`` this is plain gradient descent :math:`\theta \leftarrow \theta -
+    \eta g`. Same hyperparameters and state as ``torch.optim.SGD``.
+
+    Args:
+        params: parameters or parameter groups.
+        lr: learning rate :math:`\eta \ge 0`.
+        momentum: :math:`\mu \ge 0` (heavy ball; 0.9 is typical).
+        dampening: :math:`\tau \in [0, 1]`, scales the new gradient in the buffer.
+        weight_decay: L2 penalty :math:`\lambda \ge 0`.
+        nesterov: Nesterov's look-ahead form; needs momentum > 0 and dampening = 0.
+        maximize: ascend instead of descend.
+        foreach: accepted for ``torch.optim`` compatibility.
+
+    Example:
+        >>> opt = descend.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        check_non_negative("lr", lr)
+        check_non_negative("momentum", momentum)
+        check_number("dampening", dampening, low=0.0, high=1.0)
+        check_weight_decay(weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(
+                f"nesterov=True needs momentum > 0 and dampening = 0, "
+                f"got momentum={momentum}, dampening={dampening}"
+            )
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=bool(nesterov),
+            maximize=bool(maximize),
+            foreach=foreach,
+        )
+        super().__init__(params, defaults)
+
+    def _state_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return ("momentum_buffer",) if group["momentum"] != 0 else ()
+
+    def _update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
+        lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
+        dampening, nesterov = group["dampening"], group["nesterov"]
+        for block in blocks(lists):
+            params, grads = block[0], block[1]
+            if wd != 0:
+                grads = torch._foreach_add(grads, params, alpha=wd)
+            if momentum != 0:
+                bufs = block[2]
+                if step == 1:
+                    torch._foreach_copy_(bufs, grads)
+                else:
+                    torch._foreach_mul_(bufs, momentum)
+                    torch._foreach_add_(bufs, grads, alpha=1 - dampening)
+                grads = torch._foreach_add(grads, bufs, alpha=momentum) if nesterov else bufs
+            torch._foreach_add_(params, grads, alpha=-lr)

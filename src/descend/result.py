@@ -1,0 +1,142 @@
+"""What a run returns: the result object and its per-iteration history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+
+class Status(str, Enum):
+    """Why a run stopped. The first four count as converged."""
+
+    GTOL = "gtol"
+    FTOL = "ftol"
+    XTOL = "xtol"
+    TARGET = "target"
+    MAX_ITER = "max_iter"
+    MAX_TIME = "max_time"
+    CALLBACK = "callback"
+    DIVERGED = "diverged"
+    LINE_SEARCH_FAILED = "line_search_failed"
+    RUNNING = "running"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def converged(self) -> bool:
+        return self in _CONVERGED
+
+
+_CONVERGED = {Status.GTOL, Status.FTOL, Status.XTOL, Status.TARGET}
+
+#: the per-iteration columns every run records, in order
+HISTORY_COLUMNS = ("iteration", "f", "grad_norm", "step_norm", "lr", "time", "nfev", "njev")
+
+
+class History:
+    """Per-iteration record of a run: one row per iterate, row 0 being the start.
+
+    Columns: ``iteration, f, grad_norm, step_norm, lr, time`` (seconds since the start),
+    ``nfev, njev`` (cumulative), and ``x`` (the iterates) when recorded.
+    """
+
+    def __init__(self, record_x: bool = False) -> None:
+        self._rows: list[tuple[float, ...]] = []
+        self.record_x = record_x
+        self.x: list[np.ndarray] = []
+
+    def append(self, row: tuple[float, ...], x: np.ndarray | None = None) -> None:
+        self._rows.append(row)
+        if self.record_x and x is not None:
+            self.x.append(x)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        return self.as_dict()[column]
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """The history as ``{column: array}``; ``x`` is an (iterations, *shape) array if recorded."""
+        table = np.asarray(self._rows, dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS))
+        out = {name: table[:, i] for i, name in enumerate(HISTORY_COLUMNS)}
+        for name in ("iteration", "nfev", "njev"):
+            out[name] = out[name].astype(np.int64)
+        if self.record_x:
+            out["x"] = np.stack(self.x) if self.x else np.empty((0,))
+        return out
+
+    def to_pandas(self) -> Any:
+        """The scalar columns as a pandas DataFrame (requires pandas)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("History.to_pandas needs pandas: pip install pandas") from exc
+        data = self.as_dict()
+        data.pop("x", None)
+        return pd.DataFrame(data).set_index("iteration")
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} rows, columns={list(HISTORY_COLUMNS)})"
+
+
+@dataclass
+class OptimizeResult:
+    """The outcome of :func:`descend.minimize`.
+
+    Attributes:
+        x: the solution, of the kind ``x0`` was given as (NumPy for lists and arrays).
+        fun: f at ``x``.
+        grad_norm: Euclidean norm of the gradient at ``x``.
+        nit: iterations (optimizer steps) taken.
+        nfev, njev, nhev: evaluations of f, of its gradient, of Hessian-vector products.
+        converged: whether a convergence criterion (gtol, ftol, xtol, target) ended the run.
+        status: why the run stopped (:class:`Status`).
+        message: the same in plain English, with advice when it failed.
+        history: the per-iteration :class:`History`.
+    """
+
+    x: Any
+    fun: float
+    grad_norm: float
+    nit: int
+    nfev: int
+    njev: int
+    status: Status
+    message: str
+    history: History = field(repr=False)
+    nhev: int = 0
+    method: str = ""
+    time: float = 0.0
+
+    @property
+    def converged(self) -> bool:
+        return self.status.converged
+
+    @property
+    def success(self) -> bool:
+        """Alias of ``converged``, as in ``scipy.optimize.OptimizeResult``."""
+        return self.converged
+
+    def __repr__(self) -> str:
+        lines = [
+            f"  method: {self.method}",
+            f"  status: {self.status.value} ({'converged' if self.converged else 'not converged'})",
+            f" message: {self.message}",
+            f"     fun: {self.fun:.10g}",
+            f"       x: {np.array2string(np.asarray(_as_numpy(self.x)), threshold=8, precision=6)}",
+            f"grad_norm: {self.grad_norm:.3e}",
+            f"     nit: {self.nit}   nfev: {self.nfev}   njev: {self.njev}   nhev: {self.nhev}",
+            f"    time: {self.time:.3g} s",
+        ]
+        return "OptimizeResult(\n" + "\n".join(lines) + "\n)"
+
+
+def _as_numpy(x: Any) -> Any:
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    return x

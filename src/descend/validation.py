@@ -1,0 +1,78 @@
+"""Checks at the public boundary: each names the argument, the bad value and what is allowed."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` as a float if it is a finite real in the interval, else raise ValueError.
+
+    The interval is ``[low, high]``; ``low_open``/``high_open`` exclude an end.
+    """
+    if hasattr(value, "item") and getattr(value, "numel", lambda: 1)() == 1:
+        value = value.item()
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if math.isnan(value) or below or above:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{_fmt(low)}, {_fmt(high)}{right}, got {value!r}")
+    return value
+
+
+def check_positive(name: str, value: Any) -> float:
+    """A real number > 0."""
+    return check_number(name, value, low=0.0, low_open=True)
+
+
+def check_non_negative(name: str, value: Any) -> float:
+    """A real number >= 0."""
+    return check_number(name, value, low=0.0)
+
+
+def check_unit_interval(name: str, value: Any) -> float:
+    """A real number in [0, 1), as for a decay rate such as a beta."""
+    return check_number(name, value, low=0.0, high=1.0, high_open=True)
+
+
+def check_int(name: str, value: Any, *, low: int = 0) -> int:
+    """An integer >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise TypeError(f"{name} must be an integer >= {low}, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value}")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: Any) -> Any:
+    """``value`` must be one of ``choices``."""
+    if value not in choices:
+        listed = ", ".join(repr(c) if not isinstance(c, str) else c for c in choices)
+        raise ValueError(f"unknown {name} {value!r}; valid choices: {listed}")
+    return value
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:g}"
