@@ -72,7 +72,7 @@ def run_descent(
             break
         torch._foreach_copy_(prev, [p.detach() for p in params])
         try:
-            optimizer.step(objective.closure)
+            optimizer.step(objective)
         except StepFailed as failure:
             outcome = Status(failure.status), failure.message
             break

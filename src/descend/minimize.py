@@ -89,7 +89,7 @@ def minimize(
     )
     callbacks = as_callbacks(callback)
     optimizer = spec.build([x], options)
-    objective = Objective([x], evaluate)
+    objective = Objective([x], evaluate, loss_fn=None if jac else lambda: fun(x).reshape(()))
     _check_start(objective)
     return run_descent(
         objective,

@@ -17,14 +17,25 @@ class Objective:
     cached loss without re-evaluating. So the loop and the optimizer can both ask for
     f(x_k) and only one evaluation happens.
 
+    Second-order optimizers receive the Objective itself as their closure; when it was
+    built with ``loss_fn`` (a differentiable function of the current ``params``), they use
+    :meth:`hvp` for exact Hessian-vector products by double backward.
+
     Args:
         params: the tensors being optimized (leaves with ``requires_grad``).
         evaluate: computes the loss at the current ``params`` and fills ``p.grad``.
+        loss_fn: the loss at the current ``params`` as a differentiable tensor, if known.
     """
 
-    def __init__(self, params: Sequence[Tensor], evaluate: Callable[[], Tensor]) -> None:
+    def __init__(
+        self,
+        params: Sequence[Tensor],
+        evaluate: Callable[[], Tensor],
+        loss_fn: Callable[[], Tensor] | None = None,
+    ) -> None:
         self.params = list(params)
         self._evaluate = evaluate
+        self.loss_fn = loss_fn
         self._versions: tuple[int, ...] | None = None
         self._loss: Tensor | None = None
         self.nfev = 0
@@ -43,6 +54,28 @@ class Objective:
         return loss
 
     __call__ = closure
+
+    @property
+    def has_hvp(self) -> bool:
+        return self.loss_fn is not None
+
+    def hvp(self, vectors: Sequence[Tensor]) -> list[Tensor]:
+        r"""Hessian-vector product :math:`\nabla^2 f(x)\,v` at the current parameters.
+
+        ``vectors`` is one tensor per parameter. Counts one ``nhev``. Exact, by double
+        backward through ``loss_fn``; does not touch ``p.grad``.
+        """
+        if self.loss_fn is None:
+            raise RuntimeError("this objective has no differentiable loss_fn; no exact HVP")
+        with torch.enable_grad():
+            loss = self.loss_fn()
+            grads = torch.autograd.grad(loss, self.params, create_graph=True)
+            out = torch.autograd.grad(grads, self.params, list(vectors), allow_unused=True)
+        self.nhev += 1
+        return [
+            torch.zeros_like(p) if h is None else h.detach()
+            for p, h in zip(self.params, out)
+        ]
 
     def forget(self) -> None:
         """Drop the cache (after the caller changed parameters outside an optimizer)."""
@@ -64,4 +97,4 @@ class Objective:
                 loss.backward()
             return loss.detach()
 
-        return cls(params, evaluate)
+        return cls(params, evaluate, loss_fn)
