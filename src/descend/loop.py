@@ -126,7 +126,7 @@ def run_descent(
                 break
 
     status, message = outcome
-    if not status.converged and best.f < f:
+    if not status.converged and not f <= best.f:  # also when f is NaN
         best.restore(params)
         objective.forget()
         f, g = best.f, best.g

@@ -1,4 +1,4 @@
-"""The method names ``minimize`` and the CLI accept, each a recipe over a ``descend.optim`` class."""
+"""The method names ``minimize`` and the CLI accept: recipes over ``descend.optim`` classes."""
 
 from __future__ import annotations
 
@@ -75,18 +75,42 @@ def _first_order(name: str, cls: Callable[..., Any], summary: str, **kw: Any) ->
     register(Method(name=name, optimizer=cls, summary=summary, **kw))  # type: ignore[arg-type]
 
 
-_first_order("gd", optim.SGD, "gradient descent, fixed learning rate", defaults={"lr": 1e-3},
-             patience=1)
-_first_order("momentum", optim.SGD, "heavy-ball momentum (Polyak)",
-             defaults={"lr": 1e-3, "momentum": 0.9})
-_first_order("nesterov", optim.SGD, "Nesterov accelerated gradient",
-             fixed={"nesterov": True}, defaults={"lr": 1e-3, "momentum": 0.9})
-_first_order("adagrad", optim.Adagrad, "AdaGrad: steps shrink with summed squared gradients",
-             defaults={"lr": 0.1})
-_first_order("rmsprop", optim.RMSprop, "RMSprop: steps over a running RMS of the gradient",
-             defaults={"lr": 1e-2})
+_first_order(
+    "gd", optim.SGD, "gradient descent, fixed learning rate", defaults={"lr": 1e-3}, patience=1
+)
+_first_order(
+    "momentum", optim.SGD, "heavy-ball momentum (Polyak)", defaults={"lr": 1e-3, "momentum": 0.9}
+)
+_first_order(
+    "nesterov",
+    optim.SGD,
+    "Nesterov accelerated gradient",
+    fixed={"nesterov": True},
+    defaults={"lr": 1e-3, "momentum": 0.9},
+)
+_first_order(
+    "adagrad",
+    optim.Adagrad,
+    "AdaGrad: steps shrink with summed squared gradients",
+    defaults={"lr": 0.1},
+)
+_first_order(
+    "rmsprop",
+    optim.RMSprop,
+    "RMSprop: steps over a running RMS of the gradient",
+    defaults={"lr": 1e-2},
+)
 _first_order("adam", optim.Adam, "Adam: adaptive moments", defaults={"lr": 1e-2})
-_first_order("adamw", optim.AdamW, "AdamW: Adam with decoupled weight decay",
-             defaults={"lr": 1e-2, "weight_decay": 1e-2})
-_first_order("amsgrad", optim.Adam, "AMSGrad: Adam with the maximum of past second moments",
-             fixed={"amsgrad": True}, defaults={"lr": 1e-2})
+_first_order(
+    "adamw",
+    optim.AdamW,
+    "AdamW: Adam with decoupled weight decay",
+    defaults={"lr": 1e-2, "weight_decay": 1e-2},
+)
+_first_order(
+    "amsgrad",
+    optim.Adam,
+    "AMSGrad: Adam with the maximum of past second moments",
+    fixed={"amsgrad": True},
+    defaults={"lr": 1e-2},
+)

@@ -180,9 +180,7 @@ def _evaluator(
         value_t = _scalar_tensor(value, x)
         grad_a = grad.detach().cpu().numpy() if isinstance(grad, Tensor) else np.asarray(grad)
         if grad_a.size != x.numel() or (grad_a.ndim > 1 and grad_a.shape != tuple(x.shape)):
-            raise ValueError(
-                f"jac returned shape {grad_a.shape}, but x has shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"jac returned shape {grad_a.shape}, but x has shape {tuple(x.shape)}")
         x.grad = torch.as_tensor(grad_a.reshape(x.shape), dtype=x.dtype).to(x.device)
         return value_t
 

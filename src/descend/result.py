@@ -61,7 +61,7 @@ class History:
         return self.as_dict()[column]
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        """The history as ``{column: array}``; ``x`` is an (iterations, *shape) array if recorded."""
+        """The history as ``{column: array}``; ``x`` (iterations, *shape) if recorded."""
         table = np.asarray(self._rows, dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS))
         out = {name: table[:, i] for i, name in enumerate(HISTORY_COLUMNS)}
         for name in ("iteration", "nfev", "njev"):

@@ -44,7 +44,8 @@ class StoppingCriteria:
         if self.max_time is not None:
             check_positive("max_time", self.max_time)
         if self.target is not None and (
-            isinstance(self.target, bool) or not isinstance(self.target, (int, float))
+            isinstance(self.target, bool)
+            or not isinstance(self.target, (int, float))
             or math.isnan(self.target)
         ):
             raise ValueError(f"target must be a real number or None, got {self.target!r}")
