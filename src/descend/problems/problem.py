@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,7 +27,8 @@ class Problem:
         bounds: per-coordinate ``(low, high)`` for plots and random starts.
         description: one line for tables.
         reference: where the function and its minima are published.
-        local_minima: other stationary points worth knowing (local minima, saddles).
+        local_minima: known local (non-global) minimizers, each a tuple.
+        saddles: known saddle points (and other non-minimal stationary points).
     """
 
     name: str
@@ -39,8 +41,15 @@ class Problem:
     description: str = ""
     reference: str = ""
     local_minima: tuple[tuple[float, ...], ...] = field(default=())
+    saddles: tuple[tuple[float, ...], ...] = field(default=())
 
     def __call__(self, x: Tensor) -> Tensor:
+        """f at ``x`` of shape ``(..., dim)``; the result has shape ``(...)``."""
+        if x.ndim == 0 or x.shape[-1] != self.dim:
+            raise ValueError(
+                f"problem {self.name!r} takes x of shape (..., {self.dim}), "
+                f"got shape {tuple(x.shape)}"
+            )
         return self.fn(x)
 
     def x0(self, dtype: torch.dtype = torch.float64) -> Tensor:
@@ -48,7 +57,12 @@ class Problem:
         return torch.tensor(self.start, dtype=dtype)
 
     def distance_to_minimum(self, x: Sequence[float] | Tensor) -> float:
-        """Euclidean distance from ``x`` to the nearest known global minimizer."""
+        """Euclidean distance from ``x`` to the nearest known global minimizer.
+
+        NaN when the problem has no minimizer (``f_min = -inf``, as for the monkey saddle).
+        """
+        if not self.minima:
+            return math.nan
         point = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
         return min(
             torch.linalg.vector_norm(point - torch.tensor(m, dtype=torch.float64)).item()
