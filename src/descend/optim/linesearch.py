@@ -54,10 +54,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from descend.optim.optimizer import StepFailed
 from descend.validation import check_int, check_number, check_positive
 
 Phi = Callable[[float], tuple[float, float]]
@@ -583,3 +585,242 @@ def search(
             return LineSearchResult(res.t, f, dphi, phi.nfev, res.success, res.message)
     phi.move_to(0.0)
     return LineSearchResult(0.0, f0, dphi0, phi.nfev, False, res.message)
+
+
+def fixed_step(phi: Phi, f0: float, dphi0: float, t0: float = 1.0) -> LineSearchResult:
+    """No search: evaluate once at ``t0`` and accept it if f and its slope are finite there
+    (``torch.optim.LBFGS(line_search_fn=None)``); f may rise."""
+    f, d = phi(t0)
+    if math.isfinite(f) and math.isfinite(d):
+        return LineSearchResult(t0, f, d, 1, True, f"fixed step t = {t0:.6g}")
+    return LineSearchResult(0.0, f0, dphi0, 1, False, f"f = {f} at the fixed step t = {t0:.6g}")
+
+
+# -- the search axis of an optimizer ----------------------------------------------------
+
+
+LINE_SEARCHES = ("strong_wolfe", "backtracking")
+
+
+class LineSearchOptimizer(torch.optim.Optimizer):
+    r"""Base of the methods that move along a direction chosen by a line search.
+
+    A method is a descent direction times a search (optimistix's two axes). The subclass
+    supplies the direction :math:`d_k` (:meth:`_direction`), what it learns from an accepted
+    step (:meth:`_accept`), how to forget it (:meth:`_reset`) and, if it wants, the first
+    trial step (:meth:`_initial_step`). This base runs one iteration per ``step(closure)``
+    (``max_iter`` per step where the subclass has that hyperparameter):
+
+    1. :math:`f_k, g_k` from the closure (a caching closure, like descend's objective, does
+       not evaluate again at an unchanged point), flattened into one vector.
+    2. :math:`d_k` from the subclass. If :math:`\phi'(0) = g_k^\top d_k` is not negative and
+       finite, the curvature information is forgotten and :math:`d_k = -g_k`.
+    3. A line search from :math:`t_0` (``lr`` for a curvature direction,
+       ``lr`` :math:`/\|g_k\|_2` for steepest descent, a step of length ``lr`` as in SciPy's
+       L-BFGS-B). It ends with the closure's last evaluation at the accepted point, so the
+       descent loop's evaluation there is free.
+    4. If the search finds no lower f along a curvature direction (e.g. f is NaN all along
+       it), the memory is reset, the parameters go back to :math:`x_k` and the search is
+       retried along :math:`-g_k`. If that fails too, the parameters stay at :math:`x_k`
+       (the best point seen) and :class:`~descend.optim.StepFailed` is raised with status
+       ``"line_search_failed"`` (``"diverged"`` for a fixed step that is not finite).
+
+    A search that runs out of evaluations, or shrinks its interval to rounding, after
+    finding a lower f accepts that point: it is progress, even without the curvature
+    condition (the quasi-Newton update is then skipped if :math:`s^\top y \le 0`).
+
+    All parameters must be in one parameter group and share dtype and device, as for
+    ``torch.optim.LBFGS``.
+    """
+
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        super().__init__(params, defaults)
+        if len(self.param_groups) != 1:
+            raise ValueError(
+                f"{type(self).__name__} does not support per-parameter options (parameter "
+                f"groups); got {len(self.param_groups)} groups, give one list of parameters"
+            )
+        self._flat = FlatParams(self.param_groups[0]["params"])
+
+    # -- the direction axis: overridden by each method ---------------------------------------
+
+    def _init_buffers(self, state: dict[str, Any], n: int) -> None:
+        """Allocate the method's own state (called once, before the first direction)."""
+
+    def _direction(self, state: dict[str, Any], g: Tensor, d: Tensor) -> bool:
+        """Write the direction into ``d``; return False if it is :math:`-g` (no curvature
+        information was used), True otherwise."""
+        torch.neg(g, out=d)
+        return False
+
+    def _accept(
+        self,
+        state: dict[str, Any],
+        g: Tensor,
+        g_new: Tensor,
+        d: Tensor,
+        dphi0: float,
+        res: LineSearchResult,
+    ) -> None:
+        """Learn from the accepted step :math:`s = t d`, :math:`y = g_{new} - g`."""
+
+    def _reset(self, state: dict[str, Any]) -> None:
+        """Forget the curvature information (after a direction or a search failed)."""
+
+    def _initial_step(self, state: dict[str, Any], f: float, dphi0: float, curved: bool) -> float:
+        lr = self.param_groups[0]["lr"]
+        if curved:
+            return lr
+        if self.param_groups[0].get("line_search_fn", "strong_wolfe") is None:
+            # torch.optim.LBFGS without a line search: lr * min(1, 1/|g|_1)
+            g1 = state["g"].abs().sum().item()
+            return lr * min(1.0, 1.0 / g1) if g1 > 0 else lr
+        return lr / math.sqrt(-dphi0)
+
+    def _search_options(self, group: dict[str, Any]) -> dict[str, float]:
+        options = {"c1": group["c1"]}
+        if group.get("line_search_fn", "strong_wolfe") == "strong_wolfe":
+            options["c2"] = group["c2"]
+        return options
+
+    # -- the shared iteration ---------------------------------------------------------------
+
+    @property
+    def _state(self) -> dict[str, Any]:
+        return self.state[self._flat.params[0]]
+
+    def _prepare(self) -> dict[str, Any]:
+        state = self._state
+        if "d" not in state:
+            flat = self._flat
+            for key in ("g", "g_prev", "g_next", "d", "x0"):
+                state[key] = torch.zeros(flat.numel, dtype=flat.dtype, device=flat.device)
+            state.setdefault("n_iter", 0)
+            state.setdefault("func_evals", 0)
+            state.setdefault("resets", 0)
+            self._init_buffers(state, flat.numel)
+        return state
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor:  # type: ignore[override]
+        """One iteration (``max_iter`` where the method has it); returns the loss at the
+        start, like ``torch.optim.LBFGS``. ``closure`` re-evaluates the loss and fills the
+        gradients; it is required."""
+        if closure is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.step needs a closure that clears the gradients, "
+                "evaluates the loss, calls backward() and returns the loss"
+            )
+        group = self.param_groups[0]
+        state = self._prepare()
+        with torch.enable_grad():
+            loss = closure()
+        f = float(loss)
+        if not math.isfinite(f):
+            raise StepFailed(
+                "diverged", f"f is {f} at the current parameters; no step can be taken from there"
+            )
+        self._flat.gather_grad(out=state["g"])
+        max_iter = group.get("max_iter", 1)
+        max_eval = group.get("max_eval") or max_iter * MAX_EVALS
+        tol_grad = group.get("tolerance_grad", 0.0)
+        tol_change = group.get("tolerance_change", 0.0)
+        evals = 1
+        for it in range(max_iter):
+            if tol_grad > 0 and state["g"].abs().max().item() <= tol_grad:
+                break
+            if max_eval - evals <= 0:
+                break
+            res = self._iterate(closure, state, f, max_eval - evals)
+            evals += res.nfev
+            state["n_iter"] += 1
+            state["func_evals"] += res.nfev
+            if res.t == 0:
+                break
+            f_old, f = f, res.f
+            if it + 1 < max_iter and tol_change > 0:
+                moved = state["d"].abs().max().item() * res.t
+                if moved <= tol_change or abs(f - f_old) < tol_change:
+                    break
+        return loss
+
+    def _iterate(
+        self, closure: Callable[[], Tensor], state: dict[str, Any], f: float, budget: int
+    ) -> LineSearchResult:
+        """One iteration from the point whose gradient is in ``state["g"]``."""
+        g, d = state["g"], state["d"]
+        curved = self._direction(state, g, d)
+        dphi0 = torch.dot(g, d).item()
+        if curved and not (math.isfinite(dphi0) and dphi0 < 0):
+            self._forget(state)
+            curved = False
+        if not curved:
+            torch.neg(g, out=d)
+            dphi0 = -torch.dot(g, g).item()
+        if not math.isfinite(dphi0):
+            raise StepFailed(
+                "diverged", f"the gradient is not finite (|g|^2 = {-dphi0}); no step can be taken"
+            )
+        if dphi0 == 0:
+            return LineSearchResult(0.0, f, 0.0, 0, True, "zero gradient: nothing to do")
+        x0 = self._flat.gather(out=state["x0"])
+        res = self._search(closure, state, x0, f, dphi0, curved, budget)
+        if res.t == 0 and curved and budget > res.nfev:
+            self._forget(state)
+            torch.neg(g, out=d)
+            dphi0 = -torch.dot(g, g).item()
+            retry = self._search(closure, state, x0, f, dphi0, False, budget - res.nfev)
+            res = LineSearchResult(
+                retry.t,
+                retry.f,
+                retry.dphi,
+                res.nfev + retry.nfev,
+                retry.success,
+                f"{retry.message} (after the quasi-Newton direction failed: {res.message})",
+            )
+        if res.t == 0:
+            fixed = self.param_groups[0].get("line_search_fn", "strong_wolfe") is None
+            raise StepFailed(
+                "diverged" if fixed else "line_search_failed",
+                f"{type(self).__name__}: the line search found no lower f along the "
+                f"steepest-descent direction: {res.message}. The parameters stay at the "
+                f"best point (f = {f:.10g}).",
+            )
+        self._accept(state, g, state["g_next"], d, dphi0, res)
+        state["g_prev"], state["g"], state["g_next"] = g, state["g_next"], state["g_prev"]
+        return res
+
+    def _forget(self, state: dict[str, Any]) -> None:
+        state["resets"] += 1
+        self._reset(state)
+
+    def _search(
+        self,
+        closure: Callable[[], Tensor],
+        state: dict[str, Any],
+        x0: Tensor,
+        f: float,
+        dphi0: float,
+        curved: bool,
+        budget: int,
+    ) -> LineSearchResult:
+        group = self.param_groups[0]
+        t0 = self._initial_step(state, f, dphi0, curved)
+        phi = LineFunction(closure, self._flat, x0, state["d"], f, grad=state["g_next"])
+        method = group.get("line_search_fn", "strong_wolfe")
+        if method is None:
+            res = fixed_step(phi, f, dphi0, t0)
+            if res.t == 0:
+                phi.move_to(0.0)
+            return res
+        options = self._search_options(group)
+        return search(phi, f, dphi0, t0, method, max_evals=budget, **options)
+
+
+def check_search_constants(c1: float, c2: float | None = None) -> None:
+    """0 < c1 < 1, and c1 < c2 < 1 when c2 is given."""
+    check_number("c1", c1, low=0.0, high=1.0, low_open=True, high_open=True)
+    if c2 is not None:
+        check_number("c2", c2, low=0.0, high=1.0, low_open=True, high_open=True)
+        if not c1 < c2:
+            raise ValueError(f"c2 must be in (c1, 1) = ({c1:g}, 1), got c2={c2!r}")
