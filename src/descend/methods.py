@@ -114,3 +114,39 @@ _first_order(
     fixed={"amsgrad": True},
     defaults={"lr": 1e-2},
 )
+
+
+# -- quasi-Newton and conjugate gradient: one iteration per step, a strong Wolfe line search --
+# max_iter as SciPy's L-BFGS-B (15000); BFGS and CG: SciPy uses 200 n, we fix a number.
+register(
+    Method(
+        name="lbfgs",
+        optimizer=optim.LBFGS,
+        summary="L-BFGS: limited-memory quasi-Newton (m = 10), strong Wolfe line search",
+        fixed={"max_iter": 1},
+        defaults={"history_size": 10, "tolerance_grad": 0.0, "tolerance_change": 0.0},
+        max_iter=15_000,
+        patience=1,
+        second_order=True,
+    )
+)
+register(
+    Method(
+        name="bfgs",
+        optimizer=optim.BFGS,
+        summary="BFGS: dense inverse-Hessian quasi-Newton, strong Wolfe line search",
+        max_iter=2_000,
+        patience=1,
+        second_order=True,
+    )
+)
+register(
+    Method(
+        name="cg",
+        optimizer=optim.ConjugateGradient,
+        summary="nonlinear conjugate gradient (PR+), strong Wolfe line search (c2 = 0.1)",
+        max_iter=10_000,
+        patience=1,
+        second_order=True,
+    )
+)
