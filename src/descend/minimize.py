@@ -17,7 +17,7 @@ from descend.objective import Objective
 from descend.result import OptimizeResult
 from descend.stopping import StoppingCriteria
 
-DEFAULT_METHOD = "adam"
+DEFAULT_METHOD = "lbfgs"
 
 
 def minimize(
@@ -46,11 +46,12 @@ def minimize(
             ``jac`` given, ``fun`` and ``jac`` may be plain NumPy functions instead.
         x0: the start: list, tuple, NumPy array or tensor. ``res.x`` comes back as the same
             kind (a float64 NumPy array for lists, tuples and arrays).
-        method: one of ``descend.methods.METHODS`` (``gd, momentum, nesterov, adagrad,
-            rmsprop, adam, adamw, amsgrad``, ...).
+        method: one of ``descend.methods.METHODS`` (``lbfgs``, the default, ``bfgs, cg, gd,
+            momentum, nesterov, adagrad, rmsprop, adam, adamw, amsgrad``, ...).
         jac: the gradient ``jac(x) -> array`` shaped like ``x``, or ``True`` when ``fun``
             returns ``(f, gradient)``. ``None``: autodiff.
-        max_iter: iteration budget (default per method, 10,000 for first-order methods).
+        max_iter: iteration budget (default per method: 10,000 for first-order methods,
+            15,000 for lbfgs).
         gtol: stop when :math:`\|\nabla f\|_2 \le` gtol.
         ftol: stop when the relative change of f is below ftol for ``patience`` iterations.
         xtol: stop when :math:`\|x_k - x_{k-1}\| \le` xtol :math:`\max(\|x_k\|, 1)`
