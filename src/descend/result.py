@@ -41,13 +41,22 @@ class History:
     """Per-iteration record of a run: one row per iterate, row 0 being the start.
 
     Columns: ``iteration, f, grad_norm, step_norm, lr, time`` (seconds since the start),
-    ``nfev, njev`` (cumulative), and ``x`` (the iterates) when recorded.
+    ``nfev, njev`` (cumulative), and ``x`` (the iterates) when recorded. ``fit`` keeps
+    histories with its own ``columns`` (per step and per epoch); ``integer`` names the
+    columns returned as int64.
     """
 
-    def __init__(self, record_x: bool = False) -> None:
+    def __init__(
+        self,
+        record_x: bool = False,
+        columns: tuple[str, ...] = HISTORY_COLUMNS,
+        integer: tuple[str, ...] = ("iteration", "nfev", "njev"),
+    ) -> None:
         self._rows: list[tuple[float, ...]] = []
         self.record_x = record_x
         self.x: list[np.ndarray] = []
+        self.columns = tuple(columns)
+        self.integer = tuple(c for c in integer if c in self.columns)
 
     def append(self, row: tuple[float, ...], x: np.ndarray | None = None) -> None:
         self._rows.append(row)
@@ -62,9 +71,9 @@ class History:
 
     def as_dict(self) -> dict[str, np.ndarray]:
         """The history as ``{column: array}``; ``x`` (iterations, *shape) if recorded."""
-        table = np.asarray(self._rows, dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS))
-        out = {name: table[:, i] for i, name in enumerate(HISTORY_COLUMNS)}
-        for name in ("iteration", "nfev", "njev"):
+        table = np.asarray(self._rows, dtype=np.float64).reshape(-1, len(self.columns))
+        out = {name: table[:, i] for i, name in enumerate(self.columns)}
+        for name in self.integer:
             out[name] = out[name].astype(np.int64)
         if self.record_x:
             out["x"] = np.stack(self.x) if self.x else np.empty((0,))
@@ -78,10 +87,23 @@ class History:
             raise ImportError("History.to_pandas needs pandas: pip install pandas") from exc
         data = self.as_dict()
         data.pop("x", None)
-        return pd.DataFrame(data).set_index("iteration")
+        return pd.DataFrame(data).set_index(self.columns[0])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The rows (and iterates), for a checkpoint; :meth:`load_state_dict` restores them."""
+        return {"columns": self.columns, "rows": list(self._rows), "x": list(self.x)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if tuple(state["columns"]) != self.columns:
+            raise ValueError(
+                f"history columns differ: saved {list(state['columns'])}, "
+                f"this run records {list(self.columns)}"
+            )
+        self._rows = [tuple(row) for row in state["rows"]]
+        self.x = list(state.get("x", []))
 
     def __repr__(self) -> str:
-        return f"History({len(self)} rows, columns={list(HISTORY_COLUMNS)})"
+        return f"History({len(self)} rows, columns={list(self.columns)})"
 
 
 @dataclass

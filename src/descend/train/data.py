@@ -1,0 +1,518 @@
+"""Where ``fit`` reads its rows: in-memory arrays, torch data sets and loaders, and files
+streamed in chunks.
+
+A :class:`DataSource` hands out one epoch of batches at a time. All randomness (the
+order of rows, of row groups, of files) is drawn from the ``torch.Generator`` the caller
+passes, never from global state, so an epoch is a pure function of the generator's state
+at its start: :meth:`DataSource.batches` with ``skip=k`` replays the same draws and
+resumes after batch ``k``, which is how a checkpointed run continues mid-epoch.
+
+``batch_size=None`` means the full batch: in-memory sources give all rows as one batch;
+streaming sources give a :class:`FullPass`, which ``fit`` evaluates chunk by chunk,
+accumulating the gradient, so full-batch descent works on data larger than memory.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from descend.validation import check_int, check_number
+
+Batch = tuple[Tensor, Tensor]
+
+#: rows per chunk when evaluating in-memory data in pieces (validation, full passes)
+EVAL_ROWS = 1 << 16
+
+
+class FullPass:
+    """Every row of a source once, as bounded chunks: the full batch of a streaming source."""
+
+    def __init__(self, source: DataSource) -> None:
+        self.source = source
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self.source.chunks()
+
+
+class DataSource(ABC):
+    """A data set ``fit`` can read.
+
+    Attributes:
+        num_rows: the number of rows, or None when unknown before a full pass.
+        in_memory: whether all rows are held as tensors (a validation split needs it).
+    """
+
+    num_rows: int | None = None
+    in_memory: bool = False
+
+    @abstractmethod
+    def batches(
+        self, batch_size: int | None, *, shuffle: bool, generator: torch.Generator, skip: int = 0
+    ) -> Iterator[Batch | FullPass]:
+        """One epoch of batches of ``batch_size`` rows (the last may be short); ``None``
+        means the full batch. The first ``skip`` batches are drawn but not returned."""
+
+    @abstractmethod
+    def chunks(self) -> Iterator[Batch]:
+        """Every row once, in stored order, in chunks of bounded size."""
+
+    def steps_per_epoch(self, batch_size: int | None) -> int | None:
+        """Batches in one epoch, or None when the number of rows is unknown."""
+        if batch_size is None:
+            return 1
+        if self.num_rows is None:
+            return None
+        return max(1, math.ceil(self.num_rows / batch_size))
+
+
+class InMemory(DataSource):
+    """Rows held as two tensors: features ``X`` (n, ...) and targets ``y`` (n, ...)."""
+
+    in_memory = True
+
+    def __init__(self, X: Tensor, y: Tensor) -> None:
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"X and y must have the same number of rows, got {X.shape[0]} and {y.shape[0]}"
+            )
+        if X.shape[0] == 0:
+            raise ValueError("data is empty; it needs at least one row")
+        self.X, self.y = X, y
+        self.num_rows = int(X.shape[0])
+
+    def batches(
+        self, batch_size: int | None, *, shuffle: bool, generator: torch.Generator, skip: int = 0
+    ) -> Iterator[Batch]:
+        n = self.num_rows
+        if batch_size is None or (batch_size >= n and not shuffle):
+            if skip == 0:
+                yield self.X, self.y
+            return
+        order = torch.randperm(n, generator=generator) if shuffle else None
+        if order is not None and order.device != self.X.device:
+            order = order.to(self.X.device)
+        for start in range(skip * batch_size, n, batch_size):
+            if order is None:
+                yield self.X[start : start + batch_size], self.y[start : start + batch_size]
+            else:
+                idx = order[start : start + batch_size]
+                yield self.X.index_select(0, idx), self.y.index_select(0, idx)
+
+    def chunks(self) -> Iterator[Batch]:
+        for start in range(0, self.num_rows, EVAL_ROWS):
+            yield self.X[start : start + EVAL_ROWS], self.y[start : start + EVAL_ROWS]
+
+    def split(self, fraction: float, generator: torch.Generator) -> tuple[InMemory, InMemory]:
+        """A random (train, validation) split with ``fraction`` of the rows held out."""
+        fraction = check_number(
+            "validation", fraction, low=0.0, high=1.0, low_open=True, high_open=True
+        )
+        n_val = round(self.num_rows * fraction)
+        if n_val < 1 or n_val >= self.num_rows:
+            raise ValueError(
+                f"validation={fraction:g} of {self.num_rows} rows leaves {n_val} for "
+                "validation; give a fraction that holds out at least one row and keeps one"
+            )
+        order = torch.randperm(self.num_rows, generator=generator).to(self.X.device)
+        train, val = order[: self.num_rows - n_val], order[self.num_rows - n_val :]
+        return (
+            InMemory(self.X.index_select(0, train), self.y.index_select(0, train)),
+            InMemory(self.X.index_select(0, val), self.y.index_select(0, val)),
+        )
+
+
+class MapDataset(DataSource):
+    """A map-style ``torch.utils.data.Dataset`` whose items are ``(features, target)``.
+
+    Batches are gathered by index in the order drawn from the generator and collated
+    with ``torch.utils.data.default_collate``.
+    """
+
+    def __init__(self, dataset: Any, converter: Any = None) -> None:
+        self.dataset = dataset
+        self.num_rows = len(dataset)
+        self.converter = converter
+        if self.num_rows == 0:
+            raise ValueError("data is an empty Dataset; it needs at least one row")
+
+    def _gather(self, idx: list[int]) -> Batch:
+        from torch.utils.data import default_collate
+
+        batch = default_collate([self.dataset[i] for i in idx])
+        return _pair(batch, self.converter)
+
+    def batches(
+        self, batch_size: int | None, *, shuffle: bool, generator: torch.Generator, skip: int = 0
+    ) -> Iterator[Batch | FullPass]:
+        if batch_size is None:
+            if skip == 0:
+                yield FullPass(self)
+            return
+        order = torch.randperm(self.num_rows, generator=generator) if shuffle else None
+        for start in range(skip * batch_size, self.num_rows, batch_size):
+            stop = min(start + batch_size, self.num_rows)
+            idx = order[start:stop].tolist() if order is not None else list(range(start, stop))
+            yield self._gather(idx)
+
+    def chunks(self) -> Iterator[Batch]:
+        step = 1024
+        for start in range(0, self.num_rows, step):
+            yield self._gather(list(range(start, min(start + step, self.num_rows))))
+
+
+class Loader(DataSource):
+    """A ``torch.utils.data.DataLoader`` (or any iterable of ``(X, y)`` batches), read as is.
+
+    Its own batch size and order rule; ``fit``'s ``batch_size`` and ``shuffle`` do not apply
+    (except ``batch_size="full"``, which accumulates the gradient over the whole loader).
+    A resumed run replays the loader and skips the batches already done, so it is
+    bit-identical only if the loader's order is itself seeded.
+    """
+
+    def __init__(self, loader: Any, converter: Any = None) -> None:
+        self.loader = loader
+        self.converter = converter
+        dataset = getattr(loader, "dataset", None)
+        try:
+            self.num_rows = len(dataset) if dataset is not None else None
+        except TypeError:
+            self.num_rows = None
+        try:
+            self._len: int | None = len(loader)
+        except TypeError:
+            self._len = None
+
+    def steps_per_epoch(self, batch_size: int | None) -> int | None:
+        return 1 if batch_size is None else self._len
+
+    def batches(
+        self, batch_size: int | None, *, shuffle: bool, generator: torch.Generator, skip: int = 0
+    ) -> Iterator[Batch | FullPass]:
+        if batch_size is None:
+            if skip == 0:
+                yield FullPass(self)
+            return
+        for i, batch in enumerate(self.loader):
+            if i >= skip:
+                yield _pair(batch, self.converter)
+
+    def chunks(self) -> Iterator[Batch]:
+        for batch in self.loader:
+            yield _pair(batch, self.converter)
+
+
+class Stream(DataSource):
+    """Rows streamed from CSV or Parquet files in chunks, in bounded memory.
+
+    Each epoch reads the files chunk by chunk (``chunk_rows`` rows at a time, via pyarrow)
+    and never holds more than about ``buffer_rows + chunk_rows`` rows. With ``shuffle``,
+    the order of the files and of each Parquet file's row groups is drawn from the
+    generator, and the rows are shuffled within a buffer of ``buffer_rows`` rows (the
+    larger the buffer, the closer to a full shuffle). Without it, the batches are the
+    rows in stored order, exactly as an in-memory array of the same rows would give them.
+
+    Args:
+        paths: a file, a glob pattern, or a list of them (``.parquet``/``.pq`` or ``.csv``,
+            ``.csv.gz``, ``.tsv``).
+        target: the name of the target column.
+        features: the feature columns (default: every column but ``target``), all numeric.
+        chunk_rows: rows read per chunk, >= 1.
+        buffer_rows: rows shuffled together, >= 1.
+
+    Example:
+        >>> fit(model, "bce_with_logits", stream("train/*.parquet", target="label"),
+        ...     batch_size=256)
+    """
+
+    def __init__(
+        self,
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        target: str,
+        features: Sequence[str] | None = None,
+        *,
+        chunk_rows: int = 65_536,
+        buffer_rows: int = 262_144,
+        converter: Any = None,
+    ) -> None:
+        import pyarrow  # noqa: F401  (a clear ImportError here, not mid-epoch)
+
+        self.paths = _expand(paths)
+        self.format = _format(self.paths)
+        self.target = target
+        self.chunk_rows = check_int("chunk_rows", chunk_rows, low=1)
+        self.buffer_rows = check_int("buffer_rows", buffer_rows, low=1)
+        self.converter = converter
+        columns = self._columns(self.paths[0])
+        if target not in columns:
+            raise ValueError(
+                f"target column {target!r} is not in {self.paths[0]}; columns: {columns}"
+            )
+        self.features = (
+            list(features) if features is not None else [c for c in columns if c != target]
+        )
+        missing = [c for c in self.features if c not in columns]
+        if missing:
+            raise ValueError(
+                f"feature column(s) {missing} are not in {self.paths[0]}; columns: {columns}"
+            )
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            self.num_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in self.paths)
+        else:
+            self.num_rows = None
+
+    def with_converter(self, converter: Any) -> Stream:
+        """A copy of this stream whose chunks pass through ``converter(X, y)``."""
+        clone = object.__new__(Stream)
+        clone.__dict__.update(self.__dict__)
+        clone.converter = converter
+        return clone
+
+    def _columns(self, path: str) -> list[str]:
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        reader = self._csv_reader(path)
+        return list(reader.schema.names)
+
+    def _csv_reader(self, path: str) -> Any:
+        import pyarrow.csv as pacsv
+
+        parse = pacsv.ParseOptions(delimiter="\t" if path.endswith(".tsv") else ",")
+        # ~100 bytes per row of a numeric table; keep blocks near chunk_rows rows
+        read = pacsv.ReadOptions(block_size=max(1 << 16, min(1 << 28, self.chunk_rows * 128)))
+        return pacsv.open_csv(path, read_options=read, parse_options=parse)
+
+    def _record_batches(self, generator: torch.Generator | None) -> Iterator[Any]:
+        paths = self.paths
+        if generator is not None and len(paths) > 1:
+            paths = [paths[i] for i in torch.randperm(len(paths), generator=generator).tolist()]
+        columns = [*self.features, self.target]
+        for path in paths:
+            if self.format == "parquet":
+                import pyarrow.parquet as pq
+
+                handle = pq.ParquetFile(path)
+                groups = list(range(handle.num_row_groups))
+                if generator is not None and len(groups) > 1:
+                    groups = torch.randperm(len(groups), generator=generator).tolist()
+                yield from handle.iter_batches(
+                    batch_size=self.chunk_rows, row_groups=groups, columns=columns
+                )
+            else:
+                yield from self._csv_reader(path)
+
+    def _arrays(self, generator: torch.Generator | None) -> Iterator[Batch]:
+        for record in self._record_batches(generator):
+            X = np.empty((record.num_rows, len(self.features)), dtype=np.float64)
+            for j, name in enumerate(self.features):
+                X[:, j] = record.column(name).to_numpy(zero_copy_only=False)
+            y = np.array(record.column(self.target).to_numpy(zero_copy_only=False))  # writable
+            Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+            yield self.converter(Xt, yt) if self.converter is not None else (Xt, yt)
+
+    def chunks(self) -> Iterator[Batch]:
+        return self._arrays(None)
+
+    def batches(
+        self, batch_size: int | None, *, shuffle: bool, generator: torch.Generator, skip: int = 0
+    ) -> Iterator[Batch | FullPass]:
+        if batch_size is None:
+            if skip == 0:
+                yield FullPass(self)
+            return
+        emitted = 0
+        held_X: list[Tensor] = []
+        held_y: list[Tensor] = []
+        held = 0
+
+        def drain(final: bool) -> Iterator[Batch]:
+            nonlocal held_X, held_y, held, emitted
+            X, y = torch.cat(held_X), torch.cat(held_y)
+            if shuffle:
+                order = torch.randperm(X.shape[0], generator=generator)
+                X, y = X.index_select(0, order), y.index_select(0, order)
+            n = X.shape[0] if final else X.shape[0] // batch_size * batch_size
+            for start in range(0, n, batch_size):
+                if emitted >= skip:
+                    yield X[start : start + batch_size], y[start : start + batch_size]
+                emitted += 1
+            held_X, held_y = ([X[n:]], [y[n:]]) if n < X.shape[0] else ([], [])
+            held = X.shape[0] - n
+
+        for X, y in self._arrays(generator if shuffle else None):
+            held_X.append(X)
+            held_y.append(y)
+            held += X.shape[0]
+            if held >= self.buffer_rows:
+                yield from drain(final=False)
+        if held:
+            yield from drain(final=True)
+
+
+def stream(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    target: str,
+    features: Sequence[str] | None = None,
+    *,
+    chunk_rows: int = 65_536,
+    buffer_rows: int = 262_144,
+) -> Stream:
+    """A :class:`Stream` of CSV or Parquet files for ``fit`` (see :class:`Stream`)."""
+    return Stream(paths, target, features, chunk_rows=chunk_rows, buffer_rows=buffer_rows)
+
+
+# -- conversion at the boundary ---------------------------------------------------------
+
+
+class Converter:
+    """Casts features to the model's dtype and targets to what the loss takes."""
+
+    def __init__(self, dtype: torch.dtype, target: str) -> None:
+        self.dtype = dtype
+        self.target = target
+
+    def features(self, X: Any, name: str = "X") -> Tensor:
+        X = _tensor(X, name)
+        if X.is_complex():
+            raise TypeError(f"{name} must be real, got dtype {X.dtype}")
+        return X.to(self.dtype)
+
+    def targets(self, y: Any, name: str = "y") -> Tensor:
+        y = _tensor(y, name)
+        if self.target == "long":
+            if y.is_floating_point() and not torch.equal(y, y.round()):
+                raise ValueError(
+                    f"{name} must hold integer class labels for this loss, got "
+                    "non-integer values; encode labels as 0..n_classes-1"
+                )
+            return y.long()
+        if self.target == "float" or y.is_floating_point():
+            return y.to(self.dtype)
+        return y
+
+    def __call__(self, X: Any, y: Any) -> Batch:
+        return self.features(X), self.targets(y)
+
+
+def as_source(data: Any, converter: Converter, name: str = "data") -> DataSource:
+    """The :class:`DataSource` for ``data``: an ``(X, y)`` pair of tensors, NumPy arrays,
+    lists or pandas objects; a torch ``Dataset`` or ``DataLoader``; or a source."""
+    from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
+
+    if isinstance(data, Stream):
+        return data.with_converter(converter)
+    if isinstance(data, DataSource):
+        return data
+    if isinstance(data, DataLoader):
+        return Loader(data, converter)
+    if isinstance(data, TensorDataset) and len(data.tensors) == 2:
+        return InMemory(converter.features(data.tensors[0]), converter.targets(data.tensors[1]))
+    if isinstance(data, IterableDataset):
+        raise TypeError(
+            f"{name} is an IterableDataset; wrap it in a torch.utils.data.DataLoader with "
+            "the batch size you want"
+        )
+    if isinstance(data, Dataset):
+        return MapDataset(data, converter)
+    if isinstance(data, (str, os.PathLike)):
+        raise TypeError(
+            f"{name} is a path; stream files with descend.train.stream({str(data)!r}, "
+            "target='column')"
+        )
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        X = converter.features(data[0], f"{name}[0] (X)")
+        y = converter.targets(data[1], f"{name}[1] (y)")
+        return InMemory(X, y)
+    raise TypeError(
+        f"{name} must be an (X, y) pair of tensors, NumPy arrays or pandas objects, a torch "
+        f"Dataset or DataLoader, or descend.train.stream(...); got {type(data).__name__}"
+    )
+
+
+def _tensor(value: Any, name: str) -> Tensor:
+    if isinstance(value, Tensor):
+        return value.detach()
+    if hasattr(value, "to_numpy") and hasattr(value, "dtypes"):  # pandas
+        frame = value.to_frame() if value.ndim == 1 else value
+        bad = [str(c) for c, t in frame.dtypes.items() if not _numeric(t)]
+        if bad:
+            raise TypeError(
+                f"{name} has non-numeric column(s) {bad}; encode them as numbers first "
+                "(e.g. sklearn.preprocessing.OneHotEncoder or OrdinalEncoder)"
+            )
+        value = value.to_numpy(dtype=np.float64)
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be array-like, got {type(value).__name__}: {exc}") from exc
+    if array.dtype == object or not (
+        np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
+    ):
+        raise TypeError(f"{name} must be numeric, got dtype {array.dtype}")
+    array = np.ascontiguousarray(array)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+def _numeric(dtype: Any) -> bool:
+    try:
+        return bool(np.issubdtype(np.dtype(dtype), np.number) or np.dtype(dtype) == np.bool_)
+    except TypeError:
+        return False
+
+
+def _pair(batch: Any, converter: Any) -> Batch:
+    if isinstance(batch, dict):
+        raise TypeError(
+            "batches must be (features, target) pairs, got a dict; "
+            "wrap the loader so it yields (X, y)"
+        )
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise TypeError(f"batches must be (features, target) pairs, got {type(batch).__name__}")
+    X, y = batch
+    return converter(X, y) if converter is not None else (X, y)
+
+
+def _expand(paths: Any) -> list[str]:
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    out: list[str] = []
+    for item in items:
+        text = os.fspath(item)
+        matches = sorted(glob.glob(text)) if any(ch in text for ch in "*?[") else [text]
+        if not matches:
+            raise FileNotFoundError(f"no file matches {text!r}")
+        for match in matches:
+            if not os.path.isfile(match):
+                raise FileNotFoundError(f"{match!r} is not a file")
+        out.extend(matches)
+    if not out:
+        raise ValueError("paths is empty; give at least one CSV or Parquet file")
+    return out
+
+
+def _format(paths: list[str]) -> str:
+    kinds = set()
+    for path in paths:
+        lower = path.lower()
+        if lower.endswith((".parquet", ".pq")):
+            kinds.add("parquet")
+        elif lower.endswith((".csv", ".csv.gz", ".tsv")):
+            kinds.add("csv")
+        else:
+            raise ValueError(
+                f"unknown file type {path!r}; valid: .parquet, .pq, .csv, .csv.gz, .tsv"
+            )
+    if len(kinds) > 1:
+        raise ValueError("paths mix CSV and Parquet files; stream one kind at a time")
+    return kinds.pop()

@@ -1,0 +1,117 @@
+r"""Penalties and gradient clipping for ``fit``.
+
+* L2: :math:`\tfrac{\lambda_2}{2}\sum_i \|w_i\|_2^2` is added to the loss, so its gradient
+  :math:`\lambda_2 w` reaches every optimizer (and the curvature of second-order ones).
+* L1: :math:`\lambda_1 \sum_i \|w_i\|_1` is not differentiable at 0; it is applied by the
+  proximal step after each optimizer step,
+  :math:`w \leftarrow \operatorname{sign}(w)\max(|w| - \eta\lambda_1, 0)`
+  (soft-thresholding by the group's learning rate :math:`\eta` times :math:`\lambda_1`),
+  which sets small weights exactly to zero (proximal gradient descent, ISTA).
+* Elastic net: both at once; :func:`elastic_net` converts scikit-learn's
+  ``(alpha, l1_ratio)`` into ``(l1, l2)``.
+
+Penalties apply to weights, not to biases: every parameter whose name does not end in
+``bias``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from descend.validation import check_non_negative, check_number, check_positive
+
+
+class Penalty:
+    """L1 (by proximal step) and L2 (in the loss) on a model's weights.
+
+    Args:
+        model: the module whose weights are penalized.
+        l1: the L1 strength :math:`\\lambda_1 \\ge 0`.
+        l2: the L2 strength :math:`\\lambda_2 \\ge 0` (penalty :math:`\\lambda_2\\|w\\|^2/2`).
+    """
+
+    def __init__(self, model: nn.Module, l1: float = 0.0, l2: float = 0.0) -> None:
+        self.l1 = check_non_negative("l1", l1)
+        self.l2 = check_non_negative("l2", l2)
+        self.weights = [
+            p
+            for name, p in model.named_parameters()
+            if p.requires_grad and not name.endswith("bias")
+        ]
+        self._ids = {id(p) for p in self.weights}
+
+    @property
+    def active(self) -> bool:
+        return (self.l1 > 0 or self.l2 > 0) and bool(self.weights)
+
+    def l2_term(self) -> Tensor | None:
+        """:math:`\\lambda_2\\sum\\|w\\|^2/2` as a differentiable tensor, or None when off."""
+        if self.l2 == 0 or not self.weights:
+            return None
+        return 0.5 * self.l2 * sum((w * w).sum() for w in self.weights)
+
+    def value(self) -> float:
+        """The whole penalty at the current weights (L1 and L2)."""
+        with torch.no_grad():
+            total = 0.0
+            if self.l2:
+                total += 0.5 * self.l2 * sum(float((w * w).sum()) for w in self.weights)
+            if self.l1:
+                total += self.l1 * sum(float(w.abs().sum()) for w in self.weights)
+        return total
+
+    @torch.no_grad()
+    def prox(self, optimizer: torch.optim.Optimizer) -> None:
+        """Soft-threshold each weight by its group's ``lr * l1`` (no-op when ``l1 == 0``)."""
+        if self.l1 == 0:
+            return
+        for group in optimizer.param_groups:
+            lr = group.get("lr", 1.0)
+            lr = float(lr) if not isinstance(lr, Tensor) else float(lr.item())
+            threshold = lr * self.l1
+            for p in group["params"]:
+                if id(p) in self._ids:
+                    p.copy_(F.softshrink(p, threshold))
+
+
+def elastic_net(alpha: float, l1_ratio: float) -> tuple[float, float]:
+    r"""``(l1, l2)`` for scikit-learn's elastic net penalty
+    :math:`\alpha\,\rho\|w\|_1 + \tfrac{\alpha(1-\rho)}{2}\|w\|_2^2` with :math:`\rho` = l1_ratio.
+
+    Example:
+        >>> l1, l2 = elastic_net(alpha=0.01, l1_ratio=0.15)
+    """
+    alpha = check_non_negative("alpha", alpha)
+    ratio = check_number("l1_ratio", l1_ratio, low=0.0, high=1.0)
+    return alpha * ratio, alpha * (1.0 - ratio)
+
+
+class GradientClipper:
+    """Clip gradients in place by value and/or global norm; return the pre-clip norm.
+
+    ``clip_value`` clamps each gradient entry to ``[-clip_value, clip_value]``
+    (``torch.nn.utils.clip_grad_value_``); ``clip_norm`` then rescales all gradients so
+    their global 2-norm is at most ``clip_norm`` (``torch.nn.utils.clip_grad_norm_``).
+    The returned norm is the global norm *before* any clipping, as a tensor (no host sync).
+    """
+
+    def __init__(self, clip_norm: float | None = None, clip_value: float | None = None) -> None:
+        self.clip_norm = None if clip_norm is None else check_positive("clip_grad_norm", clip_norm)
+        self.clip_value = (
+            None if clip_value is None else check_positive("clip_grad_value", clip_value)
+        )
+
+    def __call__(self, params: list[Tensor]) -> Tensor:
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return torch.zeros(())
+        if self.clip_value is None and self.clip_norm is not None:
+            return torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        if self.clip_value is not None:
+            torch.nn.utils.clip_grad_value_(params, self.clip_value)
+            if self.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, self.clip_norm)
+        return norm
