@@ -66,6 +66,11 @@ class History:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def rows(self, start: int = 0, stop: int | None = None) -> list[tuple[float, ...]]:
+        """Rows ``start:stop`` as tuples in ``columns`` order, without building arrays
+        (what monitors read during a run, at a cost of O(stop - start))."""
+        return self._rows[start:stop]
+
     def __getitem__(self, column: str) -> np.ndarray:
         return self.as_dict()[column]
 
@@ -120,6 +125,8 @@ class OptimizeResult:
         status: why the run stopped (:class:`Status`).
         message: the same in plain English, with advice when it failed.
         history: the per-iteration :class:`History`.
+        diagnoses: what the health monitors found (:class:`descend.diagnostics.Diagnosis`,
+            one per kind); ``descend.diagnostics.print_diagnoses(res)`` prints them.
     """
 
     x: Any
@@ -134,6 +141,7 @@ class OptimizeResult:
     nhev: int = 0
     method: str = ""
     time: float = 0.0
+    diagnoses: list[Any] = field(default_factory=list, repr=False)
 
     @property
     def converged(self) -> bool:
@@ -155,6 +163,9 @@ class OptimizeResult:
             f"     nit: {self.nit}   nfev: {self.nfev}   njev: {self.njev}   nhev: {self.nhev}",
             f"    time: {self.time:.3g} s",
         ]
+        if self.diagnoses:
+            kinds = ", ".join(getattr(d, "kind", str(d)) for d in self.diagnoses)
+            lines.append(f"diagnoses: {kinds}")
         return "OptimizeResult(\n" + "\n".join(lines) + "\n)"
 
 
