@@ -26,6 +26,16 @@ from typing import Any
 class Callback:
     """Base class: override the hooks you need."""
 
+    def bind(self, **run: Any) -> None:
+        """Called once before ``on_begin`` with what the run is made of.
+
+        ``minimize`` passes ``objective`` (the :class:`descend.objective.Objective`, with
+        its parameters and ``loss_fn``) and ``optimizer``; ``fit`` also passes ``model``,
+        ``loss_fn`` (``loss_fn(prediction, target)``), ``batches`` (a function returning
+        a fresh iterator of ``(X, y)`` batches) and ``batch_size``. Ignore what you do
+        not need: runners may pass more names in future.
+        """
+
     def on_begin(self, result: Any) -> None:
         """Called once, before the first step, with the result at the start."""
 
@@ -78,6 +88,43 @@ def as_callbacks(callback: Any) -> list[Callback]:
         f"callback must be a function, a descend.callbacks.Callback or a list of them, "
         f"got {type(callback).__name__}"
     )
+
+
+# -- health monitors --------------------------------------------------------------------
+
+_default_monitors: Callable[..., list[Callback]] | None = None
+
+
+def set_default_monitors(factory: Callable[..., list[Callback]] | None) -> None:
+    """Register ``factory(**run) -> [monitors]``, the monitors every run gets by default.
+
+    ``descend.diagnostics`` registers its standard set on import (this layer does not
+    import the one above it). ``run`` holds what the runner knows (``model`` for ``fit``).
+    """
+    global _default_monitors
+    _default_monitors = factory
+
+
+def monitors_for_run(monitors: Any, **run: Any) -> list[Callback]:
+    """The health monitors a run asked for: ``"default"`` (or True) for the standard set,
+    None or False for none, else callbacks as :func:`as_callbacks` takes them."""
+    if monitors is None or monitors is False:
+        return []
+    if monitors is True or (isinstance(monitors, str) and monitors == "default"):
+        return list(_default_monitors(**run)) if _default_monitors is not None else []
+    if isinstance(monitors, str):
+        raise ValueError(
+            f"monitors must be 'default', None or a list of monitors, got {monitors!r}"
+        )
+    return as_callbacks(monitors)
+
+
+def bind_callbacks(callbacks: Iterable[Callback], **run: Any) -> None:
+    """Call each callback's ``bind(**run)`` (functions adapted by :func:`as_callbacks` too)."""
+    for cb in callbacks:
+        bind = getattr(cb, "bind", None)
+        if callable(bind):
+            bind(**run)
 
 
 # -- ready-made callbacks ---------------------------------------------------------------
