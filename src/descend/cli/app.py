@@ -1,0 +1,482 @@
+"""``descend`` on the command line: list problems and methods, minimize, race methods.
+
+Every command drives the library (``descend.minimize``, ``descend.problems``,
+``descend.viz``); nothing here re-implements a rule. A user's mistake prints one line,
+``error: ...``, on stderr and exits with status 2; tables go to stdout, progress to stderr.
+
+Example:
+    $ descend compare rosenbrock --methods gd,momentum,nesterov,adagrad,rmsprop,adam --plot race.png
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
+
+import descend
+from descend.cli.parse import find_method, format_vector, parse_methods, parse_options, parse_x0
+from descend.methods import METHODS, Method
+from descend.problems import FAMILIES, PROBLEMS, Problem, get_problem
+from descend.result import OptimizeResult
+
+try:  # typer >= 0.2x vendors click as typer._click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - older typer depends on click itself
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+__all__ = ["app", "main"]
+
+DEFAULT_RACE = "gd,momentum,nesterov,adagrad,rmsprop,adam"
+# A race is a demo: a budget of 5,000 iterations per method lets the fast methods finish
+# and shows the slow ones still on their way, in a few seconds for the default race.
+RACE_MAX_ITER = 5000
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _OneLineErrors(TyperGroup):
+    """Prints a usage error as ``error: <message>`` on one line and exits 2.
+
+    Click's own usage errors (a missing argument, a number that does not parse) and the
+    library's ``ValueError``/``TypeError`` (re-raised as ``UsageError`` by the commands) all
+    come here, so a user's mistake never shows a traceback or a boxed panel.
+    """
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            outcome = super().main(
+                args=args,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
+            code = outcome if isinstance(outcome, int) else 0
+        except NoArgsIsHelpError as exc:
+            typer.echo(exc.format_message())
+            code = EXIT_USAGE
+        except ClickException as exc:
+            message = " ".join(exc.format_message().split())
+            typer.echo(f"error: {message}", err=True)
+            code = exc.exit_code
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            code = 1
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(
+    name="descend",
+    cls=_OneLineErrors,
+    help="Gradient descent, complete: race optimizers on test problems.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _user_errors(command: F) -> F:
+    """Turn the library's ValueError/TypeError (bad input) into a one-line usage error."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _stdout() -> Console:
+    # Wide enough for the tables when piped; a terminal uses its own width.
+    return Console(width=None if sys.stdout.isatty() else 120, highlight=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"descend {descend.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Gradient descent, complete: race optimizers on test problems."""
+
+
+# ---------------------------------------------------------------------------------------
+# descend problems
+
+
+@app.command("problems")
+def problems_command() -> None:
+    """List the test problems: name, dimension, f*, standard start, description."""
+    table = Table(title="test problems (descend.problems)", title_justify="left")
+    table.add_column("name", style="bold cyan", no_wrap=True)
+    table.add_column("dim", justify="right")
+    table.add_column("f*", justify="right")
+    table.add_column("start")
+    table.add_column("description")
+    for name, problem in sorted(PROBLEMS.items()):
+        dim = f"{problem.dim}" + (" (any n)" if name in FAMILIES else "")
+        table.add_row(
+            name,
+            dim,
+            _number(problem.f_min),
+            format_vector(problem.start, limit=4),
+            problem.description,
+        )
+    console = _stdout()
+    console.print(table)
+    console.print(
+        "Problems marked 'any n' take a dimension suffix: e.g. rosenbrock-10d.", style="dim"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# descend methods
+
+
+@app.command("methods")
+def methods_command() -> None:
+    """List the methods: name, optimizer class, summary, default options."""
+    table = Table(title="methods (descend.methods.METHODS)", title_justify="left")
+    table.add_column("name", style="bold cyan", no_wrap=True)
+    table.add_column("optimizer", no_wrap=True)
+    table.add_column("summary")
+    table.add_column("default options")
+    for name, method in METHODS.items():
+        table.add_row(
+            name,
+            f"{method.optimizer.__module__.split('.')[0]}.optim.{method.optimizer.__name__}",
+            method.summary,
+            _defaults(method),
+        )
+    console = _stdout()
+    console.print(table)
+    console.print(
+        "Override a default with --option key=value (e.g. --option momentum=0.5).", style="dim"
+    )
+
+
+def _defaults(method: Method) -> str:
+    parts = [f"{k}={_short(v)}" for k, v in method.defaults.items()]
+    parts += [f"{k}={_short(v)} (fixed)" for k, v in method.fixed.items()]
+    parts.append(f"max_iter={method.max_iter}")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------
+# descend minimize
+
+ProblemArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="PROBLEM",
+        help="A test problem (see 'descend problems'); add -<n>d for another dimension.",
+        show_default=False,
+    ),
+]
+LrOpt = Annotated[
+    float | None,
+    typer.Option("--lr", help="Learning rate (default: the method's own).", show_default=False),
+]
+MaxIterOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-iter",
+        min=1,
+        help="Iteration budget (default: the method's own).",
+        show_default=False,
+    ),
+]
+X0Opt = Annotated[
+    str | None,
+    typer.Option(
+        "--x0",
+        help="Start as comma-separated numbers, e.g. --x0=-1.2,1 (default: the "
+        "problem's standard start).",
+        show_default=False,
+    ),
+]
+
+
+@app.command("minimize")
+@_user_errors
+def minimize_command(
+    problem_name: ProblemArg,
+    method: Annotated[
+        str, typer.Option("--method", "-m", help="A method (see 'descend methods').")
+    ] = "adam",
+    lr: LrOpt = None,
+    max_iter: MaxIterOpt = None,
+    x0: X0Opt = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="An optimizer option key=value (repeatable), e.g. "
+            "-o momentum=0.5 -o betas=0.9,0.99.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Minimize a test problem with one method and print the result."""
+    problem = get_problem(problem_name)
+    spec = find_method(method)
+    options = parse_options(option or [])
+    if lr is not None:
+        if "lr" in options:
+            raise ValueError("the learning rate is given twice (--lr and --option lr=...)")
+        options["lr"] = lr
+    start = _start(problem, x0)
+    result = descend.minimize(problem, start, spec.name, max_iter=max_iter, **options)
+
+    table = Table(
+        title=f"{problem.name} by {spec.name} from {format_vector(start)}",
+        title_justify="left",
+        show_header=False,
+    )
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row("status", _status(result))
+    table.add_row("message", result.message)
+    table.add_row("f", f"{result.fun:.10g}   (f* = {_number(problem.f_min)})")
+    table.add_row("x", format_vector(result.x, limit=10, digits=8))
+    table.add_row("distance to nearest minimum", _number(problem.distance_to_minimum(result.x)))
+    table.add_row("gradient norm", f"{result.grad_norm:.3e}")
+    table.add_row("iterations", str(result.nit))
+    table.add_row("evaluations", _evaluations(result))
+    table.add_row("time", f"{result.time:.3g} s")
+    table.add_row("options", _options_used(spec, options))
+    _stdout().print(table)
+
+
+# ---------------------------------------------------------------------------------------
+# descend compare
+
+
+@app.command("compare")
+@_user_errors
+def compare_command(
+    problem_name: ProblemArg,
+    methods: Annotated[
+        str, typer.Option("--methods", help="Comma-separated methods to race.")
+    ] = DEFAULT_RACE,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            "--lr",
+            help="One learning rate for every method (default: each method's own).",
+            show_default=False,
+        ),
+    ] = None,
+    max_iter: Annotated[
+        int, typer.Option("--max-iter", min=1, help="Iteration budget per method.")
+    ] = RACE_MAX_ITER,
+    x0: X0Opt = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Save a race figure here (.png, .pdf, .svg): paths on the "
+            "landscape (2-D problems) and loss per iteration.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Race several methods from the same start and compare where they got."""
+    problem = get_problem(problem_name)
+    specs = parse_methods(methods)
+    start = _start(problem, x0)
+    if plot is not None:
+        _check_plot_path(plot)
+    options = {} if lr is None else {"lr": lr}
+
+    results: dict[str, OptimizeResult] = {}
+    status_console = Console(stderr=True)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=status_console,
+        transient=True,
+        disable=not status_console.is_terminal,
+    ) as progress:
+        task = progress.add_task("racing", total=len(specs))
+        for spec in specs:
+            progress.update(task, description=f"running {spec.name}")
+            results[spec.name] = descend.minimize(
+                problem,
+                start,
+                spec.name,
+                max_iter=max_iter,
+                record=plot is not None,
+                **options,
+            )
+            progress.advance(task)
+
+    console = _stdout()
+    console.print(_race_table(problem, start, specs, results, lr))
+    for name, result in results.items():
+        if not result.converged:
+            console.print(Text.assemble((name, "bold"), f" did not converge: {result.message}"))
+    if plot is not None:
+        from descend.viz import plot_race
+
+        plot_race(problem, results, plot)
+        console.print(f"saved the race plot to {plot}")
+
+
+def _race_table(
+    problem: Problem,
+    start: list[float],
+    specs: list[Method],
+    results: dict[str, OptimizeResult],
+    lr: float | None,
+) -> Table:
+    where = ", ".join(format_vector(m) for m in problem.minima[:2])
+    if len(problem.minima) > 2:
+        where += f" and {len(problem.minima) - 2} more"
+    goal = f"f* = {_number(problem.f_min)}" + (f" at {where}" if where else " (no minimum)")
+    table = Table(title=f"{problem.name} from {format_vector(start)}; {goal}", title_justify="left")
+    for column, justify in [
+        ("method", "left"),
+        ("lr", "right"),
+        ("final f", "right"),
+        ("distance to min", "right"),
+        ("‖∇f‖", "right"),
+        ("iterations", "right"),
+        ("evaluations", "right"),
+        ("time", "right"),
+        ("status", "left"),
+    ]:
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    finite = [r.fun for r in results.values() if math.isfinite(r.fun)]
+    best = min(finite) if finite else None
+    for spec in specs:
+        result = results[spec.name]
+        final = Text(f"{result.fun:.4g}", style="bold green" if result.fun == best else "")
+        rate = lr if lr is not None else spec.defaults.get("lr")
+        table.add_row(
+            spec.name,
+            "—" if rate is None else f"{rate:g}",
+            final,
+            _number(problem.distance_to_minimum(result.x), digits=3),
+            f"{result.grad_norm:.2e}",
+            str(result.nit),
+            _evaluations(result),
+            f"{result.time:.2f} s",
+            _status(result),
+        )
+    return table
+
+
+# ---------------------------------------------------------------------------------------
+# shared pieces
+
+
+def _start(problem: Problem, x0: str | None) -> list[float]:
+    if x0 is None:
+        return [float(v) for v in problem.start]
+    return parse_x0(x0, problem.dim, f"problem {problem.name!r}")
+
+
+def _check_plot_path(path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    formats = Figure().canvas.get_supported_filetypes()
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise ValueError(
+            f"--plot {str(path)!r} has no known image suffix; use one of "
+            f"{', '.join('.' + f for f in ('png', 'pdf', 'svg'))} (or {', '.join(sorted(formats))})"
+        )
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"--plot {str(path)!r}: the folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"--plot {str(path)!r}: the folder {str(folder)!r} is not writable")
+
+
+def _status(result: OptimizeResult) -> Text:
+    if result.converged:
+        return Text(f"{result.status.value} ✓", style="green")
+    return Text(
+        f"{result.status.value} ✗", style="red" if result.status.value == "diverged" else "yellow"
+    )
+
+
+def _evaluations(result: OptimizeResult) -> str:
+    """``"120"`` when f and its gradient were evaluated together, else the counts apart."""
+    text = str(result.nfev) if result.nfev == result.njev else f"{result.nfev} f, {result.njev} ∇f"
+    return text + (f", {result.nhev} Hv" if result.nhev else "")
+
+
+def _options_used(spec: Method, options: dict[str, Any]) -> str:
+    merged = {**spec.defaults, **options, **spec.fixed}
+    return ", ".join(f"{k}={_short(v)}" for k, v in merged.items()) or "—"
+
+
+def _number(value: float, digits: int = 6) -> str:
+    if math.isnan(value):
+        return "—"
+    if math.isinf(value):
+        return "-inf" if value < 0 else "inf"
+    return f"{value:.{digits}g}"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return ",".join(_short(v) for v in value)
+    return str(value)
+
+
+def main() -> None:
+    """The ``descend`` console script."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # figures are only ever saved: no window, no display needed
+    app()
