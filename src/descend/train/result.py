@@ -14,7 +14,8 @@ from descend.result import History, Status
 #: penalty), the gradient norm before clipping, the lr used, seconds since the start
 STEP_COLUMNS = ("step", "epoch", "loss", "grad_norm", "lr", "time")
 #: per-epoch history columns: mean training loss over the epoch's rows, validation loss
-#: and metric (NaN without validation), lr at the end of the epoch
+#: and metric (NaN without validation), the lr of the epoch's last step (before epoch-end
+#: schedules and callbacks change it)
 EPOCH_COLUMNS = ("epoch", "step", "loss", "val_loss", "val_metric", "lr", "time")
 
 
