@@ -204,8 +204,13 @@ class _Monitor:
         return value > self.best + self.min_delta
 
     def state_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "mode": self.mode, "interval": self.interval,
-                "best": self.best, "wait": self.wait}
+        return {
+            "name": self.name,
+            "mode": self.mode,
+            "interval": self.interval,
+            "best": self.best,
+            "wait": self.wait,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.name, self.mode, self.interval = state["name"], state["mode"], state["interval"]
@@ -282,8 +287,11 @@ class EarlyStopping(Callback):
         self._watch.wait += 1
         if self._watch.wait >= self.patience:
             self.stopped = True
-            where = (f"epoch {self.best_epoch}" if self._watch.interval == "epoch"
-                     else f"step {self.best_step}")
+            where = (
+                f"epoch {self.best_epoch}"
+                if self._watch.interval == "epoch"
+                else f"step {self.best_step}"
+            )
             self.stop_reason = (
                 f"EarlyStopping: {self._watch.name} did not improve by more than "
                 f"{self._watch.min_delta:g} for {self.patience} {self._watch.interval}(s); "
@@ -304,8 +312,12 @@ class EarlyStopping(Callback):
             model.load_state_dict(self._best_weights)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"watch": self._watch.state_dict(), "best_weights": self._best_weights,
-                "best_step": self.best_step, "best_epoch": self.best_epoch}
+        return {
+            "watch": self._watch.state_dict(),
+            "best_weights": self._best_weights,
+            "best_step": self.best_step,
+            "best_epoch": self.best_epoch,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._watch.load_state_dict(state["watch"])
@@ -348,8 +360,9 @@ class ReduceLROnPlateau(Callback):
     ) -> None:
         from descend.validation import check_int, check_non_negative, check_number
 
-        self.factor = check_number("factor", factor, low=0.0, high=1.0, low_open=True,
-                                   high_open=True)
+        self.factor = check_number(
+            "factor", factor, low=0.0, high=1.0, low_open=True, high_open=True
+        )
         self.patience = check_int("patience", patience, low=0)
         self.cooldown = check_int("cooldown", cooldown, low=0)
         self.min_lr = check_non_negative("min_lr", min_lr)
@@ -367,8 +380,13 @@ class ReduceLROnPlateau(Callback):
             )
         self._watch.begin(result)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode=self._watch.mode, factor=self.factor, patience=self.patience,
-            threshold=self._watch.min_delta, threshold_mode="abs", cooldown=self.cooldown,
+            optimizer,
+            mode=self._watch.mode,
+            factor=self.factor,
+            patience=self.patience,
+            threshold=self._watch.min_delta,
+            threshold_mode="abs",
+            cooldown=self.cooldown,
             min_lr=self.min_lr,
         )
 
@@ -394,18 +412,32 @@ class ReduceLROnPlateau(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop as soon as the step's loss (``fit``) or f (``minimize``) is NaN or infinite."""
+    """Stop as soon as a watched metric is NaN or infinite.
+
+    The descent loops already end a run whose training loss or gradient is not finite
+    (status ``diverged``); this callback watches anything else, such as the validation
+    loss (``monitor="val_loss"``), checked after every step and epoch where it is recorded.
+    """
 
     def __init__(self, monitor: str = "loss") -> None:
         self.monitor = monitor
         self.stop_reason: str | None = None
 
-    def on_step(self, result: Any) -> bool | None:
+    def _check(self, result: Any, where: str) -> bool | None:
+        logs = getattr(result, "logs", None)
+        if isinstance(logs, dict) and self.monitor not in logs and self.monitor != "loss":
+            return None  # not recorded at this point (validation is per epoch)
         value = monitor_value(result, self.monitor)
         if math.isfinite(value):
             return None
-        self.stop_reason = f"TerminateOnNaN: {self.monitor} became {value} at step {result.nit}"
+        self.stop_reason = f"TerminateOnNaN: {self.monitor} became {value} at {where}"
         return True
+
+    def on_step(self, result: Any) -> bool | None:
+        return self._check(result, f"step {result.nit}")
+
+    def on_epoch_end(self, result: Any) -> bool | None:
+        return self._check(result, f"epoch {result.epoch}")
 
 
 def save_atomic(obj: Any, path: str | os.PathLike[str]) -> None:
@@ -469,10 +501,12 @@ class Checkpoint(Callback):
         from descend.validation import check_int
 
         self.path = os.fspath(path)
-        self.every_steps = None if every_steps is None else check_int(
-            "every_steps", every_steps, low=1)
-        self.every_epochs = None if every_epochs is None else check_int(
-            "every_epochs", every_epochs, low=1)
+        self.every_steps = (
+            None if every_steps is None else check_int("every_steps", every_steps, low=1)
+        )
+        self.every_epochs = (
+            None if every_epochs is None else check_int("every_epochs", every_epochs, low=1)
+        )
         self.save_last = bool(save_last)
         self.last_path: str | None = None
         self.saves = 0
@@ -486,8 +520,11 @@ class Checkpoint(Callback):
         if callable(state_fn):
             state = state_fn()
         else:
-            state = {"x": getattr(result, "x", None), "fun": getattr(result, "fun", None),
-                     "nit": getattr(result, "nit", None)}
+            state = {
+                "x": getattr(result, "x", None),
+                "fun": getattr(result, "fun", None),
+                "nit": getattr(result, "nit", None),
+            }
         path = self.target(result)
         self.saves += 1
         save_atomic(state, path)
@@ -620,8 +657,9 @@ class ProgressBar(Callback):
         >>> fit(model, "mse", (X, y), callbacks=[ProgressBar()])  # progress=True adds one
     """
 
-    def __init__(self, *, console: Any = None, force: bool = False,
-                 refresh_per_second: float = 4.0) -> None:
+    def __init__(
+        self, *, console: Any = None, force: bool = False, refresh_per_second: float = 4.0
+    ) -> None:
         self.console = console
         self.force = force
         self.refresh_per_second = refresh_per_second
@@ -660,8 +698,11 @@ class ProgressBar(Callback):
         )
         total = getattr(result, "total_steps", None)
         self._task = self._progress.add_task(
-            self._describe(result), total=total, completed=getattr(result, "nit", 0),
-            metrics="", speed="",
+            self._describe(result),
+            total=total,
+            completed=getattr(result, "nit", 0),
+            metrics="",
+            speed="",
         )
         self._progress.start()
         self._next_draw = 0.0
@@ -686,8 +727,13 @@ class ProgressBar(Callback):
         text = "  ".join(parts) + self._epoch_text
         elapsed = getattr(result, "time", 0.0) or 0.0
         speed = f"{result.nit / elapsed:,.0f} steps/s" if elapsed > 0 else ""
-        self._progress.update(self._task, completed=result.nit, description=self._describe(result),
-                              metrics=text, speed=speed)
+        self._progress.update(
+            self._task,
+            completed=result.nit,
+            description=self._describe(result),
+            metrics=text,
+            speed=speed,
+        )
 
     def on_step(self, result: Any) -> bool | None:
         if self.enabled:
@@ -697,8 +743,11 @@ class ProgressBar(Callback):
     def on_epoch_end(self, result: Any) -> bool | None:
         if self.enabled:
             logs = result.logs
-            extra = [f"{k} {v:.4g}" for k, v in logs.items()
-                     if k.startswith("val_") and isinstance(v, float) and v == v]
+            extra = [
+                f"{k} {v:.4g}"
+                for k, v in logs.items()
+                if k.startswith("val_") and isinstance(v, float) and v == v
+            ]
             self._epoch_text = ("  " + "  ".join(extra)) if extra else ""
             self._draw(result, force=True)
         return None
