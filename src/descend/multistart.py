@@ -1,0 +1,589 @@
+r"""Random restarts: run a local method from K starting points and keep every outcome.
+
+A local method finds the minimum of the basin it starts in. Restarting it from K points
+spread over the domain finds the global minimum of a multimodal function with probability
+:math:`1 - (1 - p)^K`, where p is the share of starts that lead to it, and maps the
+function's distinct local minima on the way ("multistart"; see A. Törn and A. Žilinskas,
+*Global Optimization*, LNCS 350, Springer 1989, ch. 2, and M. Locatelli and F. Schoen,
+*Global Optimization: Theory, Algorithms, and Applications*, SIAM 2013, ch. 4).
+
+Elementwise first-order methods (``gd, momentum, nesterov, adagrad, rmsprop, adam, adamw,
+amsgrad``) run all K starts as one computation: one optimizer over a (K, n) tensor X with
+objective :math:`F(X) = \sum_k f(x_k)`. Since :math:`\partial F / \partial x_k = \nabla
+f(x_k)` and the update rules act elementwise, every row follows exactly the iterates it
+would follow alone. Each row keeps its own stopping tests (those of
+:class:`descend.StoppingCriteria`); a finished row is frozen (its gradient is zeroed and its
+value restored after every step) while the others go on. Methods with line searches or
+Hessians (``lbfgs, bfgs, cg, newton, newton-cg, trust-region``) couple the coordinates
+through inner products and run the starts one after another through :func:`minimize`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from descend import optim
+from descend.methods import get_method
+from descend.minimize import DEFAULT_METHOD, minimize
+from descend.problems.problem import Problem
+from descend.result import History, OptimizeResult, Status
+from descend.stopping import StoppingCriteria, divergence_message, max_iter_message
+from descend.validation import check_int, check_positive
+
+__all__ = ["ELEMENTWISE_OPTIMIZERS", "LocalMinimum", "MultistartResult", "multistart"]
+
+#: update rules whose step for each coordinate depends on that coordinate alone
+ELEMENTWISE_OPTIMIZERS: tuple[type[torch.optim.Optimizer], ...] = (
+    optim.SGD,
+    optim.Adagrad,
+    optim.RMSprop,
+    optim.Adam,
+    optim.AdamW,
+)
+
+# keywords of ``minimize`` that the batched loop handles itself (the rest go to the optimizer)
+_LOOP_OPTIONS = (
+    "max_iter", "gtol", "ftol", "xtol", "max_time", "target", "patience",
+    "divergence_factor", "record",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LocalMinimum:
+    """A distinct local minimum found by one or more runs.
+
+    Attributes:
+        x: the lowest point of the cluster (of the kind the result's ``x`` has).
+        fun: f there.
+        count: how many runs ended in it.
+        runs: their indices into :attr:`MultistartResult.results`.
+    """
+
+    x: Any
+    fun: float
+    count: int
+    runs: tuple[int, ...]
+
+
+@dataclass
+class MultistartResult:
+    """The outcome of :func:`multistart`.
+
+    Attributes:
+        best: the run with the lowest f (the earliest of equals).
+        results: one :class:`OptimizeResult` per start, in the order of ``x``.
+        x: the K starting points, shape (K, n) (a tensor if ``x0`` or ``bounds`` was one,
+            otherwise a NumPy array).
+        batched: whether the runs were one batched computation.
+        time: wall-clock seconds for all runs.
+    """
+
+    best: OptimizeResult
+    results: list[OptimizeResult]
+    x: Any
+    batched: bool
+    time: float = 0.0
+    seed: Any = field(default=None, repr=False)
+
+    @property
+    def fun(self) -> float:
+        return self.best.fun
+
+    @property
+    def nfev(self) -> int:
+        """Evaluations of f summed over all runs."""
+        return sum(r.nfev for r in self.results)
+
+    def minima(self, tol: float = 1e-3, converged_only: bool = True) -> list[LocalMinimum]:
+        r"""The distinct local minima the runs ended in, lowest f first.
+
+        Runs are taken in order of increasing f; each joins the first cluster whose lowest
+        point :math:`c` satisfies :math:`\|x - c\|_2 \le \text{tol}\cdot\max(1, \|c\|_2)`,
+        or starts a new one.
+
+        Args:
+            tol: relative distance under which two end points are one minimum, > 0.
+            converged_only: leave out runs that did not converge (they may have stopped
+                on a slope).
+        """
+        check_positive("tol", tol)
+        order = sorted(range(len(self.results)), key=lambda i: (self.results[i].fun, i))
+        clusters: list[tuple[np.ndarray, list[int]]] = []
+        for i in order:
+            run = self.results[i]
+            if (converged_only and not run.converged) or not math.isfinite(run.fun):
+                continue
+            point = _flat(run.x)
+            for centre, members in clusters:
+                if np.linalg.norm(point - centre) <= tol * max(1.0, float(np.linalg.norm(centre))):
+                    members.append(i)
+                    break
+            else:
+                clusters.append((point, [i]))
+        return [
+            LocalMinimum(
+                x=self.results[members[0]].x,
+                fun=self.results[members[0]].fun,
+                count=len(members),
+                runs=tuple(sorted(members)),
+            )
+            for _, members in clusters
+        ]
+
+    def __repr__(self) -> str:
+        converged = sum(r.converged for r in self.results)
+        return (
+            f"MultistartResult({len(self.results)} runs, {converged} converged, "
+            f"{'batched' if self.batched else 'sequential'}, best f = {self.best.fun:.10g}, "
+            f"time {self.time:.3g} s)"
+        )
+
+
+def multistart(
+    fun: Callable[[Tensor], Tensor] | Problem,
+    bounds: Any = None,
+    k: int = 16,
+    x0: Any = None,
+    scale: float | Sequence[float] = 1.0,
+    method: str = DEFAULT_METHOD,
+    seed: int | torch.Generator = 0,
+    *,
+    batched: bool | None = None,
+    vectorized: bool = False,
+    **minimize_options: Any,
+) -> MultistartResult:
+    r"""Minimize ``fun`` from ``k`` random starts; return every run and the best.
+
+    Starts are drawn from a ``torch.Generator`` seeded by ``seed`` (global RNG state is
+    never touched; the same seed gives the same starts and the same numbers):
+
+    * with ``x0``: :math:`x_0` itself, then :math:`x_0 + \sigma z` with
+      :math:`z \sim N(0, I)` and :math:`\sigma` = ``scale``, clipped to ``bounds`` if given;
+    * otherwise uniformly in the box ``bounds`` (a :class:`~descend.problems.Problem`'s
+      own bounds when ``fun`` is one and neither bounds nor x0 is given).
+
+    Args:
+        fun: ``f(x) -> scalar`` built from torch ops, or a ``Problem``. Elementwise methods
+            evaluate all starts at once: through the problem's batched function, through
+            ``fun`` itself when ``vectorized=True`` (it maps (..., n) to (...)), and
+            otherwise through ``torch.func.vmap(fun)``.
+        bounds: per-coordinate ``(low, high)`` pairs (a sequence, array or (n, 2) tensor).
+        k: the number of starts, >= 1.
+        x0: a centre for normally distributed starts (list, array or tensor of n numbers).
+        scale: the standard deviation around ``x0`` (a positive number or one per coordinate).
+        method: a name from ``descend.METHODS``; ``lbfgs`` by default.
+        seed: an integer seed or a ``torch.Generator`` (whose state advances).
+        batched: ``None`` (default) batches the elementwise methods whenever ``fun`` can be
+            evaluated on a batch; ``True`` insists (an error says why it cannot);
+            ``False`` runs the starts one by one.
+        vectorized: ``fun`` already accepts a batch of points (shape (K, n) -> (K,)).
+        **minimize_options: as for :func:`descend.minimize` (``max_iter, gtol, ftol, lr``,
+            ...); ``callback``, ``jac`` and ``monitors`` force sequential runs.
+
+    Returns:
+        :class:`MultistartResult`.
+
+    Example:
+        >>> from descend.problems import get_problem
+        >>> res = descend.multistart(get_problem("himmelblau"), k=32, method="adam", lr=0.05)
+        >>> [round(m.fun, 8) for m in res.minima()]  # four minima, all with f = 0
+    """
+    started = time.perf_counter()
+    k = check_int("k", k, low=1)
+    spec = get_method(method)
+    problem = fun if isinstance(fun, Problem) else None
+    if problem is not None and bounds is None and x0 is None:
+        bounds = problem.bounds
+    if not callable(fun):
+        raise TypeError(f"fun must be callable or a Problem, got {type(fun).__name__}")
+    kind_tensor = isinstance(x0, Tensor) or (x0 is None and isinstance(bounds, Tensor))
+    starts = _starts(k, bounds, x0, scale, seed, None if problem is None else problem.dim)
+    present = _presenter(kind_tensor, x0)
+
+    elementwise = issubclass(spec.optimizer, ELEMENTWISE_OPTIMIZERS)
+    blockers = [name for name in ("callback", "jac") if minimize_options.get(name) is not None]
+    if minimize_options.get("monitors", "default") not in (None, "default"):
+        blockers.append("monitors")
+    if batched is True and not elementwise:
+        raise ValueError(
+            f"batched=True needs an elementwise method (gd, momentum, nesterov, adagrad, "
+            f"rmsprop, adam, adamw, amsgrad); {spec.name!r} runs the starts one by one"
+        )
+    if batched is True and blockers:
+        raise ValueError(f"batched=True does not support {', '.join(blockers)}; pass batched=False")
+    use_batch = batched is not False and elementwise and not blockers
+    batch_fn = None
+    if use_batch:
+        batch_fn = _batch_function(fun, problem, vectorized, starts, strict=batched is True)
+        use_batch = batch_fn is not None
+
+    if use_batch:
+        assert batch_fn is not None
+        results = _run_batched(batch_fn, starts, spec, present, minimize_options)
+    else:
+        single = problem.fn if problem is not None else fun
+        results = [minimize(single, present(row), spec.name, **minimize_options) for row in starts]
+    best = min(range(k), key=lambda i: (_sortable(results[i].fun), i))
+    return MultistartResult(
+        best=results[best],
+        results=results,
+        x=present(starts),
+        batched=use_batch,
+        time=time.perf_counter() - started,
+        seed=seed,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# starts
+
+
+def _starts(k: int, bounds: Any, x0: Any, scale: Any, seed: Any, dim: int | None) -> Tensor:
+    """The (k, n) float64 (or x0's float dtype) starting points."""
+    generator = _generator(seed)
+    box = None if bounds is None else _bounds(bounds)
+    if x0 is not None:
+        centre = _vector("x0", x0)
+        n = centre.numel()
+        if box is not None and box.shape[0] != n:
+            raise ValueError(f"bounds has {box.shape[0]} pairs but x0 has {n} coordinates")
+        spread = _scale(scale, n, centre.dtype)
+        noise = torch.randn(k, n, generator=generator, dtype=torch.float64).to(centre.dtype)
+        points = centre + spread * noise
+        points[0] = centre
+        if box is not None:
+            points = torch.clamp(points, box[:, 0].to(points.dtype), box[:, 1].to(points.dtype))
+        return points
+    if box is None:
+        raise ValueError("give bounds (low, high) per coordinate, x0 with scale, or a Problem")
+    if dim is not None and box.shape[0] != dim:
+        raise ValueError(f"bounds has {box.shape[0]} pairs but the problem has dim {dim}")
+    unit = torch.rand(k, box.shape[0], generator=generator, dtype=torch.float64)
+    return box[:, 0] + (box[:, 1] - box[:, 0]) * unit
+
+
+def _generator(seed: Any) -> torch.Generator:
+    if isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer or a torch.Generator, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed}")
+    return torch.Generator().manual_seed(seed)
+
+
+def _bounds(bounds: Any) -> Tensor:
+    try:
+        box = torch.as_tensor(
+            bounds.detach().cpu() if isinstance(bounds, Tensor) else np.asarray(bounds, float),
+            dtype=torch.float64,
+        )
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"bounds must be (low, high) pairs, got {bounds!r}: {exc}") from exc
+    if box.ndim != 2 or box.shape[1] != 2 or box.shape[0] == 0:
+        raise ValueError(
+            f"bounds must be a sequence of (low, high) pairs, shape (n, 2), "
+            f"got shape {tuple(box.shape)}"
+        )
+    bad = ~(torch.isfinite(box).all(1) & (box[:, 0] < box[:, 1]))
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        raise ValueError(
+            f"bounds[{i}] must be finite with low < high, got {tuple(box[i].tolist())}"
+        )
+    return box
+
+
+def _vector(name: str, value: Any) -> Tensor:
+    if isinstance(value, Tensor):
+        vec = value.detach().cpu().reshape(-1)
+        vec = vec if vec.is_floating_point() else vec.to(torch.float64)
+    else:
+        try:
+            vec = torch.as_tensor(np.asarray(value, dtype=np.float64).reshape(-1))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be a vector of numbers, got {value!r}") from exc
+    if vec.numel() == 0 or not torch.isfinite(vec).all():
+        raise ValueError(f"{name} must be a non-empty vector of finite numbers, got {value!r}")
+    return vec.clone()
+
+
+def _scale(scale: Any, n: int, dtype: torch.dtype) -> Tensor:
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool):
+        check_positive("scale", scale)
+        return torch.full((n,), float(scale), dtype=dtype)
+    spread = _vector("scale", scale).to(dtype)
+    if spread.numel() != n or not (spread > 0).all():
+        raise ValueError(f"scale must be a positive number or {n} positive numbers, got {scale!r}")
+    return spread
+
+
+def _presenter(as_tensor: bool, x0: Any) -> Callable[[Tensor], Any]:
+    """Rows and blocks of starts or solutions in the caller's kind."""
+    if as_tensor:
+        home = x0.device if isinstance(x0, Tensor) else torch.device("cpu")
+        return lambda t: t.detach().to(home).clone()
+    return lambda t: t.detach().cpu().numpy().astype(np.float64, copy=True)
+
+
+def _flat(x: Any) -> np.ndarray:
+    if isinstance(x, Tensor):
+        return x.detach().cpu().double().numpy().reshape(-1)
+    return np.asarray(x, dtype=np.float64).reshape(-1)
+
+
+def _sortable(f: float) -> float:
+    return f if not math.isnan(f) else math.inf
+
+
+# ---------------------------------------------------------------------------------------
+# one batched run
+
+
+def _batch_function(
+    fun: Any, problem: Problem | None, vectorized: bool, starts: Tensor, strict: bool
+) -> Callable[[Tensor], Tensor] | None:
+    """``F(X) -> (K,)`` for a (K, n) batch, or None (strict: an error) if ``fun`` has none."""
+    if problem is not None:
+        return problem.fn
+    candidate = fun if vectorized else torch.func.vmap(fun)
+    try:
+        with torch.enable_grad():
+            probe = starts[:2].clone().requires_grad_(True)
+            value = candidate(probe)
+    except Exception as exc:
+        if strict:
+            raise ValueError(
+                f"fun cannot be evaluated on a batch of starts "
+                f"({'as given' if vectorized else 'through torch.func.vmap'}: "
+                f"{type(exc).__name__}: {exc}); pass batched=False"
+            ) from exc
+        return None
+    if not isinstance(value, Tensor) or tuple(value.shape) != (probe.shape[0],):
+        shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+        if strict or vectorized:
+            raise ValueError(
+                f"fun maps a batch of shape {tuple(probe.shape)} to {shape}; a batched fun "
+                f"must return shape ({probe.shape[0]},)"
+            )
+        return None
+    return candidate
+
+
+def _run_batched(
+    batch_fn: Callable[[Tensor], Tensor],
+    starts: Tensor,
+    spec: Any,
+    present: Callable[[Tensor], Any],
+    options: dict[str, Any],
+) -> list[OptimizeResult]:
+    """All starts as rows of one tensor under one optimizer; per-row stopping as in the loop."""
+    loop = {key: options[key] for key in _LOOP_OPTIONS if key in options}
+    device = options.get("device")
+    optimizer_options = {
+        key: value
+        for key, value in options.items()
+        if key not in _LOOP_OPTIONS and key not in ("device", "callback", "jac", "monitors")
+    }
+    record = bool(loop.get("record", False))
+    max_iter, patience = loop.get("max_iter"), loop.get("patience")
+    stopping = StoppingCriteria(  # minimize's defaults
+        max_iter=spec.max_iter if max_iter is None else max_iter,
+        gtol=loop.get("gtol", 1e-5),
+        ftol=loop.get("ftol", 2.2e-9),
+        xtol=loop.get("xtol", 0.0),
+        max_time=loop.get("max_time"),
+        target=loop.get("target"),
+        patience=spec.patience if patience is None else patience,
+        divergence_factor=loop.get("divergence_factor", 1e6),
+    )
+    x = starts.clone()
+    if device is not None:
+        x = x.to(device)
+    x.requires_grad_(True)
+    optimizer = spec.build([x], optimizer_options)
+    return _BatchedDescent(batch_fn, x, optimizer, stopping, record, present, spec.name).run()
+
+
+class _BatchedDescent:
+    """The descent loop for K independent rows: the tests of ``run_descent``, per row."""
+
+    def __init__(
+        self,
+        batch_fn: Callable[[Tensor], Tensor],
+        x: Tensor,
+        optimizer: torch.optim.Optimizer,
+        stopping: StoppingCriteria,
+        record: bool,
+        present: Callable[[Tensor], Any],
+        method: str,
+    ) -> None:
+        self.fn, self.x, self.optimizer, self.stopping = batch_fn, x, optimizer, stopping
+        self.record, self.present, self.method = record, present, method
+        k = x.shape[0]
+        self.k = k
+        self.active = np.ones(k, dtype=bool)
+        self.status: list[tuple[Status, str] | None] = [None] * k
+        self.nit = np.zeros(k, dtype=np.int64)
+        self.rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, float, float]] = []
+        self.snapshots: list[np.ndarray] = []
+
+    def evaluate(self) -> tuple[Tensor, Tensor]:
+        """f per row (K,) and the gradient rows left in ``x.grad``; the gradient norms."""
+        self.x.grad = None
+        with torch.enable_grad():
+            values = self.fn(self.x)
+            values.sum().backward()
+        return values.detach(), torch.linalg.vector_norm(self.x.grad, dim=-1)
+
+    def run(self) -> list[OptimizeResult]:
+        stopping, x = self.stopping, self.x
+        clock = time.perf_counter
+        start = clock()
+        f_t, g_t = self.evaluate()
+        f, g = _host(f_t, g_t)
+        if not np.isfinite(f).all():
+            i = int(np.flatnonzero(~np.isfinite(f))[0])
+            raise ValueError(
+                f"fun is {f[i]} at start {i} (x = {x[i].detach().cpu().tolist()}); "
+                "start from points where f is finite"
+            )
+        f0 = f.copy()
+        best_f, best_g, best_nit = f.copy(), g.copy(), np.zeros(self.k, dtype=np.int64)
+        best_x = x.detach().clone()
+        f_prev = f.copy()
+        calm_f = np.zeros(self.k, dtype=np.int64)
+        calm_x = np.zeros(self.k, dtype=np.int64)
+        self._record(0, f, g, np.full(self.k, np.nan), 0.0)
+        for i in range(self.k):
+            self._finish_at_point(i, f[i], g[i], 0)
+        lr = _lr(self.optimizer)
+        it = 0
+        while self.active.any() and it < stopping.max_iter:
+            done = torch.as_tensor(~self.active, device=x.device)
+            with torch.no_grad():
+                x.grad[done] = 0.0
+                previous = x.detach().clone()
+            self.optimizer.step()
+            with torch.no_grad():
+                x.copy_(torch.where(done[:, None], previous, x))
+                step = torch.linalg.vector_norm(x - previous, dim=-1)
+            it += 1
+            f_t, g_t = self.evaluate()
+            f, g, s = _host(f_t, g_t, step)
+            elapsed = clock() - start
+            lr = _lr(self.optimizer)
+            self._record(it, f, g, s, elapsed)
+            active = np.flatnonzero(self.active)
+            self.nit[active] = it
+            x_norm = None
+            if stopping.xtol > 0:
+                x_norm = _host(torch.linalg.vector_norm(x.detach(), dim=-1))[0]
+            improved = []
+            for i in active:
+                fi, gi = f[i], g[i]
+                if not (math.isfinite(fi) and math.isfinite(gi)):
+                    what, value = ("f", fi) if not math.isfinite(fi) else ("the gradient norm", gi)
+                    self._stop(i, Status.DIVERGED, divergence_message(
+                        value, best_f[i], it - best_nit[i], lr, what))  # fmt: skip
+                    continue
+                if fi < best_f[i]:
+                    best_f[i], best_g[i], best_nit[i] = fi, gi, it
+                    improved.append(i)
+                elif stopping.diverging(fi, best_f[i], f0[i]):
+                    self._stop(i, Status.DIVERGED, divergence_message(
+                        fi, best_f[i], it - best_nit[i], lr))  # fmt: skip
+                    continue
+                if self._finish_at_point(i, fi, gi, it):
+                    continue
+                calm_f[i] = calm_f[i] + 1 if stopping.ftol > 0 and stopping.ftol_met(
+                    f_prev[i], fi) else 0  # fmt: skip
+                calm_x[i] = calm_x[i] + 1 if x_norm is not None and stopping.xtol_met(
+                    s[i], x_norm[i]) else 0  # fmt: skip
+                f_prev[i] = fi
+                if calm_f[i] >= stopping.patience:
+                    self._stop(i, Status.FTOL, (
+                        f"relative change of f <= ftol {stopping.ftol:g} for {calm_f[i]} "
+                        "iteration(s)"))  # fmt: skip
+                elif calm_x[i] >= stopping.patience:
+                    self._stop(i, Status.XTOL, (
+                        f"step norm {s[i]:.3g} <= xtol {stopping.xtol:g} for {calm_x[i]} "
+                        "iteration(s)"))  # fmt: skip
+                elif stopping.max_time is not None and elapsed >= stopping.max_time:
+                    self._stop(i, Status.MAX_TIME, (
+                        f"stopped at max_time = {stopping.max_time:g} s after {it} "
+                        f"iterations (gradient norm {gi:.3g})"))  # fmt: skip
+            if improved:
+                rows = torch.as_tensor(improved, device=x.device)
+                best_x[rows] = x.detach()[rows]
+        for i in np.flatnonzero(self.active):
+            self._stop(i, Status.MAX_ITER, max_iter_message(stopping.max_iter, g[i], stopping.gtol))
+        return [
+            self._result(i, f, g, best_f, best_g, best_nit, best_x, start) for i in range(self.k)
+        ]
+
+    # -- per-row bookkeeping --------------------------------------------------------------
+
+    def _finish_at_point(self, i: int, f: float, g: float, it: int) -> bool:
+        outcome = self.stopping.at_point(f, g, it)
+        if outcome is not None:
+            self._stop(i, *outcome)
+        return outcome is not None
+
+    def _stop(self, i: int, status: Status, message: str) -> None:
+        self.status[i] = (status, message)
+        self.active[i] = False
+
+    def _record(self, it: int, f: np.ndarray, g: np.ndarray, s: np.ndarray, t: float) -> None:
+        self.rows.append((it, f, g, s, _lr(self.optimizer), t))
+        if self.record:
+            self.snapshots.append(self.x.detach().cpu().numpy().copy())
+
+    def _result(
+        self,
+        i: int,
+        f_last: np.ndarray,
+        g_last: np.ndarray,
+        best_f: np.ndarray,
+        best_g: np.ndarray,
+        best_nit: np.ndarray,
+        best_x: Tensor,
+        start: float,
+    ) -> OptimizeResult:
+        nit = int(self.nit[i])
+        status, message = self.status[i]  # type: ignore[misc]
+        history = History(record_x=self.record)
+        for j, (it, f, g, s, lr, t) in enumerate(self.rows[: nit + 1]):
+            row = (it, float(f[i]), float(g[i]), float(s[i]), math.nan if lr is None else lr,
+                   t, it + 1, it + 1)  # fmt: skip
+            history.append(row, self.snapshots[j][i] if self.record else None)
+        f, g = float(self.rows[nit][1][i]), float(self.rows[nit][2][i])
+        x = self.x.detach()[i]
+        if not status.converged and not f <= best_f[i]:  # also when f is NaN
+            f, g, x = float(best_f[i]), float(best_g[i]), best_x[i]
+            message += f" Returned the best iterate (iteration {best_nit[i]}, f = {f:.6g})."
+        elapsed = self.rows[nit][5]
+        return OptimizeResult(
+            x=self.present(x), fun=f, grad_norm=g, nit=nit, nfev=nit + 1, njev=nit + 1,
+            status=status, message=message, history=history, method=self.method,
+            time=elapsed,
+        )  # fmt: skip
+
+
+def _host(*tensors: Tensor) -> list[np.ndarray]:
+    """Several (K,) tensors to NumPy with one host synchronization."""
+    stacked = torch.stack([t.detach().to(torch.float64) for t in tensors])
+    return list(stacked.cpu().numpy())
+
+
+def _lr(optimizer: torch.optim.Optimizer) -> float | None:
+    lr = optimizer.param_groups[0].get("lr")
+    return float(lr) if isinstance(lr, (int, float)) else None
