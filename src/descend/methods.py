@@ -150,3 +150,40 @@ register(
         second_order=True,
     )
 )
+
+
+# -- Newton and trust region: exact Hessian-vector products from the objective ---------------
+# SciPy's Newton-CG and trust-ncg default to 200 n iterations; these converge in tens, so a
+# fixed budget of 1000.
+register(
+    Method(
+        name="newton",
+        optimizer=optim.Newton,
+        summary="Newton: dense Hessian, modified Cholesky, strong Wolfe line search",
+        fixed={"mode": "exact"},
+        max_iter=1_000,
+        patience=1,
+        second_order=True,
+    )
+)
+register(
+    Method(
+        name="newton-cg",
+        optimizer=optim.Newton,
+        summary="Newton-CG: truncated CG on Hessian-vector products, strong Wolfe line search",
+        fixed={"mode": "cg"},
+        max_iter=1_000,
+        patience=1,
+        second_order=True,
+    )
+)
+register(
+    Method(
+        name="trust-region",
+        optimizer=optim.TrustRegion,
+        summary="trust-region Newton-CG (Steihaug-Toint) on Hessian-vector products",
+        max_iter=1_000,
+        patience=1,
+        second_order=True,
+    )
+)

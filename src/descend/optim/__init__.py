@@ -5,19 +5,25 @@ from descend.optim.adam import Adam, AdamW
 from descend.optim.bfgs import BFGS
 from descend.optim.cg import ConjugateGradient
 from descend.optim.lbfgs import LBFGS
+from descend.optim.natural_gradient import NaturalGradient
+from descend.optim.newton import Newton
 from descend.optim.optimizer import Optimizer, StepFailed
 from descend.optim.rmsprop import RMSprop
 from descend.optim.sgd import SGD
+from descend.optim.trust_region import TrustRegion
 
 __all__ = [
-    "SGD",
-    "Adagrad",
-    "RMSprop",
-    "Adam",
-    "AdamW",
-    "Optimizer",
-    "StepFailed",
     "BFGS",
     "LBFGS",
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
     "ConjugateGradient",
+    "NaturalGradient",
+    "Newton",
+    "Optimizer",
+    "RMSprop",
+    "StepFailed",
+    "TrustRegion",
 ]
