@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -379,15 +380,22 @@ def _race_table(
     if len(problem.minima) > 2:
         where += f" and {len(problem.minima) - 2} more"
     goal = f"f* = {_number(problem.f_min)}" + (f" at {where}" if where else " (no minimum)")
-    table = Table(title=f"{problem.name} from {format_vector(start)}; {goal}", title_justify="left")
+    # Compact (no vertical rules, two-line headers) so the table fits 80 columns.
+    table = Table(
+        title=f"{problem.name} from {format_vector(start)}; {goal}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
     for column, justify in [
         ("method", "left"),
         ("lr", "right"),
         ("final f", "right"),
-        ("distance to min", "right"),
+        ("distance\nto min", "right"),
         ("‖∇f‖", "right"),
-        ("iterations", "right"),
-        ("evaluations", "right"),
+        ("iter-\nations", "right"),
+        ("evalu-\nations", "right"),
         ("time", "right"),
         ("status", "left"),
     ]:
@@ -396,17 +404,17 @@ def _race_table(
     best = min(finite) if finite else None
     for spec in specs:
         result = results[spec.name]
-        final = Text(f"{result.fun:.4g}", style="bold green" if result.fun == best else "")
+        final = Text(f"{result.fun:.3g}", style="bold green" if result.fun == best else "")
         rate = lr if lr is not None else spec.defaults.get("lr")
         table.add_row(
             spec.name,
             "—" if rate is None else f"{rate:g}",
             final,
             _number(problem.distance_to_minimum(result.x), digits=3),
-            f"{result.grad_norm:.2e}",
+            f"{result.grad_norm:.1e}",
             str(result.nit),
             _evaluations(result),
-            f"{result.time:.2f} s",
+            f"{result.time:.2f}s",
             _status(result),
         )
     return table
@@ -440,11 +448,10 @@ def _check_plot_path(path: Path) -> None:
 
 
 def _status(result: OptimizeResult) -> Text:
+    """``ftol ✓`` for a converged run; a failed one in yellow (red when it diverged)."""
     if result.converged:
         return Text(f"{result.status.value} ✓", style="green")
-    return Text(
-        f"{result.status.value} ✗", style="red" if result.status.value == "diverged" else "yellow"
-    )
+    return Text(result.status.value, style="red" if result.status.value == "diverged" else "yellow")
 
 
 def _evaluations(result: OptimizeResult) -> str:

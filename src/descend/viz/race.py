@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
@@ -24,6 +25,7 @@ __all__ = ["plot_race"]
 _LOG_LEVELS_RATIO = 50.0
 _CMAP = "viridis"
 _FILL_ALPHA = 0.55
+_HALO = patheffects.Stroke(linewidth=3.2, foreground="white", alpha=0.55)
 _GRID = 300
 _LEVELS = 24
 
@@ -191,7 +193,17 @@ def _draw_landscape(
     colorbar.set_label(label)
 
     for xs, color in zip(paths.values(), colors, strict=True):
-        ax.plot(xs[:, 0], xs[:, 1], "-", color=color, lw=1.4, alpha=0.9, zorder=3)
+        # A pale halo keeps paths that share a valley apart from each other.
+        ax.plot(
+            xs[:, 0],
+            xs[:, 1],
+            "-",
+            color=color,
+            lw=1.5,
+            alpha=0.95,
+            zorder=3,
+            path_effects=[_HALO, patheffects.Normal()],
+        )
         ax.plot(xs[-1, 0], xs[-1, 1], "o", color=color, ms=7, mec="white", mew=1.2, zorder=5)
 
     ax.plot(
@@ -281,7 +293,7 @@ def _draw_losses(
             "-",
             color=color,
             lw=1.6,
-            label=f"{name}: {result.status.value}, {result.nit} it, f = {result.fun:.3g}",
+            label=f"{name}: {result.status.value}, {result.nit} it, {_final(problem, result)}",
         )
         ax.plot(iterations[-1:], y[-1:], "o", color=color, ms=5)
     # A diverged run would stretch the axis over hundreds of decades: show its take-off
@@ -301,3 +313,9 @@ def _draw_losses(
     ax.set_title("loss per iteration", fontsize=10)
     ax.grid(True, which="major", alpha=0.35)
     ax.legend(loc="best", fontsize=8.5, framealpha=0.9)
+
+
+def _final(problem: Problem, result: OptimizeResult) -> str:
+    if math.isfinite(problem.f_min) and problem.f_min != 0.0:
+        return f"f − f* = {result.fun - problem.f_min:.3g}"
+    return f"f = {result.fun:.3g}"
