@@ -16,6 +16,7 @@ import descend
 from descend.cli import app, main
 from descend.cli.parse import format_vector, parse_methods, parse_options, parse_value, parse_x0
 from descend.methods import METHODS
+from descend.minimize import DEFAULT_METHOD
 from descend.problems import PROBLEMS, get_problem
 
 runner = CliRunner()
@@ -122,7 +123,7 @@ def test_minimize_negative_x0_as_separate_argument() -> None:
 def test_minimize_in_another_dimension() -> None:
     result = invoke("minimize", "rosenbrock-4d", "--max-iter", "5", "--x0", "0,0,0,0")
     assert result.exit_code == 0, result.output
-    assert "rosenbrock-4d by adam" in result.stdout
+    assert f"rosenbrock-4d by {DEFAULT_METHOD}" in result.stdout
 
 
 def test_minimize_on_a_problem_without_minimum_reports_divergence() -> None:
@@ -256,7 +257,7 @@ def test_compare_subprocess_writes_a_png(tmp_path: Path) -> None:
         (("minimize", "booth", "-o", "momentum"), ("--option 'momentum' is malformed",)),
         (("minimize", "booth", "-o", "=3"), ("--option '=3' is malformed",)),
         (
-            ("minimize", "booth", "-o", "momentum=0.5"),
+            ("minimize", "booth", "-m", "adam", "-o", "momentum=0.5"),
             ("method 'adam' does not take option(s) momentum", "valid options:"),
         ),
         (("minimize", "booth", "-o", "lr=0.1", "--lr", "0.2"), ("given twice",)),

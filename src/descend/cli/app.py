@@ -36,6 +36,7 @@ from typer.core import TyperGroup
 import descend
 from descend.cli.parse import find_method, format_vector, parse_methods, parse_options, parse_x0
 from descend.methods import METHODS, Method
+from descend.minimize import DEFAULT_METHOD
 from descend.problems import FAMILIES, PROBLEMS, Problem, get_problem
 from descend.result import OptimizeResult
 
@@ -47,9 +48,9 @@ except ImportError:  # pragma: no cover - older typer depends on click itself
 __all__ = ["app", "main"]
 
 DEFAULT_RACE = "gd,momentum,nesterov,adagrad,rmsprop,adam"
-# A race is a demo: a budget of 5,000 iterations per method lets the fast methods finish
+# A race is a demo: a budget of 6,000 iterations per method lets the fast methods finish
 # and shows the slow ones still on their way, in a few seconds for the default race.
-RACE_MAX_ITER = 5000
+RACE_MAX_ITER = 6000
 EXIT_USAGE = 2
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -245,7 +246,7 @@ def minimize_command(
     problem_name: ProblemArg,
     method: Annotated[
         str, typer.Option("--method", "-m", help="A method (see 'descend methods').")
-    ] = "adam",
+    ] = DEFAULT_METHOD,
     lr: LrOpt = None,
     max_iter: MaxIterOpt = None,
     x0: X0Opt = None,
