@@ -53,7 +53,7 @@ def test_two_dimensional_race_has_landscape_and_loss_panels(rosenbrock_race) -> 
     assert "rosenbrock" in fig._suptitle.get_text()
     # Rosenbrock spans decades: log-spaced levels
     assert any(isinstance(c.norm, LogNorm) for c in landscape.collections if hasattr(c, "norm"))
-    legend = [t.get_text() for t in loss.get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert [entry.split(":")[0] for entry in legend] == list(METHODS)
     markers = [t.get_text() for t in landscape.get_legend().get_texts()]
     assert markers == ["start", "global minimum"]

@@ -79,12 +79,12 @@ def plot_race(
 
     colors = _colors(len(results))
     if paths is not None:
-        fig = Figure(figsize=(13.5, 5.6), layout="constrained")
+        fig = Figure(figsize=(13.5, 6.2), layout="constrained")
         fig.get_layout_engine().set(wspace=0.06)
         landscape, loss = fig.subplots(1, 2, width_ratios=[1.1, 1.0])
         _draw_landscape(landscape, problem, paths, colors)
     else:
-        fig = Figure(figsize=(7.5, 5.2), layout="constrained")
+        fig = Figure(figsize=(7.5, 5.8), layout="constrained")
         loss = fig.subplots()
     _draw_losses(loss, problem, results, colors)
     fig.suptitle(
@@ -312,7 +312,16 @@ def _draw_losses(
     ax.set_xlabel("iteration k")
     ax.set_title("loss per iteration", fontsize=10)
     ax.grid(True, which="major", alpha=0.35)
-    ax.legend(loc="best", fontsize=8.5, framealpha=0.9)
+    # Below the figure: inside the panel it would hide the curves it names.
+    handles, labels = ax.get_legend_handles_labels()
+    ax.figure.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncols=min(3, len(labels)),
+        fontsize=9,
+        frameon=False,
+    )
 
 
 def _final(problem: Problem, result: OptimizeResult) -> str:
