@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Mapping
 
 import numpy as np
@@ -84,11 +85,13 @@ def plot_race(
         landscape, loss = fig.subplots(1, 2, width_ratios=[1.1, 1.0])
         _draw_landscape(landscape, problem, paths, colors)
     else:
-        fig = Figure(figsize=(7.5, 5.8), layout="constrained")
+        fig = Figure(figsize=(9.0, 6.4), layout="constrained")
         loss = fig.subplots()
     _draw_losses(loss, problem, results, colors)
+    heading = title if title is not None else f"{problem.name}: {problem.description}"
+    # About 7.5 characters of 13-point bold text per inch of figure width.
     fig.suptitle(
-        title if title is not None else f"{problem.name}: {problem.description}",
+        textwrap.fill(heading, width=int(7.5 * fig.get_figwidth())),
         fontsize=13,
         fontweight="bold",
     )
@@ -318,7 +321,7 @@ def _draw_losses(
         handles,
         labels,
         loc="outside lower center",
-        ncols=min(3, len(labels)),
+        ncols=min(3 if len(ax.figure.axes) > 1 else 2, len(labels)),
         fontsize=9,
         frameon=False,
     )
