@@ -103,7 +103,7 @@ def divergence_message(
 def max_iter_message(max_iter: int, grad_norm: float, gtol: float) -> str:
     return (
         f"reached max_iter = {max_iter} before convergence (gradient norm {grad_norm:.3g}, "
-        f"gtol {gtol:g}); raise max_iter, or the learning rate if f is still falling slowly"
+        f"gtol {gtol:g}); raise max_iter, or the learning rate if f is still falling slowly."
     )
 
 
