@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -27,16 +28,25 @@ class LBFGS(LineSearchOptimizer):
     in the compact form of Byrd, Nocedal & Schnabel (1994), not by the two-loop recursion:
 
     .. math::
-        H_k g = \gamma g + S a - \gamma Y u,\qquad
-        u = R^{-1} S^\top g,\qquad
-        a = R^{-\top}\big((D + \gamma Y^\top Y) u - \gamma Y^\top g\big),
+        H_k g = \gamma g + W^\top N\, W g,\qquad
+        W = \begin{bmatrix} S \\ Y \end{bmatrix},\qquad
+        N = \begin{bmatrix} R^{-\top}(D + \gamma Y Y^\top) R^{-1} & -\gamma R^{-\top} \\
+        -\gamma R^{-1} & 0 \end{bmatrix},
 
     where :math:`S, Y` hold the pairs as rows, :math:`R` is the upper triangle of
-    :math:`S^\top Y` and :math:`D` its diagonal. In exact arithmetic this equals the two-loop
-    recursion; it costs two matrix-vector products with the ``(2m, n)`` history and two
-    ``m x m`` triangular solves, a fixed dozen kernels whatever ``m`` is, where the two-loop
-    recursion launches ~6m small kernels. The history is a preallocated ring buffer; the
-    small matrices :math:`S^\top Y`, :math:`Y^\top Y` are updated by one product per step.
+    :math:`S Y^\top` (:math:`R_{ij} = s_i^\top y_j`, :math:`i \le j` in the order the pairs
+    were made) and :math:`D` its diagonal. In exact arithmetic this equals the two-loop
+    recursion. The direction costs three kernels whatever ``m`` is (:math:`Wg`, the
+    ``2m x 2m`` product with :math:`N`, and :math:`W^\top(\cdot)` fused with
+    :math:`-\gamma g`), where the two-loop recursion launches ~6m small ones with a host
+    synchronization each in torch. :math:`W` is a preallocated ``(2m, n)`` ring buffer;
+    :math:`R^{-1}` is kept in the ring's slot order, which needs no reordering:
+    permuting the pairs conjugates :math:`R` by a permutation, and :math:`N` along with it.
+    A new pair appends a column to :math:`R^{-1}`
+    (:math:`-R^{-1} r / \rho` above :math:`1/\rho`, with :math:`r_i = s_i^\top y`,
+    :math:`\rho = s^\top y`) and dropping the oldest pair drops its row and column, both
+    exact block formulas for the inverse of a triangular matrix; the inner products come
+    from one ``(2m, n) x (n, 2)`` product per step.
 
     The step length comes from a strong Wolfe line search (``c2 = 0.9``) trying ``t = lr``
     first; the first iteration, and any after a reset, tries a step of length ``lr``
@@ -116,42 +126,32 @@ class LBFGS(LineSearchOptimizer):
     def _init_buffers(self, state: dict[str, Any], n: int) -> None:
         m = self.param_groups[0]["history_size"]
         flat = self._flat
-        small = dict(dtype=flat.dtype, device=flat.device)
-        state["memory"] = torch.zeros(2 * m, n, **small)  # rows: s_0..s_{m-1}, y_0..y_{m-1}
-        state["sy"] = torch.zeros(m, m, **small)  # s_i . y_j, ring order
-        state["yy"] = torch.zeros(m, m, **small)  # y_i . y_j, ring order
-        state["r"] = torch.eye(m, **small)  # triu(S'Y), chronological, eye where unused
-        state["m1"] = torch.zeros(m, m, **small)  # D + gamma Y'Y, chronological
+        like = dict(dtype=flat.dtype, device=flat.device)
+        state["memory"] = torch.zeros(2 * m, n, **like)  # W: rows s_0..s_{m-1}, y_0..y_{m-1}
+        state["gram"] = torch.zeros(2 * m, 2 * m, **like)  # W W', ring order
+        state["rinv"] = torch.zeros(m, m, **like)  # R^{-1}, ring order, 0 for empty slots
+        state["middle"] = torch.zeros(2 * m, 2 * m, **like)  # N
+        state["wg"] = torch.zeros(2 * m, **like)  # W g
+        state["coef"] = torch.zeros(2 * m, **like)  # N W g
         state["head"] = 0  # slot of the next pair
         state["count"] = 0  # pairs stored
         state["gamma"] = 1.0
         state["skipped"] = 0  # updates skipped for s'y <= eps t |g'd|
 
     def _reset(self, state: dict[str, Any]) -> None:
-        for key in ("memory", "sy", "yy", "m1"):
+        for key in ("memory", "gram", "rinv", "middle"):
             state[key].zero_()
-        state["r"].copy_(torch.eye(state["r"].shape[0], dtype=state["r"].dtype))
         state["head"] = state["count"] = 0
         state["gamma"] = 1.0
 
     def _direction(self, state: dict[str, Any], g: Tensor, d: Tensor) -> bool:
-        count = state["count"]
-        if count == 0:
+        if state["count"] == 0:
             torch.neg(g, out=d)
             return False
-        memory, r, gamma = state["memory"], state["r"], state["gamma"]
-        m = r.shape[0]
-        oldest = (state["head"] - count) % m
-        pq = torch.mv(memory, g).view(2, m)  # S g, Y g
-        if oldest:
-            pq = pq.roll(-oldest, 1)
-        u = torch.linalg.solve_triangular(r, pq[0].unsqueeze(1), upper=True)
-        rhs = torch.addmm(pq[1].unsqueeze(1), state["m1"], u, beta=-gamma)
-        a = torch.linalg.solve_triangular(r.mT, rhs, upper=False)
-        coef = torch.cat((a, u.mul_(-gamma)), dim=1).T  # (2, m): rows for S and Y
-        if oldest:
-            coef = coef.roll(oldest, 1)
-        torch.addmv(g, memory.T, coef.reshape(-1), beta=-gamma, alpha=-1.0, out=d)
+        memory, wg, coef = state["memory"], state["wg"], state["coef"]
+        torch.mv(memory, g, out=wg)
+        torch.mv(state["middle"], wg, out=coef)
+        torch.addmv(g, memory.T, coef, beta=-state["gamma"], alpha=-1.0, out=d)
         return True
 
     def _accept(
@@ -164,45 +164,41 @@ class LBFGS(LineSearchOptimizer):
         res: LineSearchResult,
     ) -> None:
         t = res.t
-        eps = self._flat.eps
-        if not t * (res.dphi - dphi0) > eps * t * -dphi0:
+        if not t * (res.dphi - dphi0) > self._flat.eps * t * -dphi0:
             state["skipped"] += 1
             return
-        memory, sy, yy = state["memory"], state["sy"], state["yy"]
-        m = sy.shape[0]
+        memory, gram, rinv = state["memory"], state["gram"], state["rinv"]
+        m = rinv.shape[0]
         j = state["head"]
+        if state["count"] == m:  # the oldest pair leaves slot j
+            rinv[j].zero_()
+            rinv[:, j].zero_()
         torch.mul(d, t, out=memory[j])
         torch.sub(g_new, g, out=memory[m + j])
-        cross = torch.mm(memory, memory[j::m].T)  # (2m, 2): [S s, S y; Y s, Y y]
-        sy[:, j] = cross[:m, 1]
-        sy[j, :] = cross[m:, 0]
-        yy[:, j] = cross[m:, 1]
-        yy[j, :] = cross[m:, 1]
+        cross = torch.mm(memory, memory[j::m].T)  # (2m, 2): W s, W y
+        slots = torch.tensor([j, m + j], device=cross.device)
+        gram.index_copy_(1, slots, cross)
+        gram.index_copy_(0, slots, cross.T)
         s_y, y_y = cross[m + j].tolist()
-        if not (s_y > 0 and y_y > 0 and s_y < float("inf") and y_y < float("inf")):
-            # rounding made the stored pair useless: drop it (its slot becomes the free one)
+        if not (0 < s_y < math.inf and 0 < y_y < math.inf):
+            # rounding made the pair useless: drop it; its slot stays the free one
             memory[j].zero_()
             memory[m + j].zero_()
-            sy[:, j] = sy[j, :] = yy[:, j] = yy[j, :] = 0
+            gram.index_fill_(0, slots, 0.0)
+            gram.index_fill_(1, slots, 0.0)
             state["count"] = min(state["count"], m - 1)
             state["skipped"] += 1
         else:
-            state["gamma"] = s_y / y_y
+            # append column j to R^{-1}: -R^{-1} r / rho above 1 / rho
+            torch.mul(rinv @ cross[:m, 1], -1.0 / s_y, out=rinv[:, j])
+            rinv[j, j] = 1.0 / s_y
+            state["gamma"] = gamma = s_y / y_y
             state["head"] = (j + 1) % m
             state["count"] = min(state["count"] + 1, m)
-        self._factor(state)
-
-    def _factor(self, state: dict[str, Any]) -> None:
-        """R = triu(S'Y) and M1 = D + gamma Y'Y in chronological order."""
-        sy, yy, count = state["sy"], state["yy"], state["count"]
-        m = sy.shape[0]
-        oldest = (state["head"] - count) % m
-        if oldest:
-            sy = sy.roll((-oldest, -oldest), (0, 1))
-            yy = yy.roll((-oldest, -oldest), (0, 1))
-        r, m1 = state["r"], state["m1"]
-        torch.triu(sy, out=r)
-        if count < m:
-            r.diagonal()[count:] = 1.0
-        torch.mul(yy, state["gamma"], out=m1)
-        m1.diagonal().add_(sy.diagonal())
+        gamma = state["gamma"]
+        middle = state["middle"]
+        inner = gram[m:, m:] * gamma  # gamma Y Y'
+        inner.diagonal().add_(gram[:m, m:].diagonal())  # + D
+        torch.mm(rinv.T, inner @ rinv, out=middle[:m, :m])
+        torch.mul(rinv.T, -gamma, out=middle[:m, m:])
+        torch.mul(rinv, -gamma, out=middle[m:, :m])

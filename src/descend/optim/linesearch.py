@@ -71,7 +71,9 @@ MAX_EVALS = 30
 #: extrapolation bounds, as multiples of the last step increment (MINPACK-2 dcsrch)
 EXTRAPOLATE_MIN, EXTRAPOLATE_MAX = 1.1, 4.0
 #: a zoom trial stays this fraction of the interval's width away from both ends
-ZOOM_MARGIN = 0.1
+ZOOM_MARGIN = 0.01
+#: bisect when two zoom iterations did not shrink the interval below this fraction (dcsrch)
+ZOOM_SHRINK = 0.66
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,7 @@ def _zoom(
 ) -> LineSearchResult:
     """N&W Algorithm 3.6. ``lo``: the lowest point meeting Armijo; ``hi``: the other end,
     chosen so that [lo, hi] contains a strong Wolfe step (or hi is non-finite)."""
+    widths = [math.inf, math.inf]  # the interval's width one and two iterations ago
     while True:
         if trials.spent:
             return trials.failure(
@@ -310,9 +313,17 @@ def _zoom(
             )
         if lo.t == 0 and _too_flat(b, f0, dphi0, eps):
             return trials.failure(_flat_message(b, f0, dphi0, eps))
-        t = _interpolate(lo, hi)
-        t = min(max(t, a + ZOOM_MARGIN * width), b - ZOOM_MARGIN * width)
+        if width > ZOOM_SHRINK * widths[0]:
+            t = 0.5 * (a + b)  # interpolation is not shrinking the interval fast enough
+        else:
+            t = _interpolate(lo, hi)
+            t = min(max(t, a + ZOOM_MARGIN * width), b - ZOOM_MARGIN * width)
+        widths = [widths[1], width]
         p = trials(t)
+        if lo.t == 0 and p.f == f0 and p.d == dphi0:
+            return trials.failure(
+                f"x + t d rounds to x at t = {t:.3g}: the step is below the resolution of x"
+            )
         if not p.finite or not armijo(p) or p.f >= lo.f:
             hi = p
             continue
@@ -621,7 +632,8 @@ class LineSearchOptimizer(torch.optim.Optimizer):
        descent loop's evaluation there is free.
     4. If the search finds no lower f along a curvature direction (e.g. f is NaN all along
        it), the memory is reset, the parameters go back to :math:`x_k` and the search is
-       retried along :math:`-g_k`. If that fails too, the parameters stay at :math:`x_k`
+       retried along :math:`-g_k` (with an evaluation budget of its own, at least
+       ``min(max_eval, 30)``). If that fails too, the parameters stay at :math:`x_k`
        (the best point seen) and :class:`~descend.optim.StepFailed` is raised with status
        ``"line_search_failed"`` (``"diverged"`` for a fixed step that is not finite).
 
@@ -733,10 +745,10 @@ class LineSearchOptimizer(torch.optim.Optimizer):
                 break
             res = self._iterate(closure, state, f, max_eval - evals)
             evals += res.nfev
-            state["n_iter"] += 1
             state["func_evals"] += res.nfev
-            if res.t == 0:
+            if res.t == 0:  # zero gradient: nothing to do
                 break
+            state["n_iter"] += 1
             f_old, f = f, res.f
             if it + 1 < max_iter and tol_change > 0:
                 moved = state["d"].abs().max().item() * res.t
@@ -765,11 +777,14 @@ class LineSearchOptimizer(torch.optim.Optimizer):
             return LineSearchResult(0.0, f, 0.0, 0, True, "zero gradient: nothing to do")
         x0 = self._flat.gather(out=state["x0"])
         res = self._search(closure, state, x0, f, dphi0, curved, budget)
-        if res.t == 0 and curved and budget > res.nfev:
+        if res.t == 0 and curved:
             self._forget(state)
             torch.neg(g, out=d)
             dphi0 = -torch.dot(g, g).item()
-            retry = self._search(closure, state, x0, f, dphi0, False, budget - res.nfev)
+            # the fallback gets a budget of its own: a search lost in a NaN region may have
+            # spent all of the step's
+            retry_budget = max(budget - res.nfev, min(budget, MAX_EVALS))
+            retry = self._search(closure, state, x0, f, dphi0, False, retry_budget)
             res = LineSearchResult(
                 retry.t,
                 retry.f,
