@@ -72,6 +72,19 @@ class SGD(Optimizer):
     def _state_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
         return ("momentum_buffer",) if group["momentum"] != 0 else ()
 
+    def _init_state(self, p: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        # ``_update`` starts the buffer at the gradient on step 1, so "step" counts the
+        # steps since the buffer was made. torch.optim.SGD saves the buffer without a step:
+        # a loaded buffer is past its first step. A buffer made after momentum was switched
+        # on mid-run starts at the next gradient, as torch's does.
+        if group["momentum"] == 0:
+            return
+        if "momentum_buffer" in state:
+            state["step"] = max(state["step"], 1)
+        else:
+            state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] = 0
+
     def _update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
         dampening, nesterov = group["dampening"], group["nesterov"]
