@@ -21,7 +21,8 @@ def check_number(
 ) -> float:
     """Return ``value`` as a float if it is a finite real in the interval, else raise ValueError.
 
-    The interval is ``[low, high]``; ``low_open``/``high_open`` exclude an end.
+    The interval is ``[low, high]``; ``low_open``/``high_open`` exclude an end. NaN and
+    infinities are refused (a "no limit" setting is spelled ``None`` in descend).
     """
     if hasattr(value, "item") and getattr(value, "numel", lambda: 1)() == 1:
         value = value.item()
@@ -30,7 +31,7 @@ def check_number(
     value = float(value)
     below = value <= low if low_open else value < low
     above = value >= high if high_open else value > high
-    if math.isnan(value) or below or above:
+    if not math.isfinite(value) or below or above:
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
         raise ValueError(f"{name} must be in {left}{_fmt(low)}, {_fmt(high)}{right}, got {value!r}")
