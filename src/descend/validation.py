@@ -32,8 +32,8 @@ def check_number(
     below = value <= low if low_open else value < low
     above = value >= high if high_open else value > high
     if not math.isfinite(value) or below or above:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
+        left = "(" if low_open or math.isinf(low) else "["
+        right = ")" if high_open or math.isinf(high) else "]"
         raise ValueError(f"{name} must be in {left}{_fmt(low)}, {_fmt(high)}{right}, got {value!r}")
     return value
 
