@@ -294,33 +294,59 @@ class Stream(DataSource):
         read = pacsv.ReadOptions(block_size=max(1 << 16, min(1 << 28, self.chunk_rows * 128)))
         return pacsv.open_csv(path, read_options=read, parse_options=parse)
 
-    def _record_batches(self, generator: torch.Generator | None) -> Iterator[Any]:
+    def _numpy_dtype(self) -> Any:
+        # straight into the model's float type: one cast, rounded as torch would round it
+        dtype = getattr(self.converter, "dtype", torch.float64)
+        if dtype.is_floating_point and dtype not in (torch.bfloat16, torch.float16):
+            return torch.empty((), dtype=dtype).numpy().dtype
+        return np.float64
+
+    def _arrays(self, generator: torch.Generator | None) -> Iterator[Batch]:
+        """Chunks of at most ``chunk_rows`` rows, files (and Parquet row groups) in the
+        generator's order when one is given, else in stored order."""
         paths = self.paths
         if generator is not None and len(paths) > 1:
             paths = [paths[i] for i in torch.randperm(len(paths), generator=generator).tolist()]
-        columns = [*self.features, self.target]
         for path in paths:
-            if self.format == "parquet":
-                import pyarrow.parquet as pq
+            arrays = self._parquet(path, generator) if self.format == "parquet" else self._csv(path)
+            for X, y in arrays:
+                for start in range(0, X.shape[0], self.chunk_rows):
+                    Xt = torch.from_numpy(X[start : start + self.chunk_rows])
+                    yt = torch.from_numpy(y[start : start + self.chunk_rows])
+                    yield self.converter(Xt, yt) if self.converter is not None else (Xt, yt)
 
-                handle = pq.ParquetFile(path)
-                groups = list(range(handle.num_row_groups))
-                if generator is not None and len(groups) > 1:
-                    groups = torch.randperm(len(groups), generator=generator).tolist()
-                yield from handle.iter_batches(
-                    batch_size=self.chunk_rows, row_groups=groups, columns=columns
+    def _parquet(self, path: str, generator: torch.Generator | None) -> Iterator[Any]:
+        """Row group by row group, one column at a time: pyarrow's batch reader decodes whole
+        row groups of every column at once and buffers ahead (several times the data);
+        column by column, memory stays near one row group of the output array."""
+        import pyarrow.parquet as pq
+
+        handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+        groups = list(range(handle.num_row_groups))
+        if generator is not None and len(groups) > 1:
+            groups = torch.randperm(len(groups), generator=generator).tolist()
+        dtype = self._numpy_dtype()
+        for group in groups:
+            rows = handle.metadata.row_group(group).num_rows
+            X = np.empty((rows, len(self.features)), dtype=dtype)
+            for j, name in enumerate(self.features):
+                X[:, j] = self._column(
+                    handle.read_row_group(group, columns=[name], use_threads=False)
                 )
-            else:
-                yield from self._csv_reader(path)
+            y = self._column(handle.read_row_group(group, columns=[self.target], use_threads=False))
+            yield X, np.array(y)  # a writable copy of the target
 
-    def _arrays(self, generator: torch.Generator | None) -> Iterator[Batch]:
-        for record in self._record_batches(generator):
-            X = np.empty((record.num_rows, len(self.features)), dtype=np.float64)
+    def _csv(self, path: str) -> Iterator[Any]:
+        dtype = self._numpy_dtype()
+        for record in self._csv_reader(path):
+            X = np.empty((record.num_rows, len(self.features)), dtype=dtype)
             for j, name in enumerate(self.features):
                 X[:, j] = record.column(name).to_numpy(zero_copy_only=False)
-            y = np.array(record.column(self.target).to_numpy(zero_copy_only=False))  # writable
-            Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-            yield self.converter(Xt, yt) if self.converter is not None else (Xt, yt)
+            yield X, np.array(record.column(self.target).to_numpy(zero_copy_only=False))
+
+    @staticmethod
+    def _column(table: Any) -> np.ndarray:
+        return table.column(0).to_numpy()
 
     def chunks(self) -> Iterator[Batch]:
         return self._arrays(None)
@@ -332,32 +358,51 @@ class Stream(DataSource):
             if skip == 0:
                 yield FullPass(self)
             return
-        emitted = 0
-        held_X: list[Tensor] = []
-        held_y: list[Tensor] = []
-        held = 0
+        # one preallocated buffer, refilled in place: rows are copied in once, and batches
+        # are gathered from it by index (copies, so a batch outlives the refill)
+        capacity = max(self.buffer_rows, batch_size) + self.chunk_rows
+        buf_X: Tensor | None = None
+        buf_y: Tensor | None = None
+        fill = emitted = 0
 
         def drain(final: bool) -> Iterator[Batch]:
-            nonlocal held_X, held_y, held, emitted
-            X, y = torch.cat(held_X), torch.cat(held_y)
-            if shuffle:
-                order = torch.randperm(X.shape[0], generator=generator)
-                X, y = X.index_select(0, order), y.index_select(0, order)
-            n = X.shape[0] if final else X.shape[0] // batch_size * batch_size
+            nonlocal fill, emitted
+            assert buf_X is not None and buf_y is not None
+            X, y = buf_X[:fill], buf_y[:fill]
+            order = torch.randperm(fill, generator=generator) if shuffle else None
+            n = fill if final else fill // batch_size * batch_size
             for start in range(0, n, batch_size):
                 if emitted >= skip:
-                    yield X[start : start + batch_size], y[start : start + batch_size]
+                    if order is None:
+                        yield (
+                            X[start : start + batch_size].clone(),
+                            y[start : start + batch_size].clone(),
+                        )
+                    else:
+                        idx = order[start : start + batch_size]
+                        yield X.index_select(0, idx), y.index_select(0, idx)
                 emitted += 1
-            held_X, held_y = ([X[n:]], [y[n:]]) if n < X.shape[0] else ([], [])
-            held = X.shape[0] - n
+            if n < fill:  # the rows left over open the next buffer
+                if order is None:
+                    rest_X, rest_y = X[n:].clone(), y[n:].clone()
+                else:
+                    rest_X, rest_y = X.index_select(0, order[n:]), y.index_select(0, order[n:])
+                buf_X[: fill - n] = rest_X
+                buf_y[: fill - n] = rest_y
+            fill -= n
 
         for X, y in self._arrays(generator if shuffle else None):
-            held_X.append(X)
-            held_y.append(y)
-            held += X.shape[0]
-            if held >= self.buffer_rows:
+            if buf_X is None:
+                buf_X = torch.empty((capacity, *X.shape[1:]), dtype=X.dtype)
+                buf_y = torch.empty((capacity, *y.shape[1:]), dtype=y.dtype)
+            assert buf_y is not None
+            rows = X.shape[0]
+            buf_X[fill : fill + rows] = X
+            buf_y[fill : fill + rows] = y
+            fill += rows
+            if fill >= self.buffer_rows:
                 yield from drain(final=False)
-        if held:
+        if fill:
             yield from drain(final=True)
 
 
