@@ -52,9 +52,9 @@ class OptimizerInfo:
     lr: dict[str, float]  # per problem
     weight_decay: float
     momentum_key: str | None  # what OneCycleLR cycles: "momentum", "betas" or nothing
-    non_negative: tuple[str, ...]  # float arguments valid on [0, inf]
+    non_negative: tuple[str, ...]  # float arguments valid on [0, inf)
     unit_interval: tuple[str, ...]  # float arguments valid on [0, 1)
-    positive: tuple[str, ...]  # float arguments valid on (0, inf]
+    positive: tuple[str, ...]  # float arguments valid on (0, inf)
     errors: tuple[ErrorCase, ...]
     # read by torch only from the constructor, never from a param group
     constructor_only: tuple[str, ...] = ()
@@ -73,13 +73,13 @@ class OptimizerInfo:
 
 def _adam_errors() -> tuple[ErrorCase, ...]:
     return (
-        ErrorCase({"lr": -1e-3}, ("lr", "-0.001", "[0, inf]")),
+        ErrorCase({"lr": -1e-3}, ("lr", "-0.001", "[0, inf)")),
         ErrorCase({"betas": (1.0, 0.999)}, ("betas[0]", "1.0", "[0, 1)")),
         ErrorCase({"betas": (0.9, 1.5)}, ("betas[1]", "1.5", "[0, 1)")),
         ErrorCase({"betas": (-0.1, 0.999)}, ("betas[0]", "-0.1", "[0, 1)")),
         ErrorCase({"betas": (0.9,)}, ("betas", "(0.9,)", "pair")),
-        ErrorCase({"eps": 0.0}, ("eps", "0.0", "(0, inf]")),
-        ErrorCase({"weight_decay": -0.01}, ("weight_decay", "-0.01", "[0, inf]")),
+        ErrorCase({"eps": 0.0}, ("eps", "0.0", "(0, inf)")),
+        ErrorCase({"weight_decay": -0.01}, ("weight_decay", "-0.01", "[0, inf)")),
     )
 
 
@@ -99,10 +99,10 @@ OPTIMIZERS = (
         unit_interval=(),
         positive=(),
         errors=(
-            ErrorCase({"lr": -0.1}, ("lr", "-0.1", "[0, inf]")),
-            ErrorCase({"momentum": -0.9}, ("momentum", "-0.9", "[0, inf]")),
+            ErrorCase({"lr": -0.1}, ("lr", "-0.1", "[0, inf)")),
+            ErrorCase({"momentum": -0.9}, ("momentum", "-0.9", "[0, inf)")),
             ErrorCase({"dampening": 1.5}, ("dampening", "1.5", "[0, 1]")),
-            ErrorCase({"weight_decay": -1.0}, ("weight_decay", "-1.0", "[0, inf]")),
+            ErrorCase({"weight_decay": -1.0}, ("weight_decay", "-1.0", "[0, inf)")),
             ErrorCase({"nesterov": True}, ("nesterov", "momentum > 0", "momentum=0")),
             ErrorCase(
                 {"nesterov": True, "momentum": 0.9, "dampening": 0.1},
@@ -120,15 +120,15 @@ OPTIMIZERS = (
         unit_interval=(),
         positive=("eps",),
         errors=(
-            ErrorCase({"lr": -0.01}, ("lr", "-0.01", "[0, inf]")),
-            ErrorCase({"lr_decay": -1.0}, ("lr_decay", "-1.0", "[0, inf]")),
-            ErrorCase({"weight_decay": -1.0}, ("weight_decay", "-1.0", "[0, inf]")),
+            ErrorCase({"lr": -0.01}, ("lr", "-0.01", "[0, inf)")),
+            ErrorCase({"lr_decay": -1.0}, ("lr_decay", "-1.0", "[0, inf)")),
+            ErrorCase({"weight_decay": -1.0}, ("weight_decay", "-1.0", "[0, inf)")),
             ErrorCase(
                 {"initial_accumulator_value": -0.1},
-                ("initial_accumulator_value", "-0.1", "[0, inf]"),
+                ("initial_accumulator_value", "-0.1", "[0, inf)"),
             ),
-            ErrorCase({"eps": 0.0}, ("eps", "0.0", "(0, inf]")),
-            ErrorCase({"eps": -1e-10}, ("eps", "-1e-10", "(0, inf]")),
+            ErrorCase({"eps": 0.0}, ("eps", "0.0", "(0, inf)")),
+            ErrorCase({"eps": -1e-10}, ("eps", "-1e-10", "(0, inf)")),
         ),
         constructor_only=("initial_accumulator_value",),
     ),
@@ -147,12 +147,12 @@ OPTIMIZERS = (
         unit_interval=("alpha",),
         positive=("eps",),
         errors=(
-            ErrorCase({"lr": -0.01}, ("lr", "-0.01", "[0, inf]")),
+            ErrorCase({"lr": -0.01}, ("lr", "-0.01", "[0, inf)")),
             ErrorCase({"alpha": 1.0}, ("alpha", "1.0", "[0, 1)")),
             ErrorCase({"alpha": -0.5}, ("alpha", "-0.5", "[0, 1)")),
-            ErrorCase({"eps": 0.0}, ("eps", "0.0", "(0, inf]")),
-            ErrorCase({"weight_decay": -1.0}, ("weight_decay", "-1.0", "[0, inf]")),
-            ErrorCase({"momentum": -0.5}, ("momentum", "-0.5", "[0, inf]")),
+            ErrorCase({"eps": 0.0}, ("eps", "0.0", "(0, inf)")),
+            ErrorCase({"weight_decay": -1.0}, ("weight_decay", "-1.0", "[0, inf)")),
+            ErrorCase({"momentum": -0.5}, ("momentum", "-0.5", "[0, inf)")),
         ),
     ),
     OptimizerInfo(
