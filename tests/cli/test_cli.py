@@ -245,7 +245,7 @@ def test_compare_subprocess_writes_a_png(tmp_path: Path) -> None:
         (("minimize", "booth", "--lr", "abc"), ("'--lr'",)),
         (("minimize", "booth", "--max-iter", "0"), ("'--max-iter'",)),
         (("minimize", "booth", "--max-iter", "ten"), ("'--max-iter'",)),
-        (("minimize", "booth", "-m", "gd", "--lr", "-1"), ("lr must be in [0, inf], got -1.0",)),
+        (("minimize", "booth", "-m", "gd", "--lr", "-1"), ("lr must be in [0, inf), got -1.0",)),
         (
             ("minimize", "booth", "--x0", "1,2,3"),
             ("--x0 has 3 number(s) but problem 'booth' has dimension 2",),

@@ -408,12 +408,12 @@ def test_second_order_method_on_full_batch():
     [
         ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
         ({"batch_size": "half"}, "batch_size must be 'full' or an integer >= 1, got 'half'"),
-        ({"lr": -1.0}, "lr must be in (0, inf], got -1.0"),
+        ({"lr": -1.0}, "lr must be in (0, inf), got -1.0"),
         ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
         ({"epochs": None}, "epochs=None needs max_steps"),
         ({"optimizer": "sgdd"}, "unknown method 'sgdd'"),
-        ({"l1": -0.1}, "l1 must be in [0, inf], got -0.1"),
-        ({"clip_grad_norm": 0.0}, "clip_grad_norm must be in (0, inf], got 0.0"),
+        ({"l1": -0.1}, "l1 must be in [0, inf), got -0.1"),
+        ({"clip_grad_norm": 0.0}, "clip_grad_norm must be in (0, inf), got 0.0"),
         ({"validation": 1.5}, "validation must be in (0, 1), got 1.5"),
         ({"nesterov_typo": 1}, "does not take option(s) nesterov_typo"),
         ({"schedule": "linear"}, "unknown schedule 'linear'"),
@@ -439,3 +439,30 @@ def test_bad_data_is_refused_at_the_boundary():
         fit(nn.Linear(3, 2), "cross_entropy", (X.float(), y), progress=False)
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
         fit(lambda x: x, "mse", (X, y), progress=False)
+
+
+def test_device_cpu_explicitly():
+    X, y = regression(n=40)
+    model = linear()
+    res = fit(model, "mse", (X, y), device="cpu", epochs=2, seed=0, progress=False)
+    assert next(model.parameters()).device.type == "cpu" and res.nit == 4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_moves_model_and_batches_and_matches_cpu_closely():
+    X, y = regression()
+    cpu, gpu = linear(), linear()
+    kw = {
+        "optimizer": "adam",
+        "lr": 0.05,
+        "batch_size": 32,
+        "epochs": 5,
+        "seed": 0,
+        "validation": 0.2,
+        "progress": False,
+    }
+    fit(cpu, "mse", (X, y), **kw)
+    res = fit(gpu, "mse", (X, y), device="cuda", **kw)
+    assert next(gpu.parameters()).device.type == "cuda"
+    torch.testing.assert_close(flat(gpu).cpu(), flat(cpu), rtol=1e-6, atol=1e-8)
+    assert np.isfinite(res.epoch_history["val_loss"]).all()
