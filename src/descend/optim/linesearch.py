@@ -220,7 +220,7 @@ def strong_wolfe(
     c2: float = 0.9,
     max_evals: int = MAX_EVALS,
     *,
-    t_max: float = math.inf,
+    t_max: float | None = None,
     eps: float = DOUBLE_EPS,
 ) -> LineSearchResult:
     r"""A step satisfying the strong Wolfe conditions, by bracketing and zoom.
@@ -241,7 +241,7 @@ def strong_wolfe(
         c1: sufficient-decrease constant, 0 < c1 < c2.
         c2: curvature constant, c1 < c2 < 1.
         max_evals: evaluation budget, >= 1.
-        t_max: largest step the search may try.
+        t_max: largest step the search may try (None: no limit).
         eps: relative rounding level of f (float32 objectives: ``1.19e-7``).
 
     Returns:
@@ -255,7 +255,10 @@ def strong_wolfe(
     check_number("c2", c2, low=0.0, high=1.0, low_open=True, high_open=True)
     if not c1 < c2:
         raise ValueError(f"c1 must be smaller than c2 (0 < c1 < c2 < 1), got c1={c1}, c2={c2}")
-    check_positive("t_max", t_max)
+    if t_max is None:
+        t_max = math.inf
+    else:
+        check_positive("t_max", t_max)
     problem = _check_common(f0, dphi0, t0, c1, max_evals, eps)
     trials = _Trials(phi, f0, dphi0, max_evals)
     if problem:
