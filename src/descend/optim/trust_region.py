@@ -167,9 +167,12 @@ class TrustRegion(torch.optim.Optimizer):
       parameters (and their gradients) and is solved again in the smaller region, so every
       call of ``step`` ends at an accepted point, evaluated last.
 
-    When f barely changes, :math:`\rho` is computed as :math:`(\text{ared} + \delta) /
-    (\text{pred} + \delta)` with :math:`\delta = 10\,u \max(1, |f_k|)` so that rounding
-    noise in f cannot reject a good step (Conn, Gould & Toint 2000, §17.4.2).
+    :math:`\rho` is computed as :math:`(\text{ared} + \delta) / (\text{pred} + \delta)`
+    with :math:`\delta = 10\,u \max(1, |f_k|)` so that rounding noise in f cannot reject a
+    good step (Conn, Gould & Toint 2000, §17.4.2); when the predicted change is so small
+    that f's differences are mostly rounding, ared comes from the gradients instead
+    (see :meth:`_ratio`), so the method still converges to gradient norms far below
+    :math:`\sqrt{u}` on ill-conditioned problems.
 
     Hessian-vector products are exact when the closure is descend's Objective (``minimize``
     passes one), otherwise forward differences of gradients through the closure (see
@@ -303,21 +306,23 @@ class TrustRegion(torch.optim.Optimizer):
     ) -> float:
         r"""Actual over predicted reduction, robust to rounding in f.
 
-        Normally :math:`(\text{ared} + \delta)/(\text{pred} + \delta)`. When both
-        reductions are below :math:`\delta` the difference of f is rounding noise, and
-        ared is taken from the gradients instead, by the trapezoidal rule
+        Normally :math:`(\text{ared} + \delta)/(\text{pred} + \delta)`. When the predicted
+        change is below :math:`\sqrt{u}\max(1, |f_k|)`, a difference of two values of f
+        keeps at most half its digits (fewer where f is computed with cancellation, as
+        :math:`x^\top A x` for an ill-conditioned A), so unless f clearly rose, ared is
+        taken from the gradients instead, by the trapezoidal rule
         :math:`f(x+p) - f(x) = \int_0^1 \nabla f(x + tp)^\top p\,dt \approx
-        \tfrac12 (g_0 + g_1)^\top p`, exact on quadratics and accurate to
-        :math:`O(\|p\|^3)` otherwise; the new gradient :math:`g_1` is already in ``p.grad``.
+        \tfrac12 (g_0 + g_1)^\top p`: exact on quadratics, relative error
+        :math:`O(\|p\|)` otherwise; the new gradient :math:`g_1` is already in ``p.grad``.
         """
         pred = sub.predicted
         if not math.isfinite(f_new) or not pred > 0.0:
             return -math.inf
         ared = f0 - f_new
-        if abs(ared) <= delta and pred <= delta:
+        digits_lost = math.sqrt(torch.finfo(self._flat.dtype).eps) * max(1.0, abs(f0))
+        if pred <= digits_lost and ared >= -digits_lost:
             g1 = self._flat.gather_grad()
             if not bool(torch.isfinite(g1).all()):
                 return -math.inf
-            ared = -0.5 * float(torch.dot(g0 + g1, sub.step))
-            return ared / pred
+            return -0.5 * float(torch.dot(g0 + g1, sub.step)) / pred
         return (ared + delta) / (pred + delta)
