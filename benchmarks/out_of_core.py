@@ -189,7 +189,7 @@ def main() -> int:
         print(json.dumps(worker(args.worker, args.path, args.features, args.threads)))
         return 0
 
-    folder = tempfile.mkdtemp(prefix="descend-ooc-")
+    folder = None if args.keep else tempfile.mkdtemp(prefix="descend-ooc-")
     path = args.keep or os.path.join(folder, "train.parquet")
     try:
         if not os.path.exists(path):
@@ -244,7 +244,7 @@ def main() -> int:
                 f"{verdict} the 500 MB goal"
             )
     finally:
-        if not args.keep:
+        if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
     return 0
 

@@ -466,3 +466,27 @@ def test_cuda_moves_model_and_batches_and_matches_cpu_closely():
     assert next(gpu.parameters()).device.type == "cuda"
     torch.testing.assert_close(flat(gpu).cpu(), flat(cpu), rtol=1e-6, atol=1e-8)
     assert np.isfinite(res.epoch_history["val_loss"]).all()
+
+
+def test_a_step_budget_ending_on_an_epoch_boundary_completes_that_epoch():
+    X, y = regression(n=40)
+    res = fit(
+        linear(),
+        "mse",
+        (X, y),
+        batch_size=10,
+        epochs=10,
+        max_steps=8,
+        validation=(X, y),
+        progress=False,
+    )
+    assert res.status == Status.MAX_ITER and res.nit == 8 and res.epoch == 2
+    assert len(res.epoch_history) == 2 and np.isfinite(res.epoch_history["val_loss"]).all()
+
+
+def test_nan_data_is_reported_at_the_first_step():
+    X, y = regression(n=40)
+    X[3, 1] = math.nan
+    res = fit(linear(), "mse", (X, y), batch_size="full", progress=False)
+    assert res.status == Status.DIVERGED
+    assert "at the first step, before any update: check the data" in res.message

@@ -209,6 +209,7 @@ def fit(
         epochs=epochs,
         max_steps=max_steps,
         total_steps=total,
+        steps_per_epoch=per_epoch,
         shuffle=bool(shuffle),
         seed=seed,
         device=device,
@@ -239,6 +240,7 @@ class Trainer:
         epochs: int | None,
         max_steps: int | None,
         total_steps: int | None,
+        steps_per_epoch: int | None,
         shuffle: bool,
         seed: int,
         device: torch.device,
@@ -250,6 +252,7 @@ class Trainer:
         self.stopping, self.batch_size = stopping, batch_size
         self.epochs, self.max_steps, self.total_steps = epochs, max_steps, total_steps
         self.shuffle, self.seed, self.device = shuffle, seed, device
+        self.steps_per_epoch = steps_per_epoch
         self.generator = torch.Generator().manual_seed(seed)
         self.objective = Objective(params, self._evaluate)
         self.history, self.epoch_history = step_history(), epoch_history()
@@ -393,6 +396,10 @@ class Trainer:
             ):
                 outcome = self._step(batch)
                 if outcome is not None:
+                    budget = outcome[0] in (Status.MAX_ITER, Status.MAX_TIME)
+                    if budget and self.batch_index == self.steps_per_epoch:
+                        # the budget ran out on the epoch's last batch: the epoch is complete
+                        outcome = self._epoch_end() or outcome
                     return outcome
             if self.batch_index == 0 and self.epoch_rows == 0:
                 raise ValueError("data yielded no batches; it needs at least one row")
@@ -437,6 +444,11 @@ class Trainer:
             what, value = (
                 ("the loss", loss) if not math.isfinite(loss) else ("the gradient norm", norm)
             )
+            if self.f0 is None:
+                return Status.DIVERGED, (
+                    f"{what} is {value} at the first step, before any update: check the data "
+                    "for NaN or infinite values and the model's initialization"
+                )
             return Status.DIVERGED, divergence_message(
                 value, self.best_step_loss, self.step - self.best_step_at, lr, what
             )
