@@ -145,12 +145,6 @@ def fit(
     if seed is None:
         seed = state["config"]["seed"] if state is not None else secrets.randbits(63)
     seed = check_int("seed", seed, low=0)
-    device = torch.device(device) if device is not None else params[0].device
-    model.to(device)
-    if init is not None:
-        from descend.init import initialize
-
-        initialize(model, init, seed=_derive(seed, 1))
     size = _batch_size(batch_size)
     if epochs is not None:
         epochs = check_int("epochs", epochs, low=1)
@@ -158,6 +152,14 @@ def fit(
         max_steps = check_int("max_steps", max_steps, low=1)
     if epochs is None and max_steps is None:
         raise ValueError("epochs=None needs max_steps to bound the run; give one of them")
+    if stopping is not None and not isinstance(stopping, StoppingCriteria):
+        raise TypeError(f"stopping must be a descend.StoppingCriteria, got {stopping!r}")
+    device = torch.device(device) if device is not None else params[0].device
+    model.to(device)
+    if init is not None:
+        from descend.init import initialize
+
+        initialize(model, init, seed=_derive(seed, 1))
 
     loss_spec = get_loss(loss)
     dtype = next((p.dtype for p in params if p.is_floating_point()), torch.get_default_dtype())
@@ -184,8 +186,6 @@ def fit(
         if stopping is not None
         else StoppingCriteria(max_iter=UNBOUNDED, gtol=0.0, ftol=0.0)
     )
-    if not isinstance(stopping, StoppingCriteria):
-        raise TypeError(f"stopping must be a descend.StoppingCriteria, got {stopping!r}")
     per_epoch = source.steps_per_epoch(size)
     total = _total_steps(per_epoch, epochs, max_steps, stopping.max_iter)
     monitor = "val_loss" if val_source is not None else "loss"

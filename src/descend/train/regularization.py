@@ -52,16 +52,6 @@ class Penalty:
             return None
         return 0.5 * self.l2 * sum((w * w).sum() for w in self.weights)
 
-    def value(self) -> float:
-        """The whole penalty at the current weights (L1 and L2)."""
-        with torch.no_grad():
-            total = 0.0
-            if self.l2:
-                total += 0.5 * self.l2 * sum(float((w * w).sum()) for w in self.weights)
-            if self.l1:
-                total += self.l1 * sum(float(w.abs().sum()) for w in self.weights)
-        return total
-
     @torch.no_grad()
     def prox(self, optimizer: torch.optim.Optimizer) -> None:
         """Soft-threshold each weight by its group's ``lr * l1`` (no-op when ``l1 == 0``)."""
