@@ -208,7 +208,7 @@ def test_minima_clustering_options() -> None:
     assert res.minima() == []
     loose = res.minima(converged_only=False, tol=1e3)
     assert len(loose) == 1 and loose[0].count == 8
-    with pytest.raises(ValueError, match=r"tol must be in \(0, inf\], got -1"):
+    with pytest.raises(ValueError, match=r"tol must be in \(0, inf\), got -1"):
         res.minima(tol=-1)
 
 
@@ -224,7 +224,7 @@ def test_minima_clustering_options() -> None:
          r"bounds\[0\] must be finite with low < high, got \(1.0, 0.0\)"),
         ({"bounds": [1, 2, 3]}, ValueError, r"shape \(n, 2\), got shape \(3,\)"),
         ({"bounds": [(0, 1)] * 3}, ValueError, r"bounds has 3 pairs but the problem has dim 2"),
-        ({"x0": [0.0, 0.0], "scale": 0.0}, ValueError, r"scale must be in \(0, inf\], got 0.0"),
+        ({"x0": [0.0, 0.0], "scale": 0.0}, ValueError, r"scale must be in \(0, inf\), got 0.0"),
         ({"x0": [0.0, 0.0], "scale": [1.0]}, ValueError, r"scale must be a positive number or 2"),
         ({"seed": -1}, ValueError, r"seed must be an integer >= 0, got -1"),
         ({"seed": 1.5}, TypeError, r"seed must be an integer or a torch.Generator"),
