@@ -133,7 +133,7 @@ def fit(
 
     Example:
         >>> net = torch.nn.Linear(3, 1)
-        >>> res = descend.fit(net, "mse", (X, y), optimizer="sgd", lr=0.1, batch_size=16)
+        >>> res = descend.fit(net, "mse", (X, y), optimizer="gd", lr=0.1, batch_size=16)
         >>> res.epoch_history["loss"]
     """
     if not isinstance(model, nn.Module):
