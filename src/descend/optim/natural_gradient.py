@@ -155,8 +155,8 @@ class NaturalGradient(torch.optim.Optimizer):
             losses, outputs = self._parse(closure(), group["fisher"])
             loss = losses.mean()
             fvp = FisherVectorProduct(losses, outputs, self._params, group["fisher"])
-        g = fvp.grad
-        set_grad(flat, g)
+        g = grad = fvp.grad
+        set_grad(flat, grad)
         f = float(loss)
         if not math.isfinite(f) or not bool(torch.isfinite(g).all()):
             raise StepFailed("diverged", f"the mean loss is {f} or its gradient is not finite")
@@ -180,7 +180,10 @@ class NaturalGradient(torch.optim.Optimizer):
         if group["line_search_fn"] is None:
             flat.assign_axpy(x, group["lr"], cg.step)
             return loss.detach()
-        self._search(closure, group, state, x, cg.step, f + 0.5 * wd * float(x @ x), g)
+        try:
+            self._search(closure, group, state, x, cg.step, f + 0.5 * wd * float(x @ x), g)
+        finally:
+            set_grad(flat, grad)  # the closure may have cleared the gradients
         return loss.detach()
 
     def _search(
