@@ -25,6 +25,9 @@ class Method:
         summary: one line for tables and ``--help``.
         max_iter: default iteration budget.
         patience: default consecutive iterations ftol/xtol must hold.
+        ftol: default relative-change tolerance: SciPy's 2.2e-9 suits line-search methods,
+            whose every step is a sufficient decrease; fixed-step first-order methods make
+            small steps by design, so they default to 1e-12 and let gtol decide.
     """
 
     name: str
@@ -34,6 +37,7 @@ class Method:
     defaults: dict[str, Any] = field(default_factory=dict)
     max_iter: int = 10_000
     patience: int = 10
+    ftol: float = 1e-12
     second_order: bool = False
 
     def options(self) -> set[str]:
@@ -92,27 +96,27 @@ _first_order(
     "adagrad",
     optim.Adagrad,
     "AdaGrad: steps shrink with summed squared gradients",
-    defaults={"lr": 0.1},
+    defaults={"lr": 0.5},
 )
 _first_order(
     "rmsprop",
     optim.RMSprop,
     "RMSprop: steps over a running RMS of the gradient",
-    defaults={"lr": 1e-2},
+    defaults={"lr": 1e-3},
 )
-_first_order("adam", optim.Adam, "Adam: adaptive moments", defaults={"lr": 1e-2})
+_first_order("adam", optim.Adam, "Adam: adaptive moments", defaults={"lr": 3e-2})
 _first_order(
     "adamw",
     optim.AdamW,
     "AdamW: Adam with decoupled weight decay",
-    defaults={"lr": 1e-2, "weight_decay": 1e-2},
+    defaults={"lr": 3e-2, "weight_decay": 1e-2},
 )
 _first_order(
     "amsgrad",
     optim.Adam,
     "AMSGrad: Adam with the maximum of past second moments",
     fixed={"amsgrad": True},
-    defaults={"lr": 1e-2},
+    defaults={"lr": 3e-2},
 )
 
 
@@ -127,6 +131,7 @@ register(
         defaults={"history_size": 10, "tolerance_grad": 0.0, "tolerance_change": 0.0},
         max_iter=15_000,
         patience=1,
+        ftol=2.2e-9,
         second_order=True,
     )
 )
@@ -137,6 +142,7 @@ register(
         summary="BFGS: dense inverse-Hessian quasi-Newton, strong Wolfe line search",
         max_iter=2_000,
         patience=1,
+        ftol=2.2e-9,
         second_order=True,
     )
 )
@@ -147,6 +153,7 @@ register(
         summary="nonlinear conjugate gradient (PR+), strong Wolfe line search (c2 = 0.1)",
         max_iter=10_000,
         patience=1,
+        ftol=2.2e-9,
         second_order=True,
     )
 )
@@ -163,6 +170,7 @@ register(
         fixed={"mode": "exact"},
         max_iter=1_000,
         patience=1,
+        ftol=2.2e-9,
         second_order=True,
     )
 )
@@ -174,6 +182,7 @@ register(
         fixed={"mode": "cg"},
         max_iter=1_000,
         patience=1,
+        ftol=2.2e-9,
         second_order=True,
     )
 )
@@ -184,6 +193,7 @@ register(
         summary="trust-region Newton-CG (Steihaug-Toint) on Hessian-vector products",
         max_iter=1_000,
         patience=1,
+        ftol=2.2e-9,
         second_order=True,
     )
 )
