@@ -245,6 +245,7 @@ def test_progress_bar_draws_epoch_loss_validation_and_lr_on_a_terminal():
         data,
         epochs=2,
         validation=val,
+        lr=0.01,
         callbacks=[ProgressBar(console=console)],
         progress=True,
     )

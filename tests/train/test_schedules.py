@@ -213,6 +213,7 @@ def test_schedules_that_need_the_step_count_say_so_for_streams(tmp_path):
         "mse",
         stream(tmp_path / "d.csv", "y"),
         batch_size=8,
+        lr=0.01,
         schedule="cosine",
         max_steps=12,
         epochs=None,
