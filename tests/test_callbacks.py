@@ -186,7 +186,7 @@ def test_history_logger_writes_csv_and_jsonl_rows_that_match_the_history(tmp_pat
         progress=False,
     )
     lines = steps.read_text().splitlines()
-    assert lines[0] == "step,epoch,loss,grad_norm,lr" and len(lines) == 1 + res.nit
+    assert lines[0] == "step,epoch,loss,grad_norm,lr,time" and len(lines) == 1 + res.nit
     np.testing.assert_array_equal([float(r.split(",")[2]) for r in lines[1:]], res.history["loss"])
     rows = [json.loads(line) for line in epochs.read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]

@@ -438,6 +438,7 @@ class Trainer:
             "loss": loss,
             "grad_norm": norm,
             "lr": lr,
+            "time": elapsed,
         }
 
         if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -494,14 +495,16 @@ class Trainer:
             val_loss, val_metric = self._validate()
         lr = _lr(self.optimizer)
         self.fun = train_loss
+        elapsed = self.elapsed()
         self.epoch_history.append(
-            (self.epoch, self.step, train_loss, val_loss, val_metric, lr, self.elapsed())
+            (self.epoch, self.step, train_loss, val_loss, val_metric, lr, elapsed)
         )
-        self.logs = {"epoch": self.epoch, "step": self.step, "loss": train_loss, "lr": lr}
+        self.logs = {"epoch": self.epoch, "step": self.step, "loss": train_loss}
         if self.validation is not None:
             self.logs["val_loss"] = val_loss
             if self.metric is not None:
                 self.logs[f"val_{self.metric[0]}"] = val_metric
+        self.logs.update(lr=lr, time=elapsed)
         watched = val_loss if self.validation is not None else train_loss
         if math.isfinite(watched) and watched < self.best_value:
             self.best_value, self.best_epoch = watched, self.epoch

@@ -45,7 +45,7 @@ class FitResult:
         grad_norm: the last step's gradient norm before clipping.
         nit: optimizer steps taken; ``epoch``: epochs completed; ``epochs``: the budget.
         nfev, njev, nhev: loss, gradient and Hessian-vector evaluations.
-        logs: the latest metrics by name (``loss``, ``grad_norm``, ``lr``, and at epoch
+        logs: the latest metrics by name (``loss``, ``grad_norm``, ``lr``, ``time``, and at epoch
             ends ``val_loss``, ``val_<metric>``), what callbacks monitor.
         seed: the seed the run used (drawn when none was given), to reproduce it.
         optimizer: the optimizer (callbacks such as ``ReduceLROnPlateau`` act on it).
