@@ -45,8 +45,9 @@ class LBFGS(LineSearchOptimizer):
     A new pair appends a column to :math:`R^{-1}`
     (:math:`-R^{-1} r / \rho` above :math:`1/\rho`, with :math:`r_i = s_i^\top y`,
     :math:`\rho = s^\top y`) and dropping the oldest pair drops its row and column, both
-    exact block formulas for the inverse of a triangular matrix; the inner products come
-    from one ``(2m, n) x (n, 2)`` product per step.
+    exact block formulas for the inverse of a triangular matrix. The new inner products
+    :math:`W s, W y` come from the same pass over :math:`W` as the next :math:`W g` (one
+    ``(3, n) x (n, 2m)`` product), so an iteration reads the history twice.
 
     The step length comes from a strong Wolfe line search (``c2 = 0.9``) trying ``t = lr``
     first; the first iteration, and any after a reset, tries a step of length ``lr``
@@ -120,6 +121,7 @@ class LBFGS(LineSearchOptimizer):
             c2=c2,
         )
         super().__init__(params, defaults)
+        self._cached_views: _Views | None = None
 
     # -- the memory -----------------------------------------------------------------------
 
@@ -128,13 +130,14 @@ class LBFGS(LineSearchOptimizer):
         flat = self._flat
         like = dict(dtype=flat.dtype, device=flat.device)
         state["memory"] = torch.zeros(2 * m, n, **like)  # W: rows s_0..s_{m-1}, y_0..y_{m-1}
+        state["probe"] = torch.zeros(3, n, **like)  # g, and the pair not yet in the Gram
         state["gram"] = torch.zeros(2 * m, 2 * m, **like)  # W W', ring order
         state["rinv"] = torch.zeros(m, m, **like)  # R^{-1}, ring order, 0 for empty slots
         state["middle"] = torch.zeros(2 * m, 2 * m, **like)  # N
-        state["wg"] = torch.zeros(2 * m, **like)  # W g
         state["coef"] = torch.zeros(2 * m, **like)  # N W g
         state["head"] = 0  # slot of the next pair
         state["count"] = 0  # pairs stored
+        state["pending"] = False  # a pair is in W[head] but not yet in the Gram, R^-1, N
         state["gamma"] = 1.0
         state["skipped"] = 0  # updates skipped for s'y <= eps t |g'd|
 
@@ -142,16 +145,31 @@ class LBFGS(LineSearchOptimizer):
         for key in ("memory", "gram", "rinv", "middle"):
             state[key].zero_()
         state["head"] = state["count"] = 0
+        state["pending"] = False
         state["gamma"] = 1.0
 
+    def _views(self, state: dict[str, Any]) -> _Views:
+        views = getattr(self, "_cached_views", None)
+        if views is None or views.memory is not state["memory"] or views.rinv is not state["rinv"]:
+            views = self._cached_views = _Views(state)
+        return views
+
     def _direction(self, state: dict[str, Any], g: Tensor, d: Tensor) -> bool:
+        pending = state["pending"]
+        if state["count"] == 0 and not pending:
+            torch.neg(g, out=d)
+            return False
+        v = self._views(state)
+        v.probe[0].copy_(g)
+        # one pass over the history gives W g and, for a new pair, W s and W y
+        products = torch.mm(v.probe if pending else v.probe[:1], v.memory_t)
+        if pending and not self._absorb(state, v, products[1:]):
+            products = torch.mm(v.probe[:1], v.memory_t)  # the pair was dropped
         if state["count"] == 0:
             torch.neg(g, out=d)
             return False
-        memory, wg, coef = state["memory"], state["wg"], state["coef"]
-        torch.mv(memory, g, out=wg)
-        torch.mv(state["middle"], wg, out=coef)
-        torch.addmv(g, memory.T, coef, beta=-state["gamma"], alpha=-1.0, out=d)
+        torch.mv(v.middle, products[0], out=v.coef)
+        torch.addmv(g, v.memory_t, v.coef, beta=-state["gamma"], alpha=-1.0, out=d)
         return True
 
     def _accept(
@@ -163,42 +181,76 @@ class LBFGS(LineSearchOptimizer):
         dphi0: float,
         res: LineSearchResult,
     ) -> None:
+        """Store s = t d and y = g_new - g in slot ``head``; the Gram matrix, R^{-1} and N
+        take them in at the next direction, from the same pass over W as W g."""
         t = res.t
         if not t * (res.dphi - dphi0) > self._flat.eps * t * -dphi0:
             state["skipped"] += 1
             return
-        memory, gram, rinv = state["memory"], state["gram"], state["rinv"]
-        m = rinv.shape[0]
+        v = self._views(state)
         j = state["head"]
-        if state["count"] == m:  # the oldest pair leaves slot j
-            rinv[j].zero_()
-            rinv[:, j].zero_()
-        torch.mul(d, t, out=memory[j])
-        torch.sub(g_new, g, out=memory[m + j])
-        cross = torch.mm(memory, memory[j::m].T)  # (2m, 2): W s, W y
-        slots = torch.tensor([j, m + j], device=cross.device)
-        gram.index_copy_(1, slots, cross)
-        gram.index_copy_(0, slots, cross.T)
-        s_y, y_y = cross[m + j].tolist()
-        if not (0 < s_y < math.inf and 0 < y_y < math.inf):
-            # rounding made the pair useless: drop it; its slot stays the free one
-            memory[j].zero_()
-            memory[m + j].zero_()
-            gram.index_fill_(0, slots, 0.0)
-            gram.index_fill_(1, slots, 0.0)
-            state["count"] = min(state["count"], m - 1)
+        if state["count"] == v.m:  # the oldest pair leaves slot j
+            v.rinv_rows[j].zero_()
+            v.rinv_cols[j].zero_()
+            state["count"] -= 1
+        torch.mul(d, t, out=v.probe[1])
+        torch.sub(g_new, g, out=v.probe[2])
+        v.s_rows[j].copy_(v.probe[1])
+        v.y_rows[j].copy_(v.probe[2])
+        state["pending"] = True
+
+    def _absorb(self, state: dict[str, Any], v: _Views, cross: Tensor) -> bool:
+        """Take the pair in slot ``head`` into the Gram matrix, R^{-1} and N, given
+        ``cross`` = (s'W', y'W'); False if rounding made it useless (it is dropped)."""
+        state["pending"] = False
+        m, j = v.m, state["head"]
+        slots = v.slots[j]
+        v.gram.index_copy_(0, slots, cross)
+        v.gram.index_copy_(1, slots, cross.T)
+        s_y, y_y = cross[:, m + j].tolist()
+        accepted = 0 < s_y < math.inf and 0 < y_y < math.inf
+        if not accepted:
+            v.s_rows[j].zero_()
+            v.y_rows[j].zero_()
+            v.gram.index_fill_(0, slots, 0.0)
+            v.gram.index_fill_(1, slots, 0.0)
             state["skipped"] += 1
         else:
-            # append column j to R^{-1}: -R^{-1} r / rho above 1 / rho
-            torch.mul(rinv @ cross[:m, 1], -1.0 / s_y, out=rinv[:, j])
-            rinv[j, j] = 1.0 / s_y
-            state["gamma"] = gamma = s_y / y_y
+            # column j of R^{-1}: -R^{-1} r / rho above 1 / rho (row and column j are zero)
+            column = torch.addmv(v.units[j], v.rinv, cross[1, :m], beta=1 / s_y, alpha=-1 / s_y)
+            v.rinv_cols[j].copy_(column)
+            state["gamma"] = s_y / y_y
             state["head"] = (j + 1) % m
-            state["count"] = min(state["count"] + 1, m)
+            state["count"] += 1
         gamma = state["gamma"]
-        middle = state["middle"]
-        inner = gram[m:, m:] * gamma  # gamma Y Y'
-        inner.diagonal().add_(gram[:m, m:].diagonal())  # + D
-        torch.mm(rinv.T, inner @ rinv, out=middle[:m, :m])
-        torch.mul(rinv.T, -gamma, out=middle[:m, m:])
-        torch.mul(rinv, -gamma, out=middle[m:, :m])
+        torch.mul(v.yy, gamma, out=v.inner)  # gamma Y Y'
+        v.inner_diag.add_(v.sy_diag)  # + D
+        torch.mm(v.rinv_t, torch.mm(v.inner, v.rinv), out=v.n11)
+        torch.mul(v.rinv_t, -gamma, out=v.n12)
+        torch.mul(v.rinv, -gamma, out=v.n21)
+        return accepted
+
+
+class _Views:
+    """Views into the L-BFGS state, made once per set of buffers (not per iteration)."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.memory, self.gram = state["memory"], state["gram"]
+        self.rinv, self.middle = state["rinv"], state["middle"]
+        self.probe, self.coef = state["probe"], state["coef"]
+        m = self.m = self.rinv.shape[0]
+        w, gram, rinv, middle = self.memory, self.gram, self.rinv, self.middle
+        self.memory_t = w.T
+        self.s_rows = list(w[:m])
+        self.y_rows = list(w[m:])
+        self.slots = [torch.tensor([j, m + j], device=w.device) for j in range(m)]
+        self.units = list(torch.eye(m, dtype=w.dtype, device=w.device))
+        self.rinv_t = rinv.T
+        self.rinv_rows = list(rinv)
+        self.rinv_cols = list(self.rinv_t)
+        self.yy = gram[m:, m:]
+        self.sy_diag = gram[:m, m:].diagonal()
+        self.inner = torch.empty_like(rinv)
+        self.inner_diag = self.inner.diagonal()
+        self.n11, self.n12 = middle[:m, :m], middle[:m, m:]
+        self.n21 = middle[m:, :m]

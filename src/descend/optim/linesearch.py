@@ -139,11 +139,14 @@ class _Trials:
         return LineSearchResult(b.t, b.f, b.d, self.nfev, False, message)
 
 
-def _check_common(f0: float, dphi0: float, t0: float, c1: float, max_evals: int, eps: float):
+def _check_constants(t0: float, c1: float, max_evals: int, eps: float) -> None:
     check_positive("t0", t0)
     check_number("c1", c1, low=0.0, high=1.0, low_open=True, high_open=True)
     check_int("max_evals", max_evals, low=1)
     check_number("eps", eps, low=0.0, high=1.0, high_open=True)
+
+
+def _start_problem(f0: float, dphi0: float) -> str | None:
     if not (math.isfinite(f0) and math.isfinite(dphi0)):
         return f"phi(0) = {f0} and phi'(0) = {dphi0} must be finite to search from t = 0"
     if not dphi0 < 0:
@@ -196,7 +199,22 @@ def backtracking_armijo(
         :class:`LineSearchResult`; ``success`` means the Armijo condition holds at ``t``.
     """
     check_number("shrink", shrink, low=0.0, high=1.0, low_open=True, high_open=True)
-    problem = _check_common(f0, dphi0, t0, c1, max_evals, eps)
+    _check_constants(t0, c1, max_evals, eps)
+    return _backtracking_armijo(phi, f0, dphi0, t0, c1, shrink, max_evals, eps=eps)
+
+
+def _backtracking_armijo(
+    phi: Phi,
+    f0: float,
+    dphi0: float,
+    t0: float = 1.0,
+    c1: float = 1e-4,
+    shrink: float = 0.5,
+    max_evals: int = MAX_EVALS,
+    *,
+    eps: float = DOUBLE_EPS,
+) -> LineSearchResult:
+    problem = _start_problem(f0, dphi0)
     trials = _Trials(phi, f0, dphi0, max_evals)
     if problem:
         return trials.failure(problem)
@@ -255,11 +273,27 @@ def strong_wolfe(
     check_number("c2", c2, low=0.0, high=1.0, low_open=True, high_open=True)
     if not c1 < c2:
         raise ValueError(f"c1 must be smaller than c2 (0 < c1 < c2 < 1), got c1={c1}, c2={c2}")
+    if t_max is not None:
+        check_positive("t_max", t_max)
+    _check_constants(t0, c1, max_evals, eps)
+    return _strong_wolfe(phi, f0, dphi0, t0, c1, c2, max_evals, t_max=t_max, eps=eps)
+
+
+def _strong_wolfe(
+    phi: Phi,
+    f0: float,
+    dphi0: float,
+    t0: float = 1.0,
+    c1: float = 1e-4,
+    c2: float = 0.9,
+    max_evals: int = MAX_EVALS,
+    *,
+    t_max: float | None = None,
+    eps: float = DOUBLE_EPS,
+) -> LineSearchResult:
     if t_max is None:
         t_max = math.inf
-    else:
-        check_positive("t_max", t_max)
-    problem = _check_common(f0, dphi0, t0, c1, max_evals, eps)
+    problem = _start_problem(f0, dphi0)
     trials = _Trials(phi, f0, dphi0, max_evals)
     if problem:
         return trials.failure(problem)
@@ -582,13 +616,18 @@ def search(
         f0, dphi0: :math:`\phi(0)`, :math:`\phi'(0)`.
         t0: first trial step.
         method: ``"strong_wolfe"`` or ``"backtracking"``.
-        **options: passed to the search (``c1``, ``c2``, ``shrink``, ``max_evals``, ...).
+        **options: passed to the search (``c1``, ``c2``, ``shrink``, ``max_evals``, ...),
+            which are not validated here: check them once where they are set
+            (:func:`check_search_constants`).
     """
     options.setdefault("eps", phi.flat.eps)
+    if not 0 < t0 < math.inf:
+        t0 = 1.0
+    # the constants are checked once, where an optimizer is built, not at every iteration
     if method == "strong_wolfe":
-        res = strong_wolfe(phi, f0, dphi0, t0, **options)
+        res = _strong_wolfe(phi, f0, dphi0, t0, **options)
     elif method == "backtracking":
-        res = backtracking_armijo(phi, f0, dphi0, t0, **options)
+        res = _backtracking_armijo(phi, f0, dphi0, t0, **options)
     else:
         raise ValueError(
             f"unknown line search method {method!r}; valid choices: strong_wolfe, backtracking"
