@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.flat import fused_call
 from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_positive
 
@@ -30,6 +31,8 @@ class Adagrad(Optimizer):
         eps: :math:`\epsilon > 0`.
         maximize: ascend instead of descend.
         foreach: accepted for ``torch.optim`` compatibility.
+        fused: run the whole update as one compiled pass over flat buffers (see
+            :mod:`descend.optim.flat`); needs ``torch.compile`` to work on the device.
 
     Example:
         >>> opt = descend.optim.Adagrad(model.parameters(), lr=0.1)
@@ -46,6 +49,7 @@ class Adagrad(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         check_non_negative("lr", lr)
         check_non_negative("lr_decay", lr_decay)
@@ -60,6 +64,7 @@ class Adagrad(Optimizer):
             eps=eps,
             maximize=bool(maximize),
             foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults)
 
@@ -84,3 +89,25 @@ class Adagrad(Optimizer):
             std = torch._foreach_sqrt(sums)
             torch._foreach_add_(std, eps)
             torch._foreach_addcdiv_(params, grads, std, -clr)
+
+    def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
+        wd = group["weight_decay"]
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        scalars = (-1.0 if group["maximize"] else 1.0, wd, group["eps"], -clr)
+        fused_call(_fused_adagrad, flat, scalars, (wd != 0,), type(self).__name__)
+
+
+def _fused_adagrad(
+    tensors: list[Tensor], scalars: tuple[float, ...], flags: tuple[bool, ...]
+) -> None:
+    """AdaGrad as one pass over flat tensors, for ``torch.compile``; the same operations as
+    ``_update``."""
+    param, grad, state_sum = tensors
+    sign, wd, eps, neg_clr = scalars
+    (use_wd,) = flags
+    grad = grad * sign
+    if use_wd:
+        grad = grad + param * wd
+    total = state_sum + grad * grad
+    state_sum.copy_(total)
+    param.copy_(param + neg_clr * (grad / (total.sqrt() + eps)))

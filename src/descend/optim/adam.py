@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.flat import fused_call
 from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_positive, check_unit_interval
 
@@ -34,6 +35,8 @@ class Adam(Optimizer):
         maximize: ascend instead of descend.
         foreach: accepted for ``torch.optim`` compatibility; descend always runs the
             blocked multi-tensor path.
+        fused: run the whole update as one compiled pass over flat buffers (see
+            :mod:`descend.optim.flat`); needs ``torch.compile`` to work on the device.
 
     Example:
         >>> opt = descend.optim.Adam(model.parameters(), lr=1e-3)
@@ -53,6 +56,7 @@ class Adam(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         check_non_negative("lr", lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
@@ -69,6 +73,7 @@ class Adam(Optimizer):
             amsgrad=bool(amsgrad),
             maximize=bool(maximize),
             foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults)
 
@@ -98,9 +103,28 @@ class Adam(Optimizer):
                 denom = torch._foreach_sqrt(block[4])
             else:
                 denom = torch._foreach_sqrt(exp_avg_sqs)
-            torch._foreach_div_(denom, bias_correction2_sqrt)
-            torch._foreach_add_(denom, eps)
-            torch._foreach_addcdiv_(params, exp_avgs, denom, step_size)
+            # torch divides the denominator by bias_correction2_sqrt, a pass of its own;
+            # scaling eps and the step size by it instead is the same step to rounding
+            torch._foreach_add_(denom, eps * bias_correction2_sqrt)
+            torch._foreach_addcdiv_(params, exp_avgs, denom, step_size * bias_correction2_sqrt)
+
+    def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
+        beta1, beta2 = group["betas"]
+        lr, wd = group["lr"], group["weight_decay"]
+        decoupled = self.decoupled_weight_decay and wd != 0
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        scalars = (
+            -1.0 if group["maximize"] else 1.0,
+            0.0 if decoupled else wd,
+            1 - lr * wd if decoupled else 1.0,
+            1 - beta1,
+            beta2,
+            1 - beta2,
+            group["eps"] * bias_correction2_sqrt,
+            -lr / (1 - beta1**step) * bias_correction2_sqrt,
+        )
+        flags = (wd != 0 and not decoupled, group["amsgrad"])
+        fused_call(_fused_adam, flat, scalars, flags, type(self).__name__)
 
 
 class AdamW(Adam):
@@ -125,7 +149,36 @@ class AdamW(Adam):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
-            params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach
+            params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
+            fused=fused,
         )
+
+
+def _fused_adam(
+    tensors: list[Tensor], scalars: tuple[float, ...], flags: tuple[bool, ...]
+) -> None:
+    """Adam/AdamW/AMSGrad as one pass over flat tensors, for ``torch.compile``.
+
+    The operations are ``_update``'s, in the same order, so the two agree to rounding.
+    Decoupled decay multiplies by a factor that is exactly 1 when off; L2 decay and AMSGrad
+    are static flags (they add a term or a buffer).
+    """
+    param, grad, exp_avg, exp_avg_sq = tensors[:4]
+    sign, l2, decay, one_minus_beta1, beta2, one_minus_beta2, eps, step_size = scalars
+    use_l2, amsgrad = flags
+    grad = grad * sign
+    param_now = param * decay
+    if use_l2:
+        grad = grad + param_now * l2
+    m = torch.lerp(exp_avg, grad, one_minus_beta1)
+    v = exp_avg_sq * beta2 + grad * grad * one_minus_beta2
+    exp_avg.copy_(m)
+    exp_avg_sq.copy_(v)
+    if amsgrad:
+        v = torch.maximum(tensors[4], v)
+        tensors[4].copy_(v)
+    denom = v.sqrt() + eps
+    param.copy_(param_now + step_size * (m / denom))

@@ -10,13 +10,13 @@ over elements and no host synchronization.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from descend.optim.flat import FlatLayout, check_fused_supported
 from descend.validation import check_non_negative
 
 Closure = Callable[[], Tensor]
@@ -43,7 +43,10 @@ class StepFailed(RuntimeError):
 class Optimizer(torch.optim.Optimizer):
     """Base class: closure evaluation, gradient gathering, lazy state and blocked updates.
 
-    Subclasses implement ``_init_state(p, state, group)`` and ``_update(group, bucket)``.
+    Subclasses implement ``_init_state(p, state, group)`` and ``_update(group, bucket)``;
+    a subclass that also implements ``_fused_update(group, step, flat)`` (its rule as one
+    compiled pass over flat buffers, see :mod:`descend.optim.flat`) supports
+    ``fused=True``.
     """
 
     def _state_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
@@ -54,6 +57,10 @@ class Optimizer(torch.optim.Optimizer):
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         defaults.setdefault("maximize", False)
         defaults.setdefault("foreach", None)
+        defaults.setdefault("fused", None)
+        self._layouts: dict[int, dict[tuple[Any, ...], FlatLayout]] = {}
+        self._missed: dict[tuple[Any, ...], tuple[int, ...]] = {}
+        self._bucket_kinds: list[tuple[Any, ...]] = []
         super().__init__(params, defaults)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -61,6 +68,21 @@ class Optimizer(torch.optim.Optimizer):
         for group in self.param_groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
+        # load_state_dict comes through here with new groups and new state tensors: the
+        # flat layouts describe the old ones, and are rebuilt on the next fused step
+        self._layouts = {}
+        self._missed = {}
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        if group.get("fused"):
+            name = type(self).__name__
+            if group.get("foreach"):
+                raise ValueError(f"{name}: fused=True and foreach=True cannot be used together")
+            if type(self)._fused_update is Optimizer._fused_update:
+                raise ValueError(f"{name} has no fused implementation; use fused=False")
+            check_fused_supported(name)
 
     # -- the contract -------------------------------------------------------------------
 
@@ -74,6 +96,11 @@ class Optimizer(torch.optim.Optimizer):
         """Apply the rule to ``lists = [params, grads, *state lists]`` that share ``step``."""
         raise NotImplementedError
 
+    def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
+        """Apply the rule in one compiled pass to ``flat = [param, grad, *state]``, each a
+        single flat tensor; the gradient is not negated for ``maximize``."""
+        raise NotImplementedError
+
     # -- the shared step ----------------------------------------------------------------
 
     @torch.no_grad()
@@ -84,42 +111,133 @@ class Optimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            if group["fused"]:
+                self._fused_step(group)
+                continue
             for step, lists in self._buckets(group):
-                self._update(group, step, lists)
+                self._plain_update(group, step, lists)
         return loss
 
-    def _buckets(self, group: dict[str, Any]) -> Iterator[tuple[int, list[list[Tensor]]]]:
+    def _plain_update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
+        if group["maximize"]:
+            lists[1] = list(torch._foreach_neg(lists[1]))
+        self._update(group, step, lists)
+
+    def _fused_step(self, group: dict[str, Any]) -> None:
+        """One step of a ``fused=True`` group: each bucket that is exactly a flat layout's
+        parameters takes the compiled pass; any other (a parameter without a gradient this
+        step, parameters at different step counts) takes the plain path over the same
+        tensors, which are views of the flat buffers, so both paths stay interchangeable."""
+        keys = self._state_keys(group)
+        layouts = self._layouts.get(id(group))
+        if layouts is not None and len(layouts) == 1:
+            layout = next(iter(layouts.values()))
+            step = None
+            if layout.state_keys == keys:
+                step = layout.advance(group["params"], self.state)
+            if step is not None:
+                self._fused_run(group, step, layout)
+                return
+        buckets = self._buckets(group)
+        kinds = self._bucket_kinds
+        for (step, lists), kind in zip(buckets, kinds):
+            if kind[1].is_complex:  # the lists hold real views, not the parameters
+                self._plain_update(group, step, lists)
+                continue
+            layout = self._layout_for(group, kind, keys, lists[0], kinds.count(kind) == 1)
+            if layout is not None and not layout.adopt(lists, self.state):
+                layout = self._layouts[id(group)][kind] = FlatLayout(lists[0], keys)
+                layout.adopt(lists, self.state)
+            if layout is None:
+                self._plain_update(group, step, lists)
+            else:
+                self._fused_run(group, step, layout)
+
+    def _fused_run(self, group: dict[str, Any], step: int, layout: FlatLayout) -> None:
+        self._fused_update(group, step, layout.tensors)
+        # the compiled kernel writes the buffers' memory behind autograd's back: count the
+        # writes as in-place ops would, so a stale saved tensor still fails in backward and
+        # caches keyed on versions (descend.objective) see the new values
+        torch.autograd.graph.increment_version(layout.params)
+        torch.autograd.graph.increment_version(layout.state)
+
+    def _layout_for(
+        self,
+        group: dict[str, Any],
+        kind: tuple[Any, ...],
+        keys: tuple[str, ...],
+        params: list[Tensor],
+        alone: bool,
+    ) -> FlatLayout | None:
+        """The layout that holds exactly ``params``, built if need be; None: use the plain
+        path this step.
+
+        A different set of parameters than the layout's (one was frozen, one has no
+        gradient this step) gets a layout of its own only when it is the only bucket of its
+        device and dtype, and the same set came last step too: a set that keeps changing,
+        or parameters split across step counts, would otherwise re-lay (copy) everything
+        every step.
+        """
+        layouts = self._layouts.setdefault(id(group), {})
+        layout = layouts.get(kind)
+        if layout is not None and layout.state_keys == keys:
+            if layout.covers(params):
+                return layout
+            ids, missed_key = _ids(params), (id(group), kind)
+            missed, self._missed[missed_key] = self._missed.get(missed_key), ids
+            if not (alone and missed == ids):
+                return None
+        self._missed.pop((id(group), kind), None)
+        layout = layouts[kind] = FlatLayout(params, keys)
+        return layout
+
+    def _buckets(self, group: dict[str, Any]) -> list[tuple[int, list[list[Tensor]]]]:
         """Parameters with gradients, grouped by (device, dtype, step), with their state.
 
-        Increments each parameter's step count. Gradients are negated for ``maximize``.
+        Increments each parameter's step count (creating its state on the first step).
+        Complex tensors come as real views (``torch.view_as_real``); ``_bucket_kinds``
+        holds each bucket's (device, dtype) of the parameters themselves.
         """
         keys = self._state_keys(group)
-        buckets: dict[tuple[Any, ...], list[list[Tensor]]] = defaultdict(
-            lambda: [[] for _ in range(2 + len(keys))]
-        )
+        width = 2 + len(keys)
+        buckets: dict[tuple[Any, ...], list[list[Tensor]]] = {}
+        all_state = self.state
         for p in group["params"]:
             grad = p.grad
             if grad is None:
                 continue
             if grad.is_sparse:
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-            state = self.state[p]
+            state = all_state[p]
             if len(state) <= len(keys):
                 state.setdefault("step", 0)
                 self._init_state(p, state, group)
             step = state["step"]
-            if isinstance(step, Tensor):  # a state_dict saved by torch.optim
-                step = int(step.item())
+            if type(step) is not int:  # a tensor or float, from a torch.optim state_dict
+                step = int(step.item() if isinstance(step, Tensor) else step)
             state["step"] = step = step + 1
-            lists = buckets[(p.device, p.dtype, step)]
+            where = (p.device, p.dtype, step)
+            lists = buckets.get(where)
+            if lists is None:
+                lists = buckets[where] = [[] for _ in range(width)]
+            if p.is_complex():
+                # as torch.optim does: a complex number is a pair of reals to every rule, so
+                # a squared gradient is |g|^2 (re^2 + im^2 summed by the rule), not g*g
+                lists[0].append(torch.view_as_real(p))
+                lists[1].append(torch.view_as_real(grad))
+                for i, key in enumerate(keys):
+                    lists[2 + i].append(torch.view_as_real(state[key]))
+                continue
             lists[0].append(p)
             lists[1].append(grad)
             for i, key in enumerate(keys):
                 lists[2 + i].append(state[key])
-        for (_, _, step), lists in buckets.items():
-            if group["maximize"]:
-                lists[1] = list(torch._foreach_neg(lists[1]))
-            yield step, lists
+        self._bucket_kinds = [where[:2] for where in buckets]
+        return [(where[2], lists) for where, lists in buckets.items()]
+
+
+def _ids(tensors: list[Tensor]) -> tuple[int, ...]:
+    return tuple(map(id, tensors))
 
 
 def blocks(lists: list[list[Tensor]], numel: int = BLOCK_NUMEL) -> Iterator[list[list[Tensor]]]:
@@ -129,6 +247,9 @@ def blocks(lists: list[list[Tensor]], numel: int = BLOCK_NUMEL) -> Iterator[list
     into flat views of ``numel`` elements. In-place updates on the views update the
     original tensors.
     """
+    if len(lists[0]) == 1 and lists[0][0].numel() <= numel:  # minimize's usual case
+        yield lists
+        return
     batch: list[list[Tensor]] = [[] for _ in lists]
     filled = 0
     for i, first in enumerate(lists[0]):
@@ -141,12 +262,12 @@ def blocks(lists: list[list[Tensor]], numel: int = BLOCK_NUMEL) -> Iterator[list
             for j in range(len(pieces[0])):
                 yield [[piece[j]] for piece in pieces]
             continue
+        if filled and filled + size > numel:  # keep every batch within the cache budget
+            yield batch
+            batch, filled = [[] for _ in lists], 0
         for dst, src in zip(batch, lists):
             dst.append(src[i])
         filled += size
-        if filled >= numel:
-            yield batch
-            batch, filled = [[] for _ in lists], 0
     if batch[0]:
         yield batch
 

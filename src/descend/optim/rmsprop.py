@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.flat import fused_call
 from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_positive, check_unit_interval
 
@@ -34,6 +35,8 @@ class RMSprop(Optimizer):
         centered: divide by the estimated standard deviation rather than the RMS.
         maximize: ascend instead of descend.
         foreach: accepted for ``torch.optim`` compatibility.
+        fused: run the whole update as one compiled pass over flat buffers (see
+            :mod:`descend.optim.flat`); needs ``torch.compile`` to work on the device.
 
     Example:
         >>> opt = descend.optim.RMSprop(model.parameters(), lr=1e-3, centered=True)
@@ -51,6 +54,7 @@ class RMSprop(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         check_non_negative("lr", lr)
         check_unit_interval("alpha", alpha)
@@ -66,6 +70,7 @@ class RMSprop(Optimizer):
             centered=bool(centered),
             maximize=bool(maximize),
             foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults)
 
@@ -101,3 +106,40 @@ class RMSprop(Optimizer):
                 torch._foreach_add_(params, bufs, alpha=-lr)
             else:
                 torch._foreach_addcdiv_(params, grads, avg, -lr)
+
+    def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
+        alpha, wd, momentum = group["alpha"], group["weight_decay"], group["momentum"]
+        scalars = (
+            -1.0 if group["maximize"] else 1.0, wd, alpha, 1 - alpha, group["eps"], momentum,
+            -group["lr"],
+        )
+        flags = (wd != 0, momentum > 0, group["centered"])
+        fused_call(_fused_rmsprop, flat, scalars, flags, type(self).__name__)
+
+
+def _fused_rmsprop(
+    tensors: list[Tensor], scalars: tuple[float, ...], flags: tuple[bool, ...]
+) -> None:
+    """RMSprop as one pass over flat tensors, for ``torch.compile``; the same operations as
+    ``_update``. State order follows ``_state_keys``: square_avg, momentum_buffer?, grad_avg?"""
+    param, grad, square_avg = tensors[:3]
+    sign, wd, alpha, one_minus_alpha, eps, momentum, neg_lr = scalars
+    use_wd, use_momentum, centered = flags
+    grad = grad * sign
+    if use_wd:
+        grad = grad + param * wd
+    sq = square_avg * alpha + grad * grad * one_minus_alpha
+    square_avg.copy_(sq)
+    if centered:
+        grad_avg = tensors[-1]
+        mean = torch.lerp(grad_avg, grad, one_minus_alpha)
+        grad_avg.copy_(mean)
+        avg = (sq - mean * mean).sqrt() + eps
+    else:
+        avg = sq.sqrt() + eps
+    if use_momentum:
+        buf = tensors[3] * momentum + grad / avg
+        tensors[3].copy_(buf)
+        param.copy_(param + buf * neg_lr)
+    else:
+        param.copy_(param + neg_lr * (grad / avg))

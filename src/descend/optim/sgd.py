@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.flat import fused_call
 from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_number
 
@@ -32,6 +33,8 @@ class SGD(Optimizer):
         nesterov: Nesterov's look-ahead form; needs momentum > 0 and dampening = 0.
         maximize: ascend instead of descend.
         foreach: accepted for ``torch.optim`` compatibility.
+        fused: run the whole update as one compiled pass over flat buffers (see
+            :mod:`descend.optim.flat`); needs ``torch.compile`` to work on the device.
 
     Example:
         >>> opt = descend.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
@@ -48,6 +51,7 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         check_non_negative("lr", lr)
         check_non_negative("momentum", momentum)
@@ -66,6 +70,7 @@ class SGD(Optimizer):
             nesterov=bool(nesterov),
             maximize=bool(maximize),
             foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults)
 
@@ -88,7 +93,9 @@ class SGD(Optimizer):
     def _update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
         dampening, nesterov = group["dampening"], group["nesterov"]
-        for block in blocks(lists):
+        # plain descent is one pass over each tensor: cutting it into cache-sized blocks
+        # saves nothing and costs a call per block
+        for block in blocks(lists) if momentum != 0 or wd != 0 else [lists]:
             params, grads = block[0], block[1]
             if wd != 0:
                 grads = torch._foreach_add(grads, params, alpha=wd)
@@ -101,3 +108,35 @@ class SGD(Optimizer):
                     torch._foreach_add_(bufs, grads, alpha=1 - dampening)
                 grads = torch._foreach_add(grads, bufs, alpha=momentum) if nesterov else bufs
             torch._foreach_add_(params, grads, alpha=-lr)
+
+    def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
+        momentum, wd = group["momentum"], group["weight_decay"]
+        # on the first step the buffer is fresh zeros, and 0 * 0 + 1 * g is exactly g: one
+        # compiled kernel serves the first step and the rest
+        first = step == 1
+        scalars = (
+            -1.0 if group["maximize"] else 1.0,
+            wd,
+            0.0 if first else momentum,
+            1.0 if first else 1 - group["dampening"],
+            momentum,
+            -group["lr"],
+        )
+        flags = (wd != 0, momentum != 0, group["nesterov"])
+        fused_call(_fused_sgd, flat, scalars, flags, type(self).__name__)
+
+
+def _fused_sgd(tensors: list[Tensor], scalars: tuple[float, ...], flags: tuple[bool, ...]) -> None:
+    """SGD with momentum as one pass over flat tensors, for ``torch.compile``; the same
+    operations as ``_update``."""
+    param, grad = tensors[0], tensors[1]
+    sign, wd, buf_scale, grad_scale, momentum, neg_lr = scalars
+    use_wd, use_momentum, nesterov = flags
+    grad = grad * sign
+    if use_wd:
+        grad = grad + param * wd
+    if use_momentum:
+        buf = tensors[2] * buf_scale + grad * grad_scale
+        tensors[2].copy_(buf)
+        grad = grad + buf * momentum if nesterov else buf
+    param.copy_(param + grad * neg_lr)
