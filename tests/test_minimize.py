@@ -203,7 +203,7 @@ def test_history_columns_and_counts():
     assert h["x"].shape == (51, 2)
     np.testing.assert_array_equal(h["iteration"], np.arange(51))
     assert np.all(np.diff(h["time"]) >= 0)
-    assert h["lr"][1] == pytest.approx(1e-2)
+    assert h["lr"][1] == descend.METHODS["adam"].defaults["lr"]
     # one evaluation per iteration: the optimizer's call of the closure reuses the loop's
     np.testing.assert_array_equal(h["nfev"], np.arange(1, 52))
     assert res.nfev == res.njev == 51

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -21,7 +21,10 @@ class Method:
         optimizer: the ``descend.optim`` class that owns the update rule.
         fixed: options that make the method what it is (``nesterov=True``); a user
             cannot override them.
-        defaults: options a user may override (``lr``), documented per method.
+        defaults: options a user may override (``lr``), documented per method, tuned for
+            ``minimize`` on functions of a vector.
+        train_defaults: the same for ``fit`` on a data set, where the usual values differ
+            (Adam's 1e-3); ``None``: as ``defaults``.
         summary: one line for tables and ``--help``.
         max_iter: default iteration budget.
         patience: default consecutive iterations ftol/xtol must hold.
@@ -35,6 +38,7 @@ class Method:
     summary: str
     fixed: dict[str, Any] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
+    train_defaults: dict[str, Any] | None = None
     max_iter: int = 10_000
     patience: int = 10
     ftol: float = 1e-12
@@ -45,8 +49,13 @@ class Method:
         sig = inspect.signature(self.optimizer.__init__)
         return {n for n in sig.parameters if n not in ("self", "params")}
 
-    def build(self, params: list[torch.Tensor], options: dict[str, Any]) -> torch.optim.Optimizer:
-        """The optimizer for ``params``; unknown or fixed options give a clear ValueError."""
+    def build(
+        self, params: list[torch.Tensor], options: dict[str, Any], *, training: bool = False
+    ) -> torch.optim.Optimizer:
+        """The optimizer for ``params``; unknown or fixed options give a clear ValueError.
+
+        ``training``: start from ``train_defaults`` (for ``fit``) rather than ``defaults``.
+        """
         valid = self.options() - set(self.fixed)
         unknown = sorted(set(options) - valid)
         if unknown:
@@ -54,7 +63,8 @@ class Method:
                 f"method {self.name!r} does not take option(s) {', '.join(unknown)}; "
                 f"valid options: {', '.join(sorted(valid))}"
             )
-        kwargs = {**self.defaults, **options, **self.fixed}
+        base = self.train_defaults if training and self.train_defaults is not None else None
+        kwargs = {**(self.defaults if base is None else base), **options, **self.fixed}
         return self.optimizer(params, **kwargs)
 
 
@@ -197,3 +207,17 @@ register(
         second_order=True,
     )
 )
+
+
+#: fit's defaults for the fixed-step methods: the values practitioners start a network with
+for _name, _train in {
+    "gd": {"lr": 1e-2},
+    "momentum": {"lr": 1e-2, "momentum": 0.9},
+    "nesterov": {"lr": 1e-2, "momentum": 0.9},
+    "adagrad": {"lr": 1e-2},
+    "rmsprop": {"lr": 1e-3},
+    "adam": {"lr": 1e-3},
+    "adamw": {"lr": 1e-3, "weight_decay": 1e-2},
+    "amsgrad": {"lr": 1e-3},
+}.items():
+    METHODS[_name] = replace(METHODS[_name], train_defaults=_train)

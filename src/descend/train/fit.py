@@ -700,7 +700,7 @@ def _optimizer(
         from descend.validation import check_positive
 
         options = {**options, "lr": check_positive("lr", lr)}
-    return spec.name, spec.build(params, options)
+    return spec.name, spec.build(params, options, training=True)
 
 
 def _total_steps(
