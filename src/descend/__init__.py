@@ -8,6 +8,9 @@ from descend.result import History, OptimizeResult, Status
 from descend.stopping import StoppingCriteria
 from descend.train import FitResult, fit
 
+# last: diagnostics sits above minimize and fit, and registers their default monitors
+from descend import diagnostics  # isort: skip
+
 __version__ = "0.1.0"
 __all__ = [
     "METHODS",
@@ -17,6 +20,7 @@ __all__ = [
     "OptimizeResult",
     "Status",
     "StoppingCriteria",
+    "diagnostics",
     "fit",
     "minimize",
     "optim",

@@ -39,6 +39,17 @@ class Callback:
     def on_begin(self, result: Any) -> None:
         """Called once, before the first step, with the result at the start."""
 
+    def on_iteration(self, nit: int) -> bool:
+        """Called after every step, before the intermediate result is built, with the
+        iteration number; return False to skip this step's :meth:`on_step`.
+
+        A callback that acts every N steps, or only reads what ``bind`` gave it and the
+        history, works here and returns False, so the loop builds no intermediate result
+        for it. Default: True (``on_step`` every step). Loops that do not call this hook
+        call ``on_step`` every step.
+        """
+        return True
+
     def on_step(self, result: Any) -> bool | None:
         """Called after every step with the intermediate result; return True to stop."""
         return None

@@ -120,8 +120,10 @@ def run_descent(
             )
             break
         if callbacks:
-            snapshot = intermediate(nit, f, g, Status.RUNNING, "running")
-            if _any_stop(callbacks, snapshot):
+            # the intermediate result only for callbacks that want this step (monitors
+            # checking every N steps do not), so they cost no result per step
+            wanted = [cb for cb in callbacks if cb.on_iteration(nit)]
+            if wanted and _any_stop(wanted, intermediate(nit, f, g, Status.RUNNING, "running")):
                 outcome = Status.CALLBACK, f"a callback stopped the run after {nit} iterations"
                 break
 

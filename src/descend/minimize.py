@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from descend.callbacks import as_callbacks
+from descend.callbacks import as_callbacks, bind_callbacks, monitors_for_run
 from descend.loop import run_descent
 from descend.methods import get_method
 from descend.objective import Objective
@@ -33,6 +33,7 @@ def minimize(
     max_time: float | None = None,
     target: float | None = None,
     callback: Any = None,
+    monitors: Any = "default",
     record: bool = False,
     patience: int | None = None,
     divergence_factor: float = 1e6,
@@ -60,6 +61,11 @@ def minimize(
         target: stop as soon as f <= target.
         callback: ``cb(intermediate_result)`` called after every iteration (return True or
             raise StopIteration to stop), a :class:`descend.callbacks.Callback`, or a list.
+        monitors: health monitors watching the run (``descend.diagnostics``); what they
+            find lands on ``res.diagnoses``. ``"default"``: the standard set
+            (divergence, oscillation, lr too small, plateau, saddle, gradient noise);
+            ``None``: none; or a list of monitors, e.g.
+            ``descend.diagnostics.default_monitors(off=["saddle"])``.
         record: keep the trajectory of x in ``res.history``.
         patience: iterations in a row that ftol/xtol must hold (default per method: 1 for
             plain descent, 10 for methods with momentum or adaptive steps).
@@ -92,6 +98,9 @@ def minimize(
     optimizer = spec.build([x], options)
     objective = Objective([x], evaluate, loss_fn=None if jac else lambda: fun(x).reshape(()))
     _check_start(objective)
+    # monitors first: their findings are on the result when the user's on_end sees it
+    callbacks = monitors_for_run(monitors) + callbacks
+    bind_callbacks(callbacks, objective=objective, optimizer=optimizer)
     return run_descent(
         objective,
         optimizer,

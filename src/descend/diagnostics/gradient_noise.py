@@ -1,0 +1,313 @@
+"""Gradient noise: how much of a mini-batch gradient is signal, and the batch size to use."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from descend.diagnostics.diagnosis import Diagnosis, Severity
+from descend.diagnostics.monitor import Monitor, flat
+from descend.validation import check_int, check_number
+
+
+class GradientNoiseMonitor(Monitor):
+    r"""Measures the gradient noise scale and reports batches far smaller than it.
+
+    At a check it computes the gradients :math:`G_1, \dots, G_m` of ``n_batches`` fresh
+    mini-batches of size B at the current parameters. Each is the true gradient G plus
+    noise of covariance :math:`\Sigma/B` (:math:`\Sigma`: the per-example covariance), so
+
+    .. math::
+        S = \frac{1}{m-1}\sum_i \|G_i - \bar G\|^2 \approx \frac{\operatorname{tr}\Sigma}{B},
+        \qquad |G|^2 \approx \|\bar G\|^2 - S/m,
+        \qquad B_\text{simple} = \frac{\operatorname{tr}\Sigma}{|G|^2} = \frac{B\,S}{|G|^2}
+
+    (unbiased estimates; McCandlish et al., "An Empirical Model of Large-Batch Training",
+    2018). Below :math:`B_\text{simple}` a larger batch buys a nearly proportional cut in
+    the steps needed; far above it, it buys nothing. The monitor reports when
+    :math:`B_\text{simple} \ge` ``ratio`` :math:`\cdot B` at ``patience`` checks in a row,
+    and suggests the power of two nearest :math:`B_\text{simple}` (at most the data size).
+
+    Where the gradients come from: with ``model``, ``loss_fn`` and ``batches`` (an
+    iterable of ``(X, y)`` it can iterate again, such as a list or a DataLoader), from
+    ``loss_fn(model(X), y)`` on the next batches (B = ``len(X)``; buffers such as
+    BatchNorm statistics and the global RNG are restored afterwards). Otherwise, from
+    repeated calls of the bound objective's ``loss_fn`` (a ``minimize`` objective that
+    samples its own mini-batch); two identical gradients mark the objective deterministic
+    and switch the monitor off. There B is ``batch_size`` if given, else the report is in
+    multiples of the current batch. Extra work: ``n_batches`` gradients per check.
+
+    Args:
+        model, loss_fn, batches: the mini-batch source described above (``fit`` binds them;
+            ``batches`` may also be a function returning a fresh iterator).
+        every: check interval in steps after the first check, an integer >= 1.
+        start: step of the first check, an integer >= 1.
+        n_batches: mini-batch gradients per check, an integer >= 2.
+        ratio: :math:`B_\text{simple}/B` at or above which the noise is reported, > 1.
+        patience: consecutive checks needed, an integer >= 1.
+        batch_size: B when the objective samples its own batch, an integer >= 1 or None.
+
+    Example:
+        >>> monitor = GradientNoiseMonitor(model, nn.functional.mse_loss, batches)
+        >>> monitor.diagnoses[0].suggested
+        {'batch_size': 256}
+    """
+
+    kinds = ("gradient_noise",)
+
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+        batches: Iterable[Any] | None = None,
+        *,
+        every: int = 200,
+        start: int = 50,
+        n_batches: int = 8,
+        ratio: float = 10.0,
+        patience: int = 2,
+        batch_size: int | None = None,
+    ) -> None:
+        super().__init__(every=every)
+        if model is not None and not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if loss_fn is not None and not callable(loss_fn):
+            raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+        self.model = model
+        self.loss_fn = loss_fn
+        self.batches = _reiterable(batches)
+        self.start = check_int("start", start, low=1)
+        self.n_batches = check_int("n_batches", n_batches, low=2)
+        self.ratio = check_number("ratio", ratio, low=1.0, low_open=True)
+        self.patience = check_int("patience", patience, low=1)
+        self.batch_size = None if batch_size is None else check_int("batch_size", batch_size, low=1)
+        self.estimates: list[dict[str, float]] = []
+
+    def bind(self, **run: Any) -> None:
+        super().bind(**run)
+        if self.loss_fn is None and callable(run.get("loss_fn")):
+            self.loss_fn = run["loss_fn"]
+        if self.batches is None and run.get("batches") is not None:
+            self.batches = _reiterable(run["batches"])
+        if self.batch_size is None and isinstance(run.get("batch_size"), int):
+            self.batch_size = run["batch_size"]
+
+    def begin(self, result: Any) -> None:
+        self.iterator: Iterator[Any] | None = None
+        self.active = True
+        self.streak: list[dict[str, float]] = []
+        self.estimates = []
+
+    def watch(self, nit: int) -> int | None:
+        if nit < self.start:
+            return self.start
+        if (nit - self.start) % self.every == 0 and self.active:
+            self._check(nit)
+        if not self.active:
+            return 2**62  # switched off for this run
+        return self.start + ((nit - self.start) // self.every + 1) * self.every
+
+    def _check(self, nit: int) -> None:
+        estimate = self.measure()
+        if estimate is None:
+            return
+        estimate["step"] = nit
+        self.estimates.append(estimate)
+        multiple = estimate["noise_to_signal"]
+        if multiple >= self.ratio:
+            self.streak.append(estimate)
+        else:
+            self.streak = []
+        if len(self.streak) >= self.patience:
+            self._report()
+
+    # -- the estimate ----------------------------------------------------------------------
+
+    def measure(self) -> dict[str, float] | None:
+        """One estimate of the noise scale at the current parameters (None if unavailable)."""
+        source = self._source()
+        if source is None:
+            return None
+        draw, params, sizes = source
+        if not params:
+            return None
+        total: Tensor | None = None
+        squares: list[Tensor] = []
+        first: Tensor | None = None
+        for i in range(self.n_batches):
+            g = draw()
+            if g is None:
+                return None
+            if i == 0:
+                first = g
+            elif i == 1 and self.batches is None and torch.equal(g, first):
+                self.active = False  # a deterministic objective has no gradient noise
+                return None
+            total = g.clone() if total is None else total.add_(g)
+            squares.append(torch.dot(g, g))
+        m = self.n_batches
+        mean = total / m  # type: ignore[operator]
+        numbers = torch.stack([torch.stack(squares).sum(), torch.dot(mean, mean)]).double()
+        sum_sq, mean_sq = numbers.cpu().tolist()
+        spread = max((sum_sq - m * mean_sq) / (m - 1), 0.0)  # S ~ tr(Sigma)/B
+        signal = mean_sq - spread / m  # |G|^2, unbiased
+        biased = signal <= 0
+        if biased:
+            signal = mean_sq  # noise swamps the signal: a lower bound on the noise scale
+        multiple = spread / signal if signal > 0 else math.inf
+        estimate: dict[str, float] = {
+            "noise_to_signal": multiple,
+            "trace_cov_over_batch": spread,
+            "grad_norm_sq": signal,
+            "n_batches": m,
+            "lower_bound": float(biased),
+        }
+        b = round(sum(sizes) / len(sizes)) if sizes else self.batch_size
+        if b:
+            estimate["batch_size"] = b
+            estimate["noise_scale"] = b * multiple
+        return estimate
+
+    def _source(self) -> tuple[Callable[[], Tensor | None], list[Tensor], list[int]] | None:
+        if self.model is not None and self.loss_fn is not None and self.batches is not None:
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            sizes: list[int] = []
+
+            def from_batches() -> Tensor | None:
+                batch = self._next_batch()
+                if batch is None:
+                    return None
+                inputs, target = batch[0], batch[1]
+                sizes.append(int(inputs.shape[0]))
+                with _preserved(self.model, params), torch.enable_grad():
+                    loss = self.loss_fn(self.model(inputs), target)
+                    grads = torch.autograd.grad(loss, params, allow_unused=True)
+                return _flat_grads(params, grads)
+
+            return from_batches, params, sizes
+        loss_fn = getattr(self.objective, "loss_fn", None)
+        if loss_fn is None:
+            return None
+        params = list(self.objective.params)
+
+        def from_objective() -> Tensor:
+            with torch.enable_grad():
+                grads = torch.autograd.grad(loss_fn(), params, allow_unused=True)
+            return _flat_grads(params, grads)
+
+        return from_objective, params, []
+
+    def _next_batch(self) -> Any:
+        for _ in range(2):
+            if self.iterator is None:
+                with torch.random.fork_rng(devices=[]):
+                    source = self.batches
+                    self.iterator = iter(source() if callable(source) else source)
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    return next(self.iterator)
+            except StopIteration:
+                self.iterator = None
+        return None
+
+    def _data_size(self) -> int | None:
+        dataset = getattr(self.batches, "dataset", None)
+        if dataset is not None and hasattr(dataset, "__len__"):
+            return len(dataset)
+        if isinstance(self.batches, (list, tuple)):
+            return sum(int(b[0].shape[0]) for b in self.batches)
+        return None
+
+    # -- the report ------------------------------------------------------------------------
+
+    def _report(self) -> None:
+        latest = self.streak[-1]
+        multiple = latest["noise_to_signal"]
+        b = latest.get("batch_size")
+        evidence = {k: v for k, v in latest.items() if k != "step"}
+        suggested: dict[str, float] = {}
+        bound = "at least " if latest["lower_bound"] else ""
+        if b:
+            scale = latest["noise_scale"]
+            target = 2 ** round(math.log2(scale)) if math.isfinite(scale) else 2**20
+            size = self._data_size()
+            if size is not None:
+                target = min(target, size)
+            target = max(int(target), int(b) + 1)
+            suggested["batch_size"] = target
+            message = (
+                f"the gradient noise scale B_simple = tr(Sigma)/|G|^2 is {bound}{scale:.3g} "
+                f"examples, {bound}{multiple:.3g}x the batch size {int(b)}: each step's "
+                "gradient is mostly noise"
+            )
+            suggestion = (
+                f"raise the batch size toward {target} (up to B_simple, bigger batches cut "
+                f"the steps needed almost proportionally), or lower the learning rate about "
+                f"{min(multiple, 1e3):.2g}x to average the noise over more steps"
+            )
+        else:
+            suggested["batch_size_multiplier"] = float(
+                2 ** round(math.log2(multiple)) if math.isfinite(multiple) else 1024
+            )
+            message = (
+                f"the gradient noise is {bound}{multiple:.3g}x its signal "
+                "(tr(Sigma)/B over |G|^2 for the current batch): each step's gradient is "
+                "mostly noise"
+            )
+            suggestion = (
+                f"average about {suggested['batch_size_multiplier']:.0f}x more examples per "
+                "gradient (a larger batch), or lower the learning rate"
+            )
+        self.report(
+            Diagnosis(
+                kind="gradient_noise",
+                severity=Severity.INFO if multiple < 100 * self.ratio else Severity.WARNING,
+                step=int(latest["step"]),
+                message=message,
+                evidence=evidence,
+                suggestion=suggestion,
+                suggested=suggested,
+            )
+        )
+
+    def __repr__(self) -> str:
+        return f"GradientNoiseMonitor(every={self.every}, n_batches={self.n_batches})"
+
+
+def _flat_grads(params: list[Tensor], grads: Any) -> Tensor:
+    return flat([torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)])
+
+
+def _reiterable(batches: Any) -> Any:
+    if batches is None or callable(batches):
+        return batches
+    if iter(batches) is batches:
+        raise TypeError(
+            "batches must be re-iterable (a list of (X, y), a DataLoader, or a function "
+            f"returning a fresh iterator), got an iterator ({type(batches).__name__}), which "
+            "the training loop would share"
+        )
+    return batches
+
+
+class _preserved:
+    """Restores a model's buffers (BatchNorm statistics) and the global RNG after extra passes."""
+
+    def __init__(self, model: nn.Module, params: list[Tensor]) -> None:
+        self.model = model
+        self.devices = sorted({p.device.index for p in params if p.device.type == "cuda"})
+
+    def __enter__(self) -> None:
+        self.buffers = [b.detach().clone() for b in self.model.buffers()]
+        self.rng = torch.random.fork_rng(devices=self.devices)
+        self.rng.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.rng.__exit__(*exc)
+        with torch.no_grad():
+            for b, saved in zip(self.model.buffers(), self.buffers):
+                b.copy_(saved)

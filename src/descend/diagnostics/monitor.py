@@ -1,0 +1,260 @@
+"""The base of the health monitors: callbacks that watch a run and report what they find.
+
+A monitor is a :class:`descend.callbacks.Callback`. Before the run, the runner
+(``minimize``, ``fit``) hands it what the run is made of through ``bind`` (the objective,
+the optimizer, and for ``fit`` the model, the loss and the batches). During the run it
+reads what the loop already has (the history rows, the bound parameters and their
+gradients) and does its own tensor work only at the iterations its schedule names, with
+one host synchronization per check at most. It never asks the loop for the intermediate
+result (``on_iteration`` returns False), so the loop need not build one for it. At the
+end it adds its findings to ``result.diagnoses``: each kind at most once per run, the
+first time it was seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from descend.callbacks import Callback
+from descend.diagnostics.diagnosis import Diagnosis
+from descend.result import HISTORY_COLUMNS
+from descend.validation import check_int
+
+
+class Monitor(Callback):
+    """Base class: scheduling, binding to the run, and reporting once per kind.
+
+    Subclasses set ``kinds`` (what they can report) and override :meth:`begin`,
+    :meth:`watch` (called at the iterations it asks for, with the iteration number) and
+    :meth:`finish` (called with the final result, before the findings are attached).
+    ``self.view`` reads the run's history.
+
+    Args:
+        every: the check interval in steps, an integer >= 1.
+    """
+
+    kinds: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, *, every: int = 10) -> None:
+        self.every = check_int("every", every, low=1)
+        self.objective: Any = None
+        self.optimizer: Any = None
+        self.model: Any = None
+        self.found: dict[str, Diagnosis] = {}
+        self.wake = 1
+
+    # -- the callback contract -----------------------------------------------------------
+
+    def bind(self, **run: Any) -> None:
+        """Take what the run is made of: ``objective``, ``optimizer``, ``model``, ...
+
+        Unknown names are ignored, so runners may pass more than a monitor needs.
+        """
+        for name in ("objective", "optimizer", "model"):
+            if run.get(name) is not None:
+                setattr(self, name, run[name])
+
+    def on_begin(self, result: Any) -> None:
+        self.found = {}
+        self.wake = 1
+        if self.optimizer is None:
+            self.optimizer = getattr(result, "optimizer", None)
+        if self.model is None:
+            self.model = getattr(result, "model", None)
+        self.view = HistoryView(result.history)
+        self.begin(result)
+
+    def on_iteration(self, nit: int) -> bool:
+        if nit >= self.wake:
+            if len(self.found) < len(self.kinds):
+                wake = self.watch(nit)
+                self.wake = nit + 1 if wake is None else max(wake, nit + 1)
+            else:
+                self.wake = 2**62  # everything this monitor reports was found
+        return False
+
+    def on_step(self, result: Any) -> bool | None:
+        # reached only from loops that do not call on_iteration first
+        self.on_iteration(result.nit)
+        return None
+
+    def on_end(self, result: Any) -> None:
+        if len(self.found) < len(self.kinds):
+            self.finish(result)
+        attach(result, self.found.values())
+
+    # -- for subclasses ------------------------------------------------------------------
+
+    def begin(self, result: Any) -> None:
+        """Reset per-run state (``result`` is the run at its start)."""
+
+    def watch(self, nit: int) -> int | None:
+        """Look at the run after iteration ``nit``; return the next iteration to be called
+        at (None: the next one). Call :meth:`report` on a finding."""
+        return self.next_multiple(nit)
+
+    def finish(self, result: Any) -> None:
+        """Last look at the final result."""
+
+    def report(self, diagnosis: Diagnosis) -> None:
+        """Keep ``diagnosis`` unless this run already has one of its kind."""
+        self.found.setdefault(diagnosis.kind, diagnosis)
+
+    def next_multiple(self, nit: int, every: int | None = None) -> int:
+        """The next iteration after ``nit`` that is a multiple of ``every``."""
+        every = every or self.every
+        return (nit // every + 1) * every
+
+    @property
+    def diagnoses(self) -> list[Diagnosis]:
+        """What this monitor found in its latest run."""
+        return list(self.found.values())
+
+    def params(self) -> list[Tensor]:
+        """The tensors being optimized: the objective's, else the model's, else none."""
+        if self.objective is not None:
+            return list(self.objective.params)
+        if self.model is not None:
+            return [p for p in self.model.parameters() if p.requires_grad]
+        return []
+
+    def lr(self) -> float:
+        """The first parameter group's learning rate, or NaN when there is none."""
+        if self.optimizer is None:
+            return float("nan")
+        lr = self.optimizer.param_groups[0].get("lr")
+        return float(lr) if isinstance(lr, (int, float)) else float("nan")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(every={self.every})"
+
+
+class MonitorGroup(Callback):
+    """Several monitors run as one callback: one call per step instead of one each.
+
+    The group wakes at the earliest iteration any of its monitors asked for and passes
+    each only the iterations it asked for. The default monitors of a run come as a group.
+
+    Args:
+        monitors: the :class:`Monitor` objects.
+
+    Example:
+        >>> group = MonitorGroup(default_monitors(off=["saddle"]))
+        >>> descend.minimize(f, x0, monitors=[group])
+    """
+
+    def __init__(self, monitors: Sequence[Monitor]) -> None:
+        self.monitors = list(monitors)
+        for m in self.monitors:
+            if not isinstance(m, Monitor):
+                raise TypeError(
+                    f"monitors must be descend.diagnostics.Monitor objects, got {type(m).__name__}"
+                )
+        self.wake = 1
+
+    def bind(self, **run: Any) -> None:
+        for m in self.monitors:
+            m.bind(**run)
+
+    def on_begin(self, result: Any) -> None:
+        for m in self.monitors:
+            m.on_begin(result)
+        self.wake = 1
+
+    def on_iteration(self, nit: int) -> bool:
+        if nit >= self.wake:
+            for m in self.monitors:
+                if nit >= m.wake:
+                    m.on_iteration(nit)
+            self.wake = min((m.wake for m in self.monitors), default=2**62)
+        return False
+
+    def on_step(self, result: Any) -> bool | None:
+        self.on_iteration(result.nit)
+        return None
+
+    def on_end(self, result: Any) -> None:
+        for m in self.monitors:
+            m.on_end(result)
+
+    @property
+    def diagnoses(self) -> list[Diagnosis]:
+        """What the monitors found in the latest run."""
+        return [d for m in self.monitors for d in m.diagnoses]
+
+    def __repr__(self) -> str:
+        return f"MonitorGroup({', '.join(type(m).__name__ for m in self.monitors)})"
+
+
+def attach(result: Any, diagnoses: Any) -> None:
+    """Add ``diagnoses`` to ``result.diagnoses``, skipping kinds it already holds."""
+    items = list(diagnoses)
+    if not items:
+        return
+    held = getattr(result, "diagnoses", None)
+    if held is None:
+        held = []
+        result.diagnoses = held
+    kinds = {d.kind for d in held}
+    for d in items:
+        if d.kind not in kinds:
+            held.append(d)
+            kinds.add(d.kind)
+
+
+class HistoryView:
+    """Reads a run's history rows by column name, without building arrays.
+
+    ``minimize`` records ``f``; ``fit`` records its mini-batch ``loss`` per step. The view
+    maps both to ``f`` and reads only the rows asked for, so a check costs O(window).
+    """
+
+    def __init__(self, history: Any) -> None:
+        self.history = history
+        columns = tuple(getattr(history, "columns", HISTORY_COLUMNS))
+        self.columns = columns
+        self.index = {name: i for i, name in enumerate(columns)}
+        if "f" not in self.index and "loss" in self.index:
+            self.index["f"] = self.index["loss"]
+        rows = getattr(history, "rows", None)
+        self.rows = rows if callable(rows) else self._slice
+
+    def __len__(self) -> int:
+        return len(self.history)
+
+    def has(self, column: str) -> bool:
+        return column in self.index
+
+    def _slice(self, start: int = 0, stop: int | None = None) -> Sequence[tuple[float, ...]]:
+        return self.history._rows[start:stop]
+
+    def column(self, name: str, start: int = 0, stop: int | None = None) -> list[float]:
+        """Column ``name`` of rows ``start:stop`` as floats (negative ``start``: from the end)."""
+        if start < 0:
+            start = max(len(self.history) + start, 0)
+        i = self.index[name]
+        return [float(row[i]) for row in self.rows(start, stop)]
+
+
+def flat(tensors: Sequence[Tensor]) -> Tensor:
+    """The tensors as one flat vector (a view when there is only one contiguous tensor)."""
+    if len(tensors) == 1:
+        return tensors[0].detach().reshape(-1)
+    return torch.cat([t.detach().reshape(-1) for t in tensors])
+
+
+def grads_of(params: Sequence[Tensor]) -> list[Tensor]:
+    return [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+
+
+def to_floats(*scalars: Tensor) -> list[float]:
+    """Several device scalars as Python floats, with one host synchronization."""
+    if not scalars:
+        return []
+    if scalars[0].device.type == "cpu":
+        return [float(s) for s in scalars]
+    return torch.stack([s.detach().double().reshape(()) for s in scalars]).tolist()
