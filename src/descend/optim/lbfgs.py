@@ -160,15 +160,18 @@ class LBFGS(LineSearchOptimizer):
             torch.neg(g, out=d)
             return False
         v = self._views(state)
-        v.probe[0].copy_(g)
+        v.probe_g.copy_(g)
         # one pass over the history gives W g and, for a new pair, W s and W y
-        products = torch.mm(v.probe if pending else v.probe[:1], v.memory_t)
-        if pending and not self._absorb(state, v, products[1:]):
-            products = torch.mm(v.probe[:1], v.memory_t)  # the pair was dropped
+        if pending:
+            torch.mm(v.probe, v.memory_t, out=v.products)
+            if not self._absorb(state, v):
+                torch.mv(v.memory, v.probe_g, out=v.wg)  # the pair was dropped
+        else:
+            torch.mv(v.memory, v.probe_g, out=v.wg)
         if state["count"] == 0:
             torch.neg(g, out=d)
             return False
-        torch.mv(v.middle, products[0], out=v.coef)
+        torch.mv(v.middle, v.wg, out=v.coef)
         torch.addmv(g, v.memory_t, v.coef, beta=-state["gamma"], alpha=-1.0, out=d)
         return True
 
@@ -193,21 +196,21 @@ class LBFGS(LineSearchOptimizer):
             v.rinv_rows[j].zero_()
             v.rinv_cols[j].zero_()
             state["count"] -= 1
-        torch.mul(d, t, out=v.probe[1])
-        torch.sub(g_new, g, out=v.probe[2])
-        v.s_rows[j].copy_(v.probe[1])
-        v.y_rows[j].copy_(v.probe[2])
+        torch.mul(d, t, out=v.probe_s)
+        torch.sub(g_new, g, out=v.probe_y)
+        v.s_rows[j].copy_(v.probe_s)
+        v.y_rows[j].copy_(v.probe_y)
         state["pending"] = True
 
-    def _absorb(self, state: dict[str, Any], v: _Views, cross: Tensor) -> bool:
-        """Take the pair in slot ``head`` into the Gram matrix, R^{-1} and N, given
-        ``cross`` = (s'W', y'W'); False if rounding made it useless (it is dropped)."""
+    def _absorb(self, state: dict[str, Any], v: _Views) -> bool:
+        """Take the pair in slot ``head`` into the Gram matrix, R^{-1} and N, from
+        ``v.cross`` = (s'W', y'W'); False if rounding made it useless (it is dropped)."""
         state["pending"] = False
         m, j = v.m, state["head"]
         slots = v.slots[j]
-        v.gram.index_copy_(0, slots, cross)
-        v.gram.index_copy_(1, slots, cross.T)
-        s_y, y_y = cross[:, m + j].tolist()
+        v.gram.index_copy_(0, slots, v.cross)
+        v.gram.index_copy_(1, slots, v.cross_t)
+        s_y, y_y = v.new_pair_products[j].tolist()
         accepted = 0 < s_y < math.inf and 0 < y_y < math.inf
         if not accepted:
             v.s_rows[j].zero_()
@@ -217,7 +220,7 @@ class LBFGS(LineSearchOptimizer):
             state["skipped"] += 1
         else:
             # column j of R^{-1}: -R^{-1} r / rho above 1 / rho (row and column j are zero)
-            column = torch.addmv(v.units[j], v.rinv, cross[1, :m], beta=1 / s_y, alpha=-1 / s_y)
+            column = torch.addmv(v.units[j], v.rinv, v.y_s, beta=1 / s_y, alpha=-1 / s_y)
             v.rinv_cols[j].copy_(column)
             state["gamma"] = s_y / y_y
             state["head"] = (j + 1) % m
@@ -241,6 +244,13 @@ class _Views:
         m = self.m = self.rinv.shape[0]
         w, gram, rinv, middle = self.memory, self.gram, self.rinv, self.middle
         self.memory_t = w.T
+        self.probe_g, self.probe_s, self.probe_y = self.probe
+        self.products = torch.zeros(3, 2 * m, dtype=w.dtype, device=w.device)
+        self.wg = self.products[0]  # W g
+        self.cross = self.products[1:]  # s'W', y'W'
+        self.cross_t = self.cross.T
+        self.y_s = self.products[2, :m]  # y . s_i
+        self.new_pair_products = [self.products[1:, m + j] for j in range(m)]  # s'y, y'y
         self.s_rows = list(w[:m])
         self.y_rows = list(w[m:])
         self.slots = [torch.tensor([j, m + j], device=w.device) for j in range(m)]

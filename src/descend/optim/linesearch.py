@@ -59,6 +59,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.objective import Objective
 from descend.optim.optimizer import StepFailed
 from descend.validation import check_int, check_number, check_positive
 
@@ -695,6 +696,12 @@ class LineSearchOptimizer(torch.optim.Optimizer):
                 f"groups); got {len(self.param_groups)} groups, give one list of parameters"
             )
         self._flat = FlatParams(self.param_groups[0]["params"])
+        # (objective, its nfev, f) after this optimizer's last evaluation, if it ended there
+        self._known: tuple[Objective, int, float] | None = None
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._known = None
+        super().load_state_dict(state_dict)
 
     # -- the direction axis: overridden by each method ---------------------------------------
 
@@ -767,14 +774,21 @@ class LineSearchOptimizer(torch.optim.Optimizer):
             )
         group = self.param_groups[0]
         state = self._prepare()
+        known, self._known = getattr(self, "_known", None), None
         with torch.enable_grad():
             loss = closure()
-        f = float(loss)
-        if not math.isfinite(f):
-            raise StepFailed(
-                "diverged", f"f is {f} at the current parameters; no step can be taken from there"
-            )
-        self._flat.gather_grad(out=state["g"])
+        if known is not None and known[0] is closure and known[1] == closure.nfev:
+            # descend's Objective has not evaluated since this optimizer's last evaluation,
+            # which was here: f and the gradient in state["g"] are current
+            f = known[2]
+        else:
+            f = float(loss)
+            if not math.isfinite(f):
+                raise StepFailed(
+                    "diverged",
+                    f"f is {f} at the current parameters; no step can be taken from there",
+                )
+            self._flat.gather_grad(out=state["g"])
         max_iter = group.get("max_iter", 1)
         max_eval = group.get("max_eval") or max_iter * MAX_EVALS
         tol_grad = group.get("tolerance_grad", 0.0)
@@ -796,6 +810,8 @@ class LineSearchOptimizer(torch.optim.Optimizer):
                 moved = state["d"].abs().max().item() * res.t
                 if moved <= tol_change or abs(f - f_old) < tol_change:
                     break
+        if isinstance(closure, Objective):
+            self._known = (closure, closure.nfev, f)
         return loss
 
     def _iterate(
