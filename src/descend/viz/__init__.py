@@ -1,10 +1,43 @@
 """Figures drawn from recorded runs; nothing here re-runs an optimizer.
 
+Every function returns the matplotlib ``Figure`` (never attached to pyplot, so no window
+opens) and saves it when given ``path=``.
+
+* :func:`plot_loss`: loss curves of several runs, log scale, validation when recorded.
+* :func:`plot_contour`, :func:`plot_surface`: a 2-D problem's landscape with paths.
+* :func:`plot_race`: landscape and loss curves side by side.
+* :func:`animate_race`: the race as an animated GIF (:func:`race_animation` for notebooks).
+* :func:`plot_lr_range`: the learning-rate range test.
+* :func:`plot_layer_gradients`: per-layer gradient norms over time, as a heatmap
+  (recorded by :class:`LayerGradientRecorder`).
+* :func:`compare_grid`, :func:`plot_grid`: methods x learning rates.
+
 Example:
-    >>> from descend.viz import plot_race
+    >>> from descend.viz import plot_loss, plot_race
     >>> plot_race(problem, {"adam": result}, "race.png")
+    >>> plot_loss({"gd": r1, "adam": r2}, "loss.png")
 """
 
+from descend.viz.animation import animate_race, frame_indices, race_animation
+from descend.viz.curves import plot_loss
+from descend.viz.grid import compare_grid, plot_grid, run_grid
+from descend.viz.landscape import plot_contour, plot_surface
+from descend.viz.layers import LayerGradientRecorder, plot_layer_gradients
+from descend.viz.lr_range import plot_lr_range
 from descend.viz.race import plot_race
 
-__all__ = ["plot_race"]
+__all__ = [
+    "LayerGradientRecorder",
+    "animate_race",
+    "compare_grid",
+    "frame_indices",
+    "plot_contour",
+    "plot_grid",
+    "plot_layer_gradients",
+    "plot_loss",
+    "plot_lr_range",
+    "plot_race",
+    "plot_surface",
+    "race_animation",
+    "run_grid",
+]

@@ -8,27 +8,15 @@ import textwrap
 from collections.abc import Mapping
 
 import numpy as np
-import torch
-from matplotlib import patheffects
 from matplotlib.axes import Axes
-from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatterSciNotation, LogLocator
 
 from descend.problems.problem import Problem
 from descend.result import OptimizeResult, Status
+from descend.viz.landscape import colors, draw_landscape, paths_of
+from descend.viz.series import check_dpi, save
 
 __all__ = ["plot_race"]
-
-# Ratio of the top of the landscape to its 5% quantile above which contours are log-spaced:
-# Rosenbrock, Beale, Himmelblau and Goldstein-Price span decades and show only their rims on
-# linear levels; Rastrigin, Ackley and Styblinski-Tang look right on linear ones.
-_LOG_LEVELS_RATIO = 50.0
-_CMAP = "viridis"
-_FILL_ALPHA = 0.55
-_HALO = patheffects.Stroke(linewidth=3.2, foreground="white", alpha=0.55)
-_GRID = 300
-_LEVELS = 24
 
 
 def plot_race(
@@ -70,24 +58,25 @@ def plot_race(
     if not isinstance(results, Mapping) or not results:
         raise ValueError("results must be a non-empty mapping {label: OptimizeResult}")
     for label, result in results.items():
-        if not isinstance(result, OptimizeResult):
+        # a run record from descend.runs carries the same history, status and counts
+        if not isinstance(result, OptimizeResult) and not _is_run_record(result):
             raise TypeError(
-                f"results[{label!r}] must be an OptimizeResult, got {type(result).__name__}"
+                f"results[{label!r}] must be an OptimizeResult (or a run record of one), "
+                f"got {type(result).__name__}"
             )
-    if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 1:
-        raise ValueError(f"dpi must be an integer >= 1, got {dpi!r}")
-    paths = _paths(problem, results) if problem.dim == 2 else None
+    check_dpi(dpi)
+    paths = paths_of(problem, results) if problem.dim == 2 else None
 
-    colors = _colors(len(results))
+    line_colors = colors(len(results))
     if paths is not None:
         fig = Figure(figsize=(13.5, 6.2), layout="constrained")
         fig.get_layout_engine().set(wspace=0.06)
         landscape, loss = fig.subplots(1, 2, width_ratios=[1.1, 1.0])
-        _draw_landscape(landscape, problem, paths, colors)
+        draw_landscape(landscape, problem, paths, line_colors)
     else:
         fig = Figure(figsize=(9.0, 6.4), layout="constrained")
         loss = fig.subplots()
-    _draw_losses(loss, problem, results, colors)
+    _draw_losses(loss, problem, results, line_colors)
     heading = title if title is not None else f"{problem.name}: {problem.description}"
     # About 7.5 characters of 13-point bold text per inch of figure width.
     fig.suptitle(
@@ -97,177 +86,13 @@ def plot_race(
     )
     if paths is None:
         loss.set_title(f"loss per iteration (dimension {problem.dim})", fontsize=10)
-    if path is not None:
-        fig.savefig(os.fspath(path), dpi=dpi)
-    return fig
+    return save(fig, path, dpi)
 
 
-def _paths(problem: Problem, results: Mapping[str, OptimizeResult]) -> dict[str, np.ndarray]:
-    paths = {}
-    for label, result in results.items():
-        history = result.history
-        xs = history.as_dict().get("x") if history.record_x else None
-        if xs is None or len(xs) == 0:
-            raise ValueError(
-                f"results[{label!r}] has no recorded path; run minimize(..., record=True) "
-                "to plot the trajectory on the landscape"
-            )
-        paths[label] = np.asarray(xs, dtype=np.float64).reshape(len(xs), -1)
-        if paths[label].shape[1] != problem.dim:
-            raise ValueError(
-                f"results[{label!r}] has points of dimension {paths[label].shape[1]}, "
-                f"but problem {problem.name!r} has dimension {problem.dim}"
-            )
-    return paths
-
-
-def _colors(n: int) -> list:
-    from matplotlib import colormaps
-
-    palette = colormaps["tab10"].colors
-    return [palette[i % len(palette)] for i in range(n)]
-
-
-def _starts(paths: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The distinct first points of the paths, in order."""
-    starts: list[np.ndarray] = []
-    for xs in paths.values():
-        if not any(np.array_equal(xs[0], s) for s in starts):
-            starts.append(xs[0])
-    return np.asarray(starts)
-
-
-def _view(problem: Problem, starts: np.ndarray) -> tuple[tuple[float, float], ...]:
-    """The problem's plotting bounds, widened to show every start with a margin."""
-    view = []
-    for i, (low, high) in enumerate(problem.bounds):
-        margin = 0.05 * (high - low)
-        finite = starts[:, i][np.isfinite(starts[:, i])]
-        if finite.size:
-            low = min(low, float(finite.min()) - margin)
-            high = max(high, float(finite.max()) + margin)
-        view.append((low, high))
-    return tuple(view)
-
-
-def _grid(
-    problem: Problem, view: tuple[tuple[float, float], ...]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    (x_lo, x_hi), (y_lo, y_hi) = view
-    xs = torch.linspace(x_lo, x_hi, _GRID, dtype=torch.float64)
-    ys = torch.linspace(y_lo, y_hi, _GRID, dtype=torch.float64)
-    gx, gy = torch.meshgrid(xs, ys, indexing="xy")
-    with torch.no_grad():
-        z = problem(torch.stack([gx, gy], dim=-1))
-    return gx.numpy(), gy.numpy(), z.numpy()
-
-
-def _draw_landscape(
-    ax: Axes, problem: Problem, paths: Mapping[str, np.ndarray], colors: list
-) -> None:
-    starts = _starts(paths)
-    gx, gy, z = _grid(problem, _view(problem, starts))
-    finite = np.isfinite(z)
-    gap = z - problem.f_min if math.isfinite(problem.f_min) else None
-    use_log = False
-    if gap is not None:
-        spread = np.nanmax(gap[finite]) / max(float(np.quantile(gap[finite], 0.05)), 1e-300)
-        use_log = spread > _LOG_LEVELS_RATIO
-    if use_log and gap is not None:
-        positive = gap[finite & (gap > 0)]
-        low = max(float(np.quantile(positive, 0.002)), float(positive.max()) * 1e-12)
-        levels = np.geomspace(low, float(positive.max()), _LEVELS)
-        shown = np.clip(gap, low, None)
-        filled = ax.contourf(
-            gx, gy, shown, levels=levels, norm=LogNorm(), cmap=_CMAP, alpha=_FILL_ALPHA
-        )
-        ax.contour(gx, gy, shown, levels=levels, colors="k", linewidths=0.3, alpha=0.35)
-        label = "f − f*"
-    else:
-        filled = ax.contourf(gx, gy, z, levels=_LEVELS, cmap=_CMAP, alpha=_FILL_ALPHA)
-        ax.contour(gx, gy, z, levels=_LEVELS, colors="k", linewidths=0.3, alpha=0.35)
-        label = "f"
-    colorbar = ax.figure.colorbar(filled, ax=ax, shrink=0.9, pad=0.01)
-    if use_log:
-        # The default ticks sit on the levels (1.04316e3, ...); decades read better.
-        colorbar.set_ticks(LogLocator(base=10.0))
-        colorbar.ax.yaxis.set_major_formatter(LogFormatterSciNotation(base=10.0))
-        colorbar.ax.minorticks_off()
-    colorbar.set_label(label)
-
-    for xs, color in zip(paths.values(), colors, strict=True):
-        # A pale halo keeps paths that share a valley apart from each other.
-        ax.plot(
-            xs[:, 0],
-            xs[:, 1],
-            "-",
-            color=color,
-            lw=1.5,
-            alpha=0.95,
-            zorder=3,
-            path_effects=[_HALO, patheffects.Normal()],
-        )
-        ax.plot(xs[-1, 0], xs[-1, 1], "o", color=color, ms=7, mec="white", mew=1.2, zorder=5)
-
-    ax.plot(
-        starts[:, 0],
-        starts[:, 1],
-        "s",
-        color="black",
-        mec="white",
-        mew=1.5,
-        ms=9,
-        zorder=6,
-        label="start" if len(starts) == 1 else "starts",
+def _is_run_record(run: object) -> bool:
+    return all(hasattr(run, a) for a in ("history", "status", "nit", "fun")) and isinstance(
+        getattr(run, "status", None), Status
     )
-    if problem.minima:
-        mins = np.asarray(problem.minima)
-        ax.plot(
-            mins[:, 0],
-            mins[:, 1],
-            "*",
-            color="gold",
-            mec="black",
-            mew=1.0,
-            ms=17,
-            zorder=6,
-            label="global minimum" if len(mins) == 1 else "global minima",
-        )
-    if problem.local_minima:
-        loc = np.asarray(problem.local_minima)
-        ax.plot(
-            loc[:, 0],
-            loc[:, 1],
-            "*",
-            color="white",
-            mec="black",
-            mew=0.8,
-            ms=11,
-            zorder=6,
-            label="local minima",
-        )
-    if problem.saddles:
-        sad = np.asarray(problem.saddles)
-        ax.plot(
-            sad[:, 0],
-            sad[:, 1],
-            "X",
-            color="white",
-            mec="black",
-            mew=0.8,
-            ms=9,
-            zorder=6,
-            label="saddle / maximum",
-        )
-
-    (x_lo, x_hi), (y_lo, y_hi) = _view(problem, starts)
-    ax.set_xlim(x_lo, x_hi)
-    ax.set_ylim(y_lo, y_hi)
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
-    where = f"the start ({starts[0, 0]:g}, {starts[0, 1]:g})" if len(starts) == 1 else "each start"
-    ax.set_title(f"paths from {where}", fontsize=10)
-    ax.legend(loc="best", fontsize=8.5, framealpha=0.9)
 
 
 def _draw_losses(
