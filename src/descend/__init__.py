@@ -4,6 +4,7 @@ from descend import optim
 from descend.callbacks import Callback
 from descend.methods import METHODS
 from descend.minimize import minimize
+from descend.multistart import MultistartResult, multistart
 from descend.result import History, OptimizeResult, Status
 from descend.stopping import StoppingCriteria
 from descend.train import FitResult, fit
@@ -17,11 +18,13 @@ __all__ = [
     "Callback",
     "FitResult",
     "History",
+    "MultistartResult",
     "OptimizeResult",
     "Status",
     "StoppingCriteria",
     "diagnostics",
     "fit",
     "minimize",
+    "multistart",
     "optim",
 ]

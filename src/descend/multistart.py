@@ -398,7 +398,7 @@ def _run_batched(
     stopping = StoppingCriteria(  # minimize's defaults
         max_iter=spec.max_iter if max_iter is None else max_iter,
         gtol=loop.get("gtol", 1e-5),
-        ftol=loop.get("ftol", 2.2e-9),
+        ftol=getattr(spec, "ftol", 2.2e-9) if loop.get("ftol") is None else loop["ftol"],
         xtol=loop.get("xtol", 0.0),
         max_time=loop.get("max_time"),
         target=loop.get("target"),
