@@ -207,11 +207,11 @@ def _cell(values: list[float] | None) -> str:
 def _print_row(rule: Rule, tensors: int, out: dict[str, Any], floor: float, header: bool) -> None:
     if header:
         line = (
-            f"{'rule':<13}{'tensors':>8}" + "".join(f"{s:>19}" for s in SYSTEMS) + f"{'floor':>8}"
+            f"{'rule':<13}{'tensors':>8}" + "".join(f"{s:>21}" for s in SYSTEMS) + f"{'floor':>8}"
         )
         print(line)
         print("-" * len(line))
-    cells = "".join(f"{_cell(out['times'].get(s)):>19}" for s in SYSTEMS)
+    cells = "".join(f"{_cell(out['times'].get(s)):>21}" for s in SYSTEMS)
     print(f"{rule.label:<13}{tensors:>8}{cells}{floor * 1e3:>8.1f}", flush=True)
 
 

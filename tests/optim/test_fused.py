@@ -276,6 +276,46 @@ def test_learning_rate_schedule_needs_no_recompile() -> None:
     assert_close(params, reference, **F64)
 
 
+#: every float hyperparameter of each rule, with a second value to switch to mid-run
+VARIED = {
+    "SGD": {"lr": 0.03, "momentum": 0.8, "dampening": 0.1, "weight_decay": 0.02},
+    "Adagrad": {"lr": 0.03, "lr_decay": 0.02, "weight_decay": 0.02, "eps": 1e-9},
+    "RMSprop": {"lr": 0.003, "alpha": 0.9, "eps": 1e-7, "weight_decay": 0.02, "momentum": 0.3},
+    "Adam": {"lr": 0.003, "betas": (0.8, 0.99), "eps": 1e-7, "weight_decay": 0.02},
+}
+START = {
+    "SGD": {"momentum": 0.9, "dampening": 0.2, "weight_decay": 0.05},
+    "Adagrad": {"lr_decay": 0.01, "weight_decay": 0.05},
+    "RMSprop": {"momentum": 0.5, "weight_decay": 0.05},
+    "Adam": {"weight_decay": 0.05},
+}
+
+
+@pytest.mark.parametrize("name", list(VARIED))
+def test_hyperparameter_changes_need_no_recompile(name: str) -> None:
+    """Schedules change lr, and OneCycleLR cycles momentum or betas: every float
+    hyperparameter must reach the compiled kernel as a value, not a baked-in constant."""
+    base = make_params()
+    ours_p, torch_p = clones(base), clones(base)
+    ours = build(name, START[name], ours_p, fused=True)
+    theirs = getattr(torch.optim, name)(torch_p, lr=LR[name], **START[name], foreach=False)
+    for k in range(6):
+        if k == 2:
+            frames = torch._dynamo.utils.counters["frames"]["ok"]
+        if k >= 3:
+            for opt in (ours, theirs):
+                for key, value in VARIED[name].items():
+                    if key == "betas":  # as OneCycleLR cycles beta1; both stay below 1
+                        opt.param_groups[0][key] = (value[0] - 0.01 * k, value[1] - 0.001 * k)
+                    else:
+                        opt.param_groups[0][key] = value * (1 + 0.01 * k)
+        for params, opt in ((ours_p, ours), (torch_p, theirs)):
+            backward(params, k)
+            opt.step()
+        assert_close(ours_p, torch_p, **F64)
+    assert torch._dynamo.utils.counters["frames"]["ok"] == frames, "a hyperparameter recompiled"
+
+
 def test_parameter_groups_each_get_their_own_layout() -> None:
     base = make_params()
     ours_p, torch_p = clones(base), clones(base)

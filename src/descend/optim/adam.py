@@ -173,7 +173,9 @@ def _fused_adam(
     param_now = param * decay
     if use_l2:
         grad = grad + param_now * l2
-    m = torch.lerp(exp_avg, grad, one_minus_beta1)
+    # lerp written out: torch.lerp with a Python-float weight makes the compiler bake the
+    # weight in as a constant, and a schedule cycling beta1 would recompile every step
+    m = exp_avg + (grad - exp_avg) * one_minus_beta1
     v = exp_avg_sq * beta2 + grad * grad * one_minus_beta2
     exp_avg.copy_(m)
     exp_avg_sq.copy_(v)

@@ -181,6 +181,12 @@ class FlatLayout:
 
 # -- compiled kernels ----------------------------------------------------------------------
 
+#: Inductor decides at compile time whether a CPU loop runs on several threads, from the
+#: size of the example it compiles for; the buffers' sizes are symbolic, so a kernel first
+#: compiled for a small model would stay single-threaded for every later one. Dynamic
+#: threads always emit the parallel loop and let OpenMP size the team at run time.
+_OPTIONS = {"cpp.dynamic_threads": True}
+
 _COMPILED: dict[tuple[Kernel, tuple[bool, ...]], Callable[..., None]] = {}
 _CHECKED: set[tuple[Kernel, tuple[bool, ...], torch.device, torch.dtype]] = set()
 
@@ -219,7 +225,9 @@ def fused_call(
     key = (kernel, flags)
     compiled = _COMPILED.get(key)
     if compiled is None:
-        compiled = torch.compile(_own_code(kernel, flags), dynamic=True, fullgraph=True)
+        compiled = torch.compile(
+            _own_code(kernel, flags), dynamic=True, fullgraph=True, options=_OPTIONS
+        )
         _COMPILED[key] = compiled
     checked = (kernel, flags, tensors[0].device, tensors[0].dtype)
     if checked in _CHECKED:

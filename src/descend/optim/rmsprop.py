@@ -132,7 +132,7 @@ def _fused_rmsprop(
     square_avg.copy_(sq)
     if centered:
         grad_avg = tensors[-1]
-        mean = torch.lerp(grad_avg, grad, one_minus_alpha)
+        mean = grad_avg + (grad - grad_avg) * one_minus_alpha  # lerp, kept symbolic (Adam's)
         grad_avg.copy_(mean)
         avg = (sq - mean * mean).sqrt() + eps
     else:
