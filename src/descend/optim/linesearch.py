@@ -24,16 +24,19 @@ Python floats so they are independent of torch and cheap to test:
   the cubic interpolating :math:`\phi` and :math:`\phi'` at two points (N&W eq. 3.59),
   falling back to the quadratic through :math:`\phi(a), \phi'(a), \phi(b)` and then to
   bisection. Safeguards: an extrapolated trial lies in :math:`[t + 1.1 (t - t_-),\,
-  t + 4 (t - t_-)]` (the factors of Moré & Thuente's MINPACK-2 ``dcsrch``), and a zoom trial
-  stays in the middle 80 % of the interval, so each zoom iteration cuts it by at least 10 %.
+  t + 4 (t - t_-)]` (the factors of Moré & Thuente's MINPACK-2 ``dcsrch``); a zoom trial
+  stays 1 % of the interval's width away from its ends, and when two zoom iterations have
+  not shrunk the interval to 66 % of its width the next trial bisects it (as ``dcsrch``
+  does), so interpolation is trusted where it is exact (quadratics) without stalling where
+  it is not. A trial where f or :math:`\phi'` is inf or NaN counts as "too far": the
+  interval's end moves there and the next trial bisects towards the last finite point.
 
 Failures are results, not exceptions: a direction that is not a descent direction
 (:math:`\phi'(0) \ge 0`), a function too flat for any decrease to be measured at the
 precision of f, an interval of uncertainty shrunk below rounding, or a spent evaluation
 budget each give ``success=False`` with a message, and the result then carries the best
-(lowest f) point evaluated, which is :math:`t = 0` if none improved. Non-finite values
-(inf or NaN in f or its derivative) on the line are treated as "too far": the search
-shrinks back into the finite region.
+(lowest f) point evaluated, which is :math:`t = 0` if none improved. A trial that does not
+move x at all (x + t d rounds to x) also ends the search.
 
 :class:`LineFunction` builds :math:`\phi` from a torch closure, a list of parameters and a
 flat direction: it moves the parameters in place, calls the closure, and returns the loss
@@ -665,8 +668,10 @@ class LineSearchOptimizer(torch.optim.Optimizer):
     trial step (:meth:`_initial_step`). This base runs one iteration per ``step(closure)``
     (``max_iter`` per step where the subclass has that hyperparameter):
 
-    1. :math:`f_k, g_k` from the closure (a caching closure, like descend's objective, does
-       not evaluate again at an unchanged point), flattened into one vector.
+    1. :math:`f_k, g_k` from the closure, flattened into one vector. With descend's
+       :class:`~descend.objective.Objective` as the closure, when it has not evaluated since
+       this optimizer's last evaluation (which ended at :math:`x_k`), both are reused
+       without a copy or a host synchronization.
     2. :math:`d_k` from the subclass. If :math:`\phi'(0) = g_k^\top d_k` is not negative and
        finite, the curvature information is forgotten and :math:`d_k = -g_k`.
     3. A line search from :math:`t_0` (``lr`` for a curvature direction,
