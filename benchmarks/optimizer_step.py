@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import platform
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,7 +164,14 @@ def main() -> None:
         "meaningful with --threads 1)",
     )
     parser.add_argument("--quick", action="store_true", help="1M parameters, 7 repeats")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="compile into an empty Inductor cache, to time a first compile",
+    )
     args = parser.parse_args()
+    if args.cold:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="descend-bench-")
     if args.quick:
         args.numel, args.repeats, args.warmup = 1_000_000, 7, 2
     if args.threads:

@@ -111,6 +111,11 @@ class SGD(Optimizer):
 
     def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
         momentum, wd = group["momentum"], group["weight_decay"]
+        if momentum == 0 and wd == 0:
+            # already one pass: torch's own add_ over the flat buffer is the fused kernel,
+            # and nothing needs compiling (negating lr is exact, as negating g is)
+            flat[0].add_(flat[1], alpha=group["lr"] if group["maximize"] else -group["lr"])
+            return
         # on the first step the buffer is fresh zeros, and 0 * 0 + 1 * g is exactly g: one
         # compiled kernel serves the first step and the rest
         first = step == 1
