@@ -48,8 +48,7 @@ def run_descent(
     f_t = objective.closure()
     f, g = _floats(f_t, _grad_norm(params))
     f0 = f
-    best = _Best(params, f, g, 0)
-    prev = [p.detach().clone() for p in params]
+    iterates = _Iterates(params, f, g)
     history.append(_row(0, f, g, math.nan, optimizer, 0.0, objective), _snapshot(params, record))
 
     def intermediate(nit: int, f: float, g: float, status: Status, message: str) -> OptimizeResult:
@@ -70,7 +69,7 @@ def run_descent(
         if nit >= stopping.max_iter:
             outcome = Status.MAX_ITER, max_iter_message(stopping.max_iter, g, stopping.gtol)
             break
-        torch._foreach_copy_(prev, [p.detach() for p in params])
+        iterates.before_step()
         try:
             optimizer.step(objective)
         except StepFailed as failure:
@@ -78,12 +77,11 @@ def run_descent(
             break
         nit += 1
         f_t = objective.closure()
-        with torch.no_grad():
-            step_norm_t = _diff_norm(params, prev)
-        f, g, s = _floats(f_t, _grad_norm(params), step_norm_t)
+        f, g, s = _floats(f_t, _grad_norm(params), iterates.step_norm())
         elapsed = clock() - start
         history.append(_row(nit, f, g, s, optimizer, elapsed, objective), _snapshot(params, record))
 
+        best = iterates.best
         if not (math.isfinite(f) and math.isfinite(g)):
             what = "f" if not math.isfinite(f) else "the gradient norm"
             value = f if not math.isfinite(f) else g
@@ -92,7 +90,7 @@ def run_descent(
             )
             break
         if f < best.f:
-            best.update(params, f, g, nit)
+            iterates.new_best(f, g, nit)
         elif stopping.diverging(f, best.f, f0):
             outcome = Status.DIVERGED, divergence_message(f, best.f, nit - best.nit, _lr(optimizer))
             break
@@ -128,11 +126,14 @@ def run_descent(
                 break
 
     status, message = outcome
+    best = iterates.best
     if not status.converged and not f <= best.f:  # also when f is NaN
-        best.restore(params)
+        iterates.restore_best()
         objective.forget()
         f, g = best.f, best.g
-        message += f" Returned the best iterate (iteration {best.nit}, f = {f:.6g})."
+        message = message.rstrip(".") + (
+            f". Returned the best iterate (iteration {best.nit}, f = {f:.6g})."
+        )
     result = intermediate(nit, f, g, status, message)
     for cb in callbacks:
         cb.on_end(result)
@@ -140,19 +141,61 @@ def run_descent(
 
 
 class _Best:
-    """The lowest-f iterate seen, kept as a copy of the parameters."""
+    """f, gradient norm and iteration of the lowest-f iterate seen."""
 
-    def __init__(self, params: list[Tensor], f: float, g: float, nit: int) -> None:
-        self.x = [p.detach().clone() for p in params]
+    def __init__(self, f: float, g: float, nit: int) -> None:
         self.f, self.g, self.nit = f, g, nit
 
-    def update(self, params: list[Tensor], f: float, g: float, nit: int) -> None:
-        torch._foreach_copy_(self.x, [p.detach() for p in params])
-        self.f, self.g, self.nit = f, g, nit
 
-    def restore(self, params: list[Tensor]) -> None:
+class _Iterates:
+    """The previous iterate (for the step norm) and the best one, at one copy per iteration.
+
+    The best iterate lives in one of three places: the parameters themselves (it is the
+    current point), ``prev`` (it was the point before this step), or ``saved``. A new best
+    costs no copy; only when the loop is about to overwrite ``prev`` while the best lives
+    there are the two buffers swapped, which costs no copy either. So a run pays one
+    parameter copy per iteration, the one the step norm needs anyway.
+    """
+
+    def __init__(self, params: list[Tensor], f: float, g: float) -> None:
+        self.params = params
+        self.prev = [p.detach().clone() for p in params]
+        self.saved = [p.detach().clone() for p in params]
+        self.best = _Best(f, g, 0)
+        self.where = "params"
+
+    def _data(self) -> list[Tensor]:
+        # fresh detached aliases every time: an optimizer may re-point ``p.data``
+        return [p.detach() for p in self.params]
+
+    def before_step(self) -> None:
+        if self.where == "prev":
+            self.prev, self.saved = self.saved, self.prev
+            self.where = "saved"
+        if len(self.params) == 1:
+            self.prev[0].copy_(self.params[0].detach())
+        else:
+            torch._foreach_copy_(self.prev, self._data())
+        if self.where == "params":
+            self.where = "prev"
+
+    def step_norm(self) -> Tensor:
+        """||x_k - x_{k-1}|| as a tensor (no host synchronization)."""
+        if len(self.params) == 1:
+            return torch.dist(self.params[0].detach(), self.prev[0])
+        return _norm(torch._foreach_sub(self._data(), self.prev))
+
+    def new_best(self, f: float, g: float, nit: int) -> None:
+        self.best.f, self.best.g, self.best.nit = f, g, nit
+        self.where = "params"
+
+    def restore_best(self) -> None:
+        if self.where == "params":
+            return
+        source = self.prev if self.where == "prev" else self.saved
         with torch.no_grad():
-            torch._foreach_copy_(params, self.x)
+            torch._foreach_copy_(self.params, source)
+        self.where = "params"
 
 
 def _xtol_met(stopping: StoppingCriteria, step_norm: float, params: list[Tensor]) -> bool:
@@ -177,14 +220,10 @@ def _norm(tensors: list[Tensor]) -> Tensor:
 
 
 def _grad_norm(params: list[Tensor]) -> Tensor:
+    if len(params) == 1 and params[0].grad is not None:
+        return torch.linalg.vector_norm(params[0].grad)
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     return _norm(grads)
-
-
-def _diff_norm(params: list[Tensor], prev: list[Tensor]) -> Tensor:
-    if len(params) == 1:
-        return torch.linalg.vector_norm(params[0] - prev[0])
-    return _norm(torch._foreach_sub([p.detach() for p in params], prev))
 
 
 def _floats(*tensors: Tensor) -> list[float]:

@@ -28,7 +28,7 @@ def minimize(
     jac: Callable[..., Any] | bool | None = None,
     max_iter: int | None = None,
     gtol: float = 1e-5,
-    ftol: float = 2.2e-9,
+    ftol: float | None = None,
     xtol: float = 0.0,
     max_time: float | None = None,
     target: float | None = None,
@@ -54,7 +54,8 @@ def minimize(
         max_iter: iteration budget (default per method: 10,000 for first-order methods,
             15,000 for lbfgs).
         gtol: stop when :math:`\|\nabla f\|_2 \le` gtol.
-        ftol: stop when the relative change of f is below ftol for ``patience`` iterations.
+        ftol: stop when the relative change of f is below ftol for ``patience`` iterations
+            (default per method: 2.2e-9 for line-search methods, 1e-12 for fixed-step ones).
         xtol: stop when :math:`\|x_k - x_{k-1}\| \le` xtol :math:`\max(\|x_k\|, 1)`
             for ``patience`` iterations (0: off).
         max_time: wall-clock budget in seconds.
@@ -87,7 +88,7 @@ def minimize(
     stopping = StoppingCriteria(
         max_iter=spec.max_iter if max_iter is None else max_iter,
         gtol=gtol,
-        ftol=ftol,
+        ftol=spec.ftol if ftol is None else ftol,
         xtol=xtol,
         max_time=max_time,
         target=target,
@@ -169,9 +170,11 @@ def _evaluator(
                         "operations (it has no gradient); build it from x with torch ops, "
                         "or pass jac="
                     )
-                value = value.reshape(())
+                if value.dim() != 0:  # a reshape adds a node to every backward pass
+                    value = value.reshape(())
                 value.backward()
-            return value.detach().to(x.dtype)
+            value = value.detach()
+            return value if value.dtype == x.dtype else value.to(x.dtype)
 
         return autodiff
 
