@@ -1,0 +1,46 @@
+"""scikit-learn estimators trained by descend: linear models, SVMs, networks, factorization.
+
+Each estimator is a torch module, a loss and a penalty, trained by :func:`descend.fit`
+(so every update rule is one of ``descend.optim``'s), behind scikit-learn's API:
+``fit``/``partial_fit``/``predict``/``score``, ``get_params``/``set_params``, array-likes
+and pandas frames in, NumPy out. See :mod:`descend.estimators.base` for the shared
+objective, defaults and stopping rules.
+
+* :class:`LinearRegression`: least squares, ridge, lasso, elastic net (``penalty=``).
+* :class:`LogisticRegression`: binary and multinomial.
+* :class:`LinearSVC`: hinge and squared hinge, one-vs-rest.
+* :class:`MLPClassifier`, :class:`MLPRegressor`: networks with batch norm and dropout.
+* :class:`MatrixFactorization`: ratings from user and item ids, ``recommend(user, k)``.
+
+Example:
+    >>> from descend.estimators import LogisticRegression
+    >>> clf = LogisticRegression(optimizer="lbfgs").fit(X_train, y_train)
+    >>> clf.score(X_test, y_test)
+"""
+
+from descend.estimators.base import DescendEstimator
+from descend.estimators.factorization import MatrixFactorization
+from descend.estimators.linear import LinearRegression
+from descend.estimators.logistic import LogisticRegression
+from descend.estimators.mlp import MLPClassifier, MLPRegressor
+from descend.estimators.svm import LinearSVC
+
+ESTIMATORS = (
+    LinearRegression,
+    LogisticRegression,
+    LinearSVC,
+    MLPClassifier,
+    MLPRegressor,
+    MatrixFactorization,
+)
+
+__all__ = [
+    "ESTIMATORS",
+    "DescendEstimator",
+    "LinearRegression",
+    "LinearSVC",
+    "LogisticRegression",
+    "MLPClassifier",
+    "MLPRegressor",
+    "MatrixFactorization",
+]
