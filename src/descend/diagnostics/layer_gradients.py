@@ -13,6 +13,29 @@ from descend.diagnostics.monitor import Monitor
 from descend.validation import check_int, check_number
 
 
+def depth_ratio(rms: list[float]) -> float:
+    r"""The input-side over output-side gradient size, from the trend across all layers.
+
+    A least-squares line through :math:`\log_{10}\rho_l` against the layer index l gives
+    the ratio :math:`10^{\hat y_0 - \hat y_{L-1}}` of the line's ends, so one odd layer (a
+    narrow read-out, say) does not decide it. A first layer with exactly zero gradient
+    while the last has some gives 0; a non-finite gradient gives inf.
+    """
+    if not all(math.isfinite(r) for r in rms):
+        return math.inf
+    if rms[0] == 0.0:
+        return 0.0 if rms[-1] > 0 else 1.0
+    points = [(i, math.log10(r)) for i, r in enumerate(rms) if r > 0]
+    if len(points) < 2:
+        return 1.0
+    n = len(points)
+    mean_i = sum(i for i, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    spread = sum((i - mean_i) ** 2 for i, _ in points)
+    slope = sum((i - mean_i) * (v - mean_v) for i, v in points) / spread
+    return 10.0 ** (-slope * (len(rms) - 1))
+
+
 def parameter_layers(model: nn.Module) -> list[tuple[str, list[Tensor]]]:
     """The modules of ``model`` that own trainable parameters, in registration order.
 
@@ -32,12 +55,12 @@ class LayerGradientMonitor(Monitor):
 
     Every ``every`` steps it takes each parametrized layer's gradient RMS
     :math:`\rho_l = \|\nabla_{W_l} f\| / \sqrt{|W_l|}` (one host synchronization for all
-    layers) and the ratio :math:`\rho_\text{first}/\rho_\text{last}` of the layer nearest
-    the input to the one nearest the output. Backpropagation multiplies the gradient by
-    each layer's Jacobian, :math:`\approx \sigma'\,\|W\|` per layer (at most 1/4 for a
-    sigmoid), so the ratio is geometric in depth. Below ``vanishing`` the first layers
-    barely learn; above ``exploding`` (or non-finite) updates there are unstable. It
-    reports after ``patience`` checks in a row.
+    layers), and the ratio of the input side to the output side, read off a least-squares
+    line through :math:`\log\rho_l` against depth (:func:`depth_ratio`). Backpropagation
+    multiplies the gradient by each layer's Jacobian, :math:`\approx \sigma'\,\|W\|` per
+    layer (:math:`\sigma' \le 1/4` for a sigmoid), so the ratio is geometric in depth.
+    Below ``vanishing`` the first layers barely learn; above ``exploding`` (or non-finite)
+    updates there are unstable. It reports after ``patience`` checks in a row.
 
     Args:
         model: the network (bound by ``fit``; pass it when you run the loop yourself).
@@ -47,7 +70,7 @@ class LayerGradientMonitor(Monitor):
         patience: consecutive checks needed, an integer >= 1.
 
     Example:
-        >>> monitor = LayerGradientMonitor(deep_sigmoid_net)
+        >>> monitor = LayerGradientMonitor(deep_sigmoid_net)  # 20 sigmoid layers
         >>> fit(deep_sigmoid_net, "mse", (X, y), monitors=[monitor])
         >>> monitor.diagnoses[0].kind
         'vanishing_gradients'
@@ -102,13 +125,7 @@ class LayerGradientMonitor(Monitor):
         sizes = [sum(p.numel() for p in params) for _, params in self.layers]
         rms = [math.sqrt(sq / n) for sq, n in zip(squares, sizes)]
         self.last = rms
-        first, last = rms[0], rms[-1]
-        if not all(math.isfinite(r) for r in rms):
-            ratio = math.inf
-        elif last > 0:
-            ratio = first / last
-        else:
-            ratio = math.inf if first > 0 else 1.0
+        ratio = depth_ratio(rms)
         vanishing = ratio < self.vanishing
         exploding = ratio > self.exploding
         for kind, flag in (("vanishing_gradients", vanishing), ("exploding_gradients", exploding)):
@@ -121,17 +138,26 @@ class LayerGradientMonitor(Monitor):
         depth = len(rms) - 1
         decades = math.log10(ratio) / depth if 0 < ratio < math.inf else math.nan
         evidence: dict[str, float] = {
-            "first_to_last_ratio": ratio,
+            "input_to_output_ratio": ratio,
             "layers": len(rms),
             "decades_per_layer": decades,
         }
         for name, value in zip(names, rms):
             evidence[f"grad_rms[{name}]"] = value
         if kind == "vanishing_gradients":
+            if ratio > 0:
+                trend = (
+                    f"shrinks about {1 / ratio:.3g}x ({-decades:.2g} decades per layer) from "
+                    f"the output side to the input side over {len(rms)} layers"
+                )
+            else:
+                trend = (
+                    "is exactly zero at the first layer: the signal dies on the way back "
+                    "(dead units?)"
+                )
             message = (
-                f"the gradient shrinks {1 / ratio:.3g}x from the last layer ({names[-1]}, RMS "
-                f"{rms[-1]:.3g}) to the first ({names[0]}, RMS {rms[0]:.3g}) over {len(rms)} "
-                f"layers ({-decades:.2g} decades per layer): the first layers barely learn"
+                f"the gradient {trend} (RMS {rms[-1]:.3g} at {names[-1]}, {rms[0]:.3g} at "
+                f"{names[0]}): the first layers barely learn"
             )
             suggestion = (
                 "use activations that do not saturate (ReLU, GELU instead of sigmoid/tanh), "
@@ -140,9 +166,10 @@ class LayerGradientMonitor(Monitor):
             )
         else:
             message = (
-                f"the gradient grows {ratio:.3g}x from the last layer ({names[-1]}, RMS "
-                f"{rms[-1]:.3g}) to the first ({names[0]}, RMS {rms[0]:.3g}) over {len(rms)} "
-                "layers: updates of the first layers are unstable"
+                f"the gradient grows about {ratio:.3g}x ({decades:.2g} decades per layer) from "
+                f"the output side to the input side over {len(rms)} layers (RMS "
+                f"{rms[-1]:.3g} at {names[-1]}, {rms[0]:.3g} at {names[0]}): updates of the "
+                "first layers are unstable"
             )
             suggestion = (
                 "clip gradients (torch.nn.utils.clip_grad_norm_), lower the learning rate, "

@@ -29,7 +29,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from descend.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar, as_callbacks
+from descend.callbacks import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    ProgressBar,
+    as_callbacks,
+    bind_callbacks,
+    monitors_for_run,
+)
 from descend.methods import get_method
 from descend.objective import Objective
 from descend.optim.optimizer import StepFailed
@@ -68,6 +76,7 @@ def fit(
     metric: str | Callable[[Tensor, Tensor], Tensor] | None = None,
     early_stopping: Any = None,
     callbacks: Any = (),
+    monitors: Any = "default",
     checkpoint: Any = None,
     resume: Any = None,
     device: str | torch.device | None = None,
@@ -114,6 +123,10 @@ def fit(
         early_stopping: ``True``, a patience (int), a dict of
             :class:`~descend.callbacks.EarlyStopping` options, or an EarlyStopping.
         callbacks: :class:`~descend.callbacks.Callback` objects or functions.
+        monitors: health monitors watching the run (``descend.diagnostics``); what they
+            find lands on ``result.diagnoses``. ``"default"``: the standard set plus the
+            network monitors (layer gradients, dead ReLUs) and the gradient noise scale;
+            ``None``: none; or a list of monitors.
         checkpoint: a path (saved after every epoch and at the end) or a
             :class:`~descend.callbacks.Checkpoint`.
         resume: a checkpoint file to continue from (``True``: the ``checkpoint`` path if
@@ -203,7 +216,8 @@ def fit(
         schedule=sched,
         penalty=Penalty(model, l1, l2),
         clipper=GradientClipper(clip_grad_norm, clip_grad_value),
-        callbacks=_callbacks(callbacks, early_stopping, checkpoint, progress),
+        callbacks=monitors_for_run(monitors, model=model)
+        + _callbacks(callbacks, early_stopping, checkpoint, progress),
         stopping=stopping,
         batch_size=size,
         epochs=epochs,
@@ -213,6 +227,18 @@ def fit(
         shuffle=bool(shuffle),
         seed=seed,
         device=device,
+    )
+    bind_callbacks(
+        trainer.callbacks,
+        objective=trainer.objective,
+        optimizer=opt,
+        model=model,
+        loss_fn=loss_spec,
+        # a pass over the data in an order of its own, for monitors that sample batches
+        batches=lambda: source.batches(
+            size, shuffle=True, generator=torch.Generator().manual_seed(_derive(seed, 4))
+        ),
+        batch_size=size,
     )
     return trainer.run(state)
 

@@ -49,6 +49,8 @@ class FitResult:
             ends ``val_loss``, ``val_<metric>``), what callbacks monitor.
         seed: the seed the run used (drawn when none was given), to reproduce it.
         optimizer: the optimizer (callbacks such as ``ReduceLROnPlateau`` act on it).
+        diagnoses: what the health monitors found (:class:`descend.diagnostics.Diagnosis`,
+            one per kind); ``descend.diagnostics.print_diagnoses(result)`` prints them.
     """
 
     model: nn.Module
@@ -71,6 +73,7 @@ class FitResult:
     logs: dict[str, float] = field(default_factory=dict)
     has_validation: bool = False
     optimizer: Any = field(default=None, repr=False)
+    diagnoses: list[Any] = field(default_factory=list, repr=False)
     _state_fn: Callable[[], dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
@@ -98,4 +101,7 @@ class FitResult:
             f"   steps: {self.nit}   epochs: {self.epoch}   nfev: {self.nfev}",
             f"    time: {self.time:.3g} s   seed: {self.seed}",
         ]
+        if self.diagnoses:
+            kinds = ", ".join(getattr(d, "kind", str(d)) for d in self.diagnoses)
+            lines.append(f"diagnoses: {kinds}")
         return "FitResult(\n" + "\n".join(lines) + "\n)"
