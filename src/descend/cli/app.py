@@ -238,6 +238,20 @@ X0Opt = Annotated[
         show_default=False,
     ),
 ]
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--db",
+        metavar="PATH",
+        help="The runs database (default: $DESCEND_HOME/runs.sqlite, else runs.sqlite in "
+        "the user data folder, ~/.local/share/descend on Linux).",
+        show_default=False,
+    ),
+]
+NoRecordOpt = Annotated[
+    bool,
+    typer.Option("--no-record", help="Do not record this run in the runs database."),
+]
 
 
 @app.command("minimize")
@@ -260,6 +274,8 @@ def minimize_command(
             show_default=False,
         ),
     ] = None,
+    db: DbOpt = None,
+    no_record: NoRecordOpt = False,
 ) -> None:
     """Minimize a test problem with one method and print the result."""
     problem = get_problem(problem_name)
@@ -270,7 +286,12 @@ def minimize_command(
             raise ValueError("the learning rate is given twice (--lr and --option lr=...)")
         options["lr"] = lr
     start = _start(problem, x0)
-    result = descend.minimize(problem, start, spec.name, max_iter=max_iter, **options)
+    recorder = CliRecorder(db, enabled=not no_record)
+    # a recorded 2-D run keeps its path, for the report's landscape
+    settings = {"max_iter": max_iter, "record": not no_record and problem.dim == 2}
+    result = descend.minimize(problem, start, spec.name, **settings, **options)
+    config = minimize_config(problem.name, start, spec.name, options, settings)
+    recorder.record("minimize", config, result)
 
     table = Table(
         title=f"{problem.name} by {spec.name} from {format_vector(start)}",
@@ -289,7 +310,9 @@ def minimize_command(
     table.add_row("evaluations", _evaluations(result))
     table.add_row("time", f"{result.time:.3g} s")
     table.add_row("options", _options_used(spec, options))
-    _stdout().print(table)
+    console = _stdout()
+    console.print(table)
+    recorder.announce(console)
 
 
 # ---------------------------------------------------------------------------------------
@@ -324,6 +347,8 @@ def compare_command(
             show_default=False,
         ),
     ] = None,
+    db: DbOpt = None,
+    no_record: NoRecordOpt = False,
 ) -> None:
     """Race several methods from the same start and compare where they got."""
     problem = get_problem(problem_name)
@@ -332,6 +357,10 @@ def compare_command(
     if plot is not None:
         _check_plot_path(plot)
     options = {} if lr is None else {"lr": lr}
+    recorder = CliRecorder(db, enabled=not no_record)
+    group = new_group("compare")
+    # a recorded 2-D race keeps its paths, for the report's landscape
+    keep_paths = plot is not None or (not no_record and problem.dim == 2)
 
     results: dict[str, OptimizeResult] = {}
     status_console = Console(stderr=True)
@@ -353,9 +382,12 @@ def compare_command(
                 start,
                 spec.name,
                 max_iter=max_iter,
-                record=plot is not None,
+                record=keep_paths,
                 **options,
             )
+            settings = {"max_iter": max_iter, "record": keep_paths}
+            config = minimize_config(problem.name, start, spec.name, options, settings)
+            recorder.record("compare", config, results[spec.name], group=group)
             progress.advance(task)
 
     console = _stdout()
@@ -368,6 +400,7 @@ def compare_command(
 
         plot_race(problem, results, plot)
         console.print(f"saved the race plot to {plot}")
+    recorder.announce(console)
 
 
 def _race_table(
@@ -480,6 +513,14 @@ def _short(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(_short(v) for v in value)
     return str(value)
+
+
+# ---------------------------------------------------------------------------------------
+# descend runs ..., descend report (they use the pieces above, so they come after them)
+
+from descend.cli.runs import CliRecorder, minimize_config, new_group, register  # noqa: E402
+
+register(app)
 
 
 def main() -> None:

@@ -1,0 +1,584 @@
+"""``descend runs ...`` and ``descend report``: the recorded runs on the command line.
+
+Every ``descend minimize``, ``compare`` and ``fit`` is recorded in the runs database
+(``--db PATH``, else ``$DESCEND_HOME/runs.sqlite``, else the user data folder; see
+:mod:`descend.runs`). These commands read it:
+
+    $ descend runs list
+    $ descend runs show 3
+    $ descend runs compare 3 4 5 --plot runs.png
+    $ descend runs rerun 3
+    $ descend runs export 3 --format csv --output run3.csv
+    $ descend runs delete 3
+    $ descend report 3 --html report.html
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import math
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+import typer
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from descend.cli.app import DbOpt, _check_plot_path, _number, _stdout, _user_errors
+from descend.cli.parse import format_vector
+from descend.runs import RunRecord, RunStore, StoreError, UnknownRun
+
+try:  # typer >= 0.2x vendors click as typer._click
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - older typer depends on click itself
+    from click.exceptions import UsageError
+
+__all__ = ["CliRecorder", "minimize_config", "new_group", "register", "runs_app"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+runs_app = typer.Typer(
+    name="runs",
+    help="The recorded runs: list, show, compare, rerun, export, delete.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+IdArg = Annotated[int, typer.Argument(metavar="ID", help="A run id (see 'descend runs list').")]
+IdsArg = Annotated[list[int], typer.Argument(metavar="ID...", help="Run ids.")]
+
+
+def _store_errors(command: F) -> F:
+    """A database that cannot be used, or a run that is not there: one line, exit 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (StoreError, UnknownRun) as exc:
+            raise UsageError(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _open(db: Path | None, create: bool = False) -> RunStore:
+    return RunStore(db, create=create)
+
+
+# -------------------------------------------------------------------------------------------
+# recording the runs of the other commands
+
+
+class CliRecorder:
+    """Records a command's runs. Made before the runs start, so that a database that
+    cannot be used stops the command before it spends any time.
+
+    Example:
+        >>> recorder = CliRecorder(db)
+        >>> recorder.record("minimize", config, result)
+        >>> recorder.announce(console)
+    """
+
+    def __init__(self, db: Path | None, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.ids: list[int] = []
+        self.path: Path | None = None
+        if enabled:
+            # open it once now (creating it if need be) to find a broken file early
+            try:
+                with RunStore(db) as store:
+                    self.path = store.path
+            except StoreError as exc:
+                raise UsageError(str(exc)) from exc
+
+    def record(
+        self,
+        kind: str,
+        config: dict[str, Any],
+        result: Any,
+        *,
+        label: str | None = None,
+        group: str | None = None,
+        seed: int | None = None,
+        runner: str | None = None,
+    ) -> int | None:
+        """Record one run (a short transaction of its own); its id, or None when off."""
+        if self.path is None:
+            return None
+        entry = RunRecord.from_result(
+            kind, config, result, label=label, group=group, seed=seed, runner=runner
+        )
+        try:
+            with RunStore(self.path) as store:
+                run_id = store.add(entry)
+        except StoreError as exc:
+            raise UsageError(str(exc)) from exc
+        self.ids.append(run_id)
+        return run_id
+
+    def announce(self, console: Any) -> None:
+        """One dim line saying where the runs went, for the user to find them again."""
+        if self.path is None or not self.ids:
+            return
+        if len(self.ids) == 1:
+            what = f"run {self.ids[0]}"
+            hint = f"descend runs show {self.ids[0]}"
+        else:
+            what = f"runs {self.ids[0]}-{self.ids[-1]}"
+            hint = f"descend runs compare {' '.join(map(str, self.ids))}"
+        console.print(f"recorded as {what} in {self.path} (see: {hint})", style="dim")
+
+
+def new_group(prefix: str) -> str:
+    """A name for runs recorded together: ``compare-3f9a2c1e``."""
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+def minimize_config(
+    problem: str, x0: list[float], method: str, options: dict[str, Any], settings: dict[str, Any]
+) -> dict[str, Any]:
+    """What :func:`descend.runs.minimize_runner` needs to run it again."""
+    return {
+        "problem": problem,
+        "x0": [float(v) for v in x0],
+        "method": method,
+        "options": dict(options),
+        "settings": dict(settings),
+    }
+
+
+# -------------------------------------------------------------------------------------------
+# descend runs list
+
+
+@runs_app.command("list")
+@_user_errors
+@_store_errors
+def list_command(
+    db: DbOpt = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind", help="Only runs of this kind (minimize, compare, fit).", show_default=False
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", min=1, help="Only the newest N runs.", show_default=False),
+    ] = None,
+) -> None:
+    """List the recorded runs, oldest first."""
+    with _open(db) as store:
+        infos = store.list(kind=kind, limit=limit)
+        console = _stdout()
+        if not infos:
+            console.print(
+                f"no runs recorded in {store.path}" + (f" of kind {kind!r}" if kind else "")
+            )
+            return
+        table = Table(title=f"runs in {store.path}", title_justify="left", box=box.SIMPLE_HEAD)
+        for column, justify in [
+            ("id", "right"),
+            ("recorded", "left"),
+            ("kind", "left"),
+            ("label", "left"),
+            ("problem", "left"),
+            ("status", "left"),
+            ("final f", "right"),
+            ("iter", "right"),
+            ("time", "right"),
+            ("group", "left"),
+        ]:
+            table.add_column(column, justify=justify, no_wrap=column != "problem")  # type: ignore[arg-type]
+        for info in infos:
+            table.add_row(
+                str(info.id),
+                _when(info.created),
+                info.kind,
+                info.label,
+                info.problem or "—",
+                _status_text(info.status),
+                _number(info.fun, 6),
+                "—" if info.nit is None else str(info.nit),
+                "—" if info.time is None else f"{info.time:.2f}s",
+                info.group or "",
+            )
+        console.print(table)
+
+
+# -------------------------------------------------------------------------------------------
+# descend runs show
+
+
+@runs_app.command("show")
+@_user_errors
+@_store_errors
+def show_command(run_id: IdArg, db: DbOpt = None) -> None:
+    """Show one run: its result, configuration, environment and diagnoses."""
+    with _open(db) as store:
+        run = store.get(run_id)
+    console = _stdout()
+    table = Table(
+        title=f"run {run.id}: {run.label} ({run.kind})", title_justify="left", show_header=False
+    )
+    table.add_column("", style="bold", no_wrap=True)
+    table.add_column("")
+    for name, value in _result_rows(run):
+        table.add_row(name, value)
+    console.print(table)
+
+    config = Table(title="configuration", title_justify="left", show_header=False, box=box.SIMPLE)
+    config.add_column("", style="bold", no_wrap=True)
+    config.add_column("")
+    for name, value in _flatten(run.config):
+        config.add_row(name, _short(value))
+    if run.runner:
+        config.add_row("runner", run.runner)
+    console.print(config)
+
+    env = Table(title="environment", title_justify="left", show_header=False, box=box.SIMPLE)
+    env.add_column("", style="bold", no_wrap=True)
+    env.add_column("")
+    for name, value in run.environment.items():
+        env.add_row(name, _short(value))
+    console.print(env)
+
+    tables = ", ".join(f"{name} ({len(run.table(name))} rows)" for name in run.tables)
+    console.print(Text.assemble(("histories: ", "bold"), tables or "none"))
+    if run.diagnoses:
+        console.print(Text("diagnoses:", style="bold"))
+        for d in run.diagnoses:
+            console.print(
+                f"  [{d.get('severity', 'info')}] {d.get('kind', '')} (step {d.get('step', '?')}): "
+                f"{d.get('message', '')}",
+                markup=False,
+            )
+            if d.get("suggestion"):
+                console.print(f"    fix: {d['suggestion']}", markup=False)
+    else:
+        console.print(Text.assemble(("diagnoses: ", "bold"), "no problems found"))
+
+
+def _result_rows(run: RunRecord) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = [
+        ("recorded", _when(run.created)),
+        ("status", _status_text(run.status.value, run.converged)),
+        ("message", run.message),
+        ("final f" if run.kind != "fit" else "final loss", f"{run.fun:.10g}"),
+    ]
+    if run.x is not None and run.x.size:
+        rows.append(("x", format_vector(run.x.reshape(-1).tolist(), limit=10, digits=8)))
+    rows += [
+        ("gradient norm", f"{run.grad_norm:.3e}"),
+        ("iterations" if run.kind != "fit" else "steps", str(run.nit)),
+        ("evaluations", str(run.nfev) if run.nfev == run.njev else f"{run.nfev} f, {run.njev} ∇f"),
+        ("time", f"{run.time:.3g} s"),
+    ]
+    if run.seed is not None:
+        rows.append(("seed", str(run.seed)))
+    if run.group:
+        rows.append(("group", run.group))
+    return rows
+
+
+# -------------------------------------------------------------------------------------------
+# descend runs compare
+
+
+@runs_app.command("compare")
+@_user_errors
+@_store_errors
+def compare_command(
+    run_ids: IdsArg,
+    db: DbOpt = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Save their loss curves here (.png, .pdf, .svg); runs of one 2-D problem "
+            "with recorded paths get the race figure (paths and losses).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Compare runs side by side: results, then the settings that differ."""
+    if len(run_ids) < 2:
+        raise ValueError("give at least two run ids to compare, e.g. descend runs compare 3 4")
+    if len(set(run_ids)) != len(run_ids):
+        raise ValueError(f"run ids {run_ids} name a run twice; give each once")
+    if plot is not None:
+        _check_plot_path(plot)
+    with _open(db) as store:
+        runs = [store.get(i) for i in run_ids]
+    table = Table(title="runs side by side", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("", style="bold", no_wrap=True)
+    for run in runs:
+        table.add_column(f"run {run.id}", justify="right")
+    finite = [r.fun for r in runs if math.isfinite(r.fun)]
+    best = min(finite) if finite else None
+    table.add_row("label", *[r.label for r in runs])
+    table.add_row("kind", *[r.kind for r in runs])
+    table.add_row("status", *[_status_text(r.status.value, r.converged) for r in runs])
+    table.add_row(
+        "final f",
+        *[Text(f"{r.fun:.6g}", style="bold green" if r.fun == best else "") for r in runs],
+    )
+    table.add_row("‖∇f‖", *[f"{r.grad_norm:.2e}" for r in runs])
+    table.add_row("iterations", *[str(r.nit) for r in runs])
+    table.add_row("evaluations", *[str(r.nfev) for r in runs])
+    table.add_row("time", *[f"{r.time:.3g}s" for r in runs])
+    flat = [dict(_flatten(r.config)) for r in runs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    differing = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
+    for key in differing:
+        table.add_row(key, *[_short(f.get(key, "—")) for f in flat])
+    versions = [f"{r.environment.get('descend')} / {r.environment.get('torch')}" for r in runs]
+    if len(set(versions)) > 1:
+        table.add_row("descend / torch", *versions)
+    console = _stdout()
+    console.print(table)
+    same = [k for k in keys if k not in differing]
+    if same:
+        console.print(
+            "same in all: " + ", ".join(f"{k}={_short(flat[0][k])}" for k in same), style="dim"
+        )
+    if plot is not None:
+        _plot_runs(runs, plot)
+        console.print(f"saved the plot to {plot}")
+
+
+def _plot_runs(runs: list[RunRecord], path: Path) -> None:
+    from descend.problems import get_problem
+    from descend.viz import plot_loss, plot_race
+
+    labels = {f"#{r.id} {r.label}": r for r in runs}
+    problems = {r.problem for r in runs}
+    if len(problems) == 1 and None not in problems and all(r.kind != "fit" for r in runs):
+        problem = get_problem(str(problems.pop()))
+        if problem.dim != 2 or all(r.history.record_x for r in runs):
+            plot_race(problem, labels, path)
+            return
+    plot_loss(labels, path, title="runs " + ", ".join(str(r.id) for r in runs))
+
+
+# -------------------------------------------------------------------------------------------
+# descend runs rerun
+
+
+@runs_app.command("rerun")
+@_user_errors
+@_store_errors
+def rerun_command(run_id: IdArg, db: DbOpt = None) -> None:
+    """Run a recorded configuration again and check it reproduces the numbers bit for bit.
+
+    Prints "identical" (exit 0) or the first difference (exit 1). The rerun is not recorded.
+    """
+    from descend.runs import rerun
+
+    with _open(db) as store:
+        original = store.get(run_id)
+    console = _stdout()
+    what = f"{original.problem} by {original.method}" if original.problem else original.label
+    console.print(f"rerunning run {run_id} ({original.kind}: {what}) ...", style="dim")
+    outcome = rerun(original)
+    if outcome.identical:
+        tables = [c for c in outcome.compared if "." in c and not c.startswith("result.")]
+        console.print(
+            Text.assemble(
+                ("identical", "bold green"),
+                f": status, counts, final f, x and {len(tables)} history columns match bit for "
+                "bit (the clock column 'time' is not compared)",
+            )
+        )
+        return
+    console.print(Text.assemble(("different", "bold red"), f": {outcome.difference}"))
+    env = original.environment
+    console.print(
+        f"recorded with descend {env.get('descend')}, torch {env.get('torch')}, python "
+        f"{env.get('python')} on {env.get('platform')}",
+        style="dim",
+    )
+    raise typer.Exit(1)
+
+
+# -------------------------------------------------------------------------------------------
+# descend runs export
+
+
+@runs_app.command("export")
+@_user_errors
+@_store_errors
+def export_command(
+    run_id: IdArg,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help="csv (a history table) or json (the whole record)."),
+    ] = "json",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write here instead of standard output.", show_default=False
+        ),
+    ] = None,
+    table_name: Annotated[
+        str,
+        typer.Option("--table", help="With csv: the history to write (history, epoch_history)."),
+    ] = "history",
+    db: DbOpt = None,
+) -> None:
+    """Export a run: its whole record as JSON, or one of its histories as CSV."""
+    fmt = fmt.lower()
+    if fmt not in ("csv", "json"):
+        raise ValueError(f"--format {fmt!r} is not known; use csv or json")
+    if output is not None and not (output.parent if str(output.parent) else Path(".")).is_dir():
+        raise ValueError(
+            f"--output {str(output)!r}: the folder {str(output.parent)!r} does not exist"
+        )
+    with _open(db) as store:
+        run = store.get(run_id)
+    text = _csv(run, table_name) if fmt == "csv" else json.dumps(run.to_dict(), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        output.write_text(text, encoding="utf-8", newline="")
+        _stdout().print(f"wrote run {run_id} as {fmt} to {output}")
+
+
+def _csv(run: RunRecord, name: str) -> str:
+    if name not in run.tables:
+        raise ValueError(
+            f"--table {name!r}: run {run.id} has {', '.join(run.tables) or 'no histories'}"
+        )
+    columns = run.columns(name)
+    xs = columns.pop("x", None)
+    order = [c for c in run.summary["tables"][name]["columns"] if c in columns]
+    header = list(order)
+    data = [columns[c] for c in order]
+    if xs is not None and len(xs):
+        flat = xs.reshape(len(xs), -1)
+        header += [f"x{i}" for i in range(flat.shape[1])]
+        data += [flat[:, i] for i in range(flat.shape[1])]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in zip(*data, strict=True):
+        writer.writerow([_cell(v) for v in row])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return repr(float(value))  # the shortest text that reads back to the same float
+    return str(value)
+
+
+# -------------------------------------------------------------------------------------------
+# descend runs delete
+
+
+@runs_app.command("delete")
+@_user_errors
+@_store_errors
+def delete_command(run_ids: IdsArg, db: DbOpt = None) -> None:
+    """Delete runs from the database (for good)."""
+    with _open(db) as store:
+        for run_id in run_ids:
+            store.get(run_id)  # all of them must exist before any is deleted
+        for run_id in run_ids:
+            store.delete(run_id)
+    _stdout().print(f"deleted run{'s' if len(run_ids) > 1 else ''} {', '.join(map(str, run_ids))}")
+
+
+# -------------------------------------------------------------------------------------------
+# descend report
+
+
+@_user_errors
+@_store_errors
+def report_command(
+    run_ids: IdsArg,
+    html: Annotated[
+        Path,
+        typer.Option(
+            "--html",
+            help="Write the report here: one self-contained HTML page (plots embedded).",
+            show_default=False,
+        ),
+    ],
+    db: DbOpt = None,
+) -> None:
+    """Write one HTML page of runs: configuration, results, curves and diagnoses."""
+    from descend.runs.report import write_report
+
+    if len(set(run_ids)) != len(run_ids):
+        raise ValueError(f"run ids {run_ids} name a run twice; give each once")
+    if html.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"--html {str(html)!r} must end in .html")
+    folder = html.parent if str(html.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"--html {str(html)!r}: the folder {str(folder)!r} does not exist")
+    with _open(db) as store:
+        runs = [store.get(i) for i in run_ids]
+    write_report(runs, html)
+    which = f"run{'s' if len(runs) > 1 else ''} {', '.join(map(str, run_ids))}"
+    _stdout().print(f"wrote the report of {which} to {html}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``runs`` and ``report`` to the ``descend`` app."""
+    app.add_typer(runs_app, name="runs")
+    app.command("report")(report_command)
+
+
+# -------------------------------------------------------------------------------------------
+# formatting
+
+
+def _when(created: str) -> str:
+    import datetime as dt
+
+    try:
+        moment = dt.datetime.fromisoformat(created)
+    except ValueError:
+        return created
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _status_text(status: str, converged: bool | None = None) -> Text:
+    if converged is None:
+        converged = status in ("gtol", "ftol", "xtol", "target")
+    if converged:
+        return Text(f"{status} ✓", style="green")
+    return Text(status, style="red" if status == "diverged" else "yellow")
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out += _flatten(value, f"{prefix}{key}.")
+        else:
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        if len(value) > 6:
+            return "[" + ", ".join(_short(v) for v in value[:5]) + f", … {len(value)} items]"
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    if value is None:
+        return "—"
+    return str(value)
