@@ -248,3 +248,23 @@ def test_non_finite_start_is_named() -> None:
 
     with pytest.raises(ValueError, match=r"fun is nan at start \d+"):
         multistart(log_barrier, bounds=[(-1.0, 1.0)] * 2, k=16, method="gd", vectorized=True)
+
+
+# ---------------------------------------------------------------------------------------
+# minimize(..., restarts=K)
+
+
+def test_minimize_with_restarts_returns_the_best_run_of_multistart() -> None:
+    res = minimize(HIMMELBLAU.fn, None, "adam", restarts=16, bounds=HIMMELBLAU.bounds,
+                   seed=3, lr=0.05)  # fmt: skip
+    runs = multistart(HIMMELBLAU.fn, HIMMELBLAU.bounds, 16, method="adam", seed=3, lr=0.05)
+    np.testing.assert_array_equal(res.x, runs.best.x)
+    assert res.fun == runs.best.fun == min(r.fun for r in runs.results)
+    assert res.message.startswith("best of 16 restarts: ")
+    around = minimize(HIMMELBLAU.fn, torch.tensor([0.5, 0.5]), restarts=3, seed=0)
+    assert isinstance(around.x, torch.Tensor) and around.converged
+
+
+def test_minimize_refuses_bounds_without_restarts() -> None:
+    with pytest.raises(ValueError, match="bounds is the box that restarts=K draws"):
+        minimize(HIMMELBLAU.fn, [0.0, 0.0], bounds=HIMMELBLAU.bounds)

@@ -38,6 +38,9 @@ def minimize(
     patience: int | None = None,
     divergence_factor: float = 1e6,
     device: str | torch.device | None = None,
+    restarts: int | None = None,
+    bounds: Any = None,
+    seed: int | torch.Generator = 0,
     **options: Any,
 ) -> OptimizeResult:
     r"""Minimize a scalar function of a vector (or any-shaped array) by gradient descent.
@@ -73,6 +76,12 @@ def minimize(
         divergence_factor: f rising this many times the problem's scale above the best f
             seen ends the run as diverged.
         device: where to run (``"cuda"``, ``"cpu"``); default: where ``x0`` lives.
+        restarts: run from this many random starts and return the best run
+            (:func:`descend.multistart`, which also returns every run): ``x0`` and normal
+            perturbations of it (standard deviation 1), clipped to ``bounds`` if given, or
+            with ``x0=None`` uniform draws from ``bounds``.
+        bounds: per-coordinate ``(low, high)`` pairs for the restarts (x is not constrained).
+        seed: the restarts' seed (an integer or a ``torch.Generator``).
         **options: passed to the optimizer (``lr``, ``momentum``, ``betas``, ...).
 
     Returns:
@@ -82,6 +91,23 @@ def minimize(
         >>> res = descend.minimize(lambda x: ((x - 3) ** 2).sum(), [0.0, 0.0], "adam", lr=0.1)
         >>> res.x  # array([3., 3.])
     """
+    if restarts is not None or bounds is not None:
+        if restarts is None:
+            raise ValueError(
+                "bounds is the box that restarts=K draws its starts from; give restarts "
+                "(minimize does not constrain x)"
+            )
+        from descend.multistart import multistart  # multistart runs minimize
+
+        runs = multistart(
+            fun, bounds, restarts, x0, method=method, seed=seed, jac=jac, max_iter=max_iter,
+            gtol=gtol, ftol=ftol, xtol=xtol, max_time=max_time, target=target,
+            callback=callback, monitors=monitors, record=record, patience=patience,
+            divergence_factor=divergence_factor, device=device, **options,
+        )  # fmt: skip
+        best = runs.best
+        best.message = f"best of {restarts} restarts: {best.message}"
+        return best
     spec = get_method(method)
     x, present = _as_parameter(x0, device)
     evaluate = _evaluator(fun, jac, x, tuple(x0.shape) if isinstance(x0, Tensor) else x.shape)
