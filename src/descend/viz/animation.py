@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib.animation import FuncAnimation, PillowWriter
@@ -63,6 +64,33 @@ def race_animation(
     Example:
         >>> anim = race_animation(rosenbrock, {"gd": r1, "adam": r2}, frames=40)
     """
+    frames_ = _race_frames(problem, results, frames, fps, title, figsize)
+    return FuncAnimation(
+        frames_.fig,
+        frames_.draw,
+        frames=frames_.indices,
+        interval=1000 / fps,
+        blit=False,
+        repeat=False,
+    )
+
+
+class _Frames(NamedTuple):
+    fig: Figure
+    draw: Callable[[int], list]
+    indices: list[int]
+    moving: list  # the artists that change from frame to frame
+
+
+def _race_frames(
+    problem: Problem,
+    results: Any,
+    frames: int,
+    fps: int,
+    title: str | None,
+    figsize: tuple[float, float] | None,
+) -> _Frames:
+    """The figure, laid out and showing the last frame, and how to draw any frame."""
     problem = check_problem(problem, dim=None)
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
         raise ValueError(f"frames must be an integer >= 2, got {frames!r}")
@@ -124,11 +152,7 @@ def race_animation(
     # limits are fixed, so nothing would move), which halves the time a frame takes
     fig.draw_without_rendering()
     fig.set_layout_engine("none")
-    animation = FuncAnimation(
-        fig, draw, frames=[int(k) for k in shown], interval=1000 / fps, blit=False, repeat=False
-    )
-    animation.moving = [*growing, *trails, *heads, clock]  # type: ignore[attr-defined]
-    return animation
+    return _Frames(fig, draw, [int(k) for k in shown], [*growing, *trails, *heads, clock])
 
 
 def animate_race(
@@ -172,14 +196,14 @@ def animate_race(
     dpi = check_dpi(dpi)
     if path is not None and Path(os.fspath(path)).suffix.lower() != ".gif":
         raise ValueError(f"path must end in .gif (an animated GIF), got {os.fspath(path)!r}")
-    animation = race_animation(
-        problem, results, frames=frames, fps=fps, title=title, figsize=figsize
-    )
-    fig = animation._fig  # type: ignore[attr-defined]
+    drawn = _race_frames(problem, results, frames, fps, title, figsize)
     if path is not None:
-        writer = _BlittingPillowWriter(animation.moving, fps=fps)  # type: ignore[attr-defined]
+        animation = FuncAnimation(
+            drawn.fig, drawn.draw, frames=drawn.indices, blit=False, repeat=False
+        )
+        writer = _BlittingPillowWriter(drawn.moving, fps=fps)
         animation.save(os.fspath(path), writer=writer, dpi=dpi)
-    return fig
+    return drawn.fig
 
 
 class _BlittingPillowWriter(PillowWriter):
