@@ -9,8 +9,10 @@ from descend.result import History, OptimizeResult, Status
 from descend.stopping import StoppingCriteria
 from descend.train import FitResult, fit
 
-# last: diagnostics sits above minimize and fit, and registers their default monitors
+# last: diagnostics sits above minimize and fit, and registers their default monitors;
+# runs (descend.runs.record(result, config)) sits beside it
 from descend import diagnostics  # isort: skip
+from descend import runs  # isort: skip
 
 __version__ = "0.1.0"
 __all__ = [
@@ -27,4 +29,5 @@ __all__ = [
     "minimize",
     "multistart",
     "optim",
+    "runs",
 ]
