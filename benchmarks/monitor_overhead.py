@@ -7,13 +7,15 @@ Two workloads, each run with ``monitors="default"`` and ``monitors=None``:
   worst case for relative overhead: a step costs microseconds, so any Python work per
   step shows.
 * ``fit``: an MLP 64-32-10 on scikit-learn's digits (1,797 rows), cross-entropy, Adam,
-  batch size 64; the network monitors (layer gradients, dead ReLUs) and the gradient
-  noise monitor join the standard set. Skipped with a message when ``descend.fit`` does
-  not take ``monitors=``.
+  batch size 64, 10 epochs (290 steps); the network monitors (layer gradients, dead
+  ReLUs) and the gradient noise monitor join the standard set. Skipped with a message
+  when ``descend.fit`` does not take ``monitors=``.
 
-The on and off runs are interleaved (off, on, off, on, ...) so that load from other
-processes hits both alike; each run's time includes its setup and the monitors' end-of-run
-work (a saddle check when the gradient is small), divided by the steps taken. The table
+The on and off runs are interleaved (off, on, on, off, ...) after a garbage collection, so
+that load from other processes hits both alike; each run's time is the process CPU time
+(``time.process_time``: waiting for a shared core does not count) including its setup and
+the monitors' end-of-run work (a saddle check when the gradient is small), divided by the
+steps taken. The table
 gives the median microseconds per step over the repeats, the spread (min-max) and the
 overhead ``on / off - 1``. Goal: at most 5 %.
 
@@ -23,6 +25,7 @@ Run: ``python benchmarks/monitor_overhead.py`` (about a minute) or ``--quick``.
 from __future__ import annotations
 
 import argparse
+import gc
 import inspect
 import platform
 import statistics
@@ -77,7 +80,7 @@ def digits_workload() -> Callable[[object], float] | None:
             optimizer="adam",
             lr=1e-3,
             batch_size=64,
-            epochs=4,
+            epochs=10,
             seed=0,
             progress=False,
             monitors=monitors,
@@ -88,14 +91,16 @@ def digits_workload() -> Callable[[object], float] | None:
 
 
 def measure(run: Callable[[object], float], repeats: int) -> tuple[list[float], list[float]]:
-    off: list[float] = []
-    on: list[float] = []
+    """``repeats`` timings each, interleaved, the order flipped every repeat, after a
+    garbage collection, so that neither setting inherits the other's garbage or load."""
+    times: dict[object, list[float]] = {None: [], "default": []}
     run(None)  # warm up caches and lazy imports (LAPACK for the monitors, too)
     run("default")
-    for _ in range(repeats):
-        off.append(run(None))
-        on.append(run("default"))
-    return off, on
+    for k in range(repeats):
+        for setting in (None, "default") if k % 2 == 0 else ("default", None):
+            gc.collect()
+            times[setting].append(run(setting))
+    return times[None], times["default"]
 
 
 def row(name: str, off: list[float], on: list[float]) -> str:

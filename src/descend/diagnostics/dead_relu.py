@@ -47,7 +47,7 @@ class DeadReLUMonitor(Monitor):
         self,
         model: nn.Module | None = None,
         *,
-        every: int = 20,
+        every: int = 50,
         threshold: float = 0.5,
         patience: int = 2,
     ) -> None:

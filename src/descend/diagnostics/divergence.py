@@ -47,7 +47,7 @@ class DivergenceMonitor(Monitor):
     def __init__(
         self,
         *,
-        every: int = 10,
+        every: int = 50,
         loss_growth: float = 100.0,
         grad_growth: float = 1e3,
         rising: int = 3,

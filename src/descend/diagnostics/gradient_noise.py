@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from descend.diagnostics.diagnosis import Diagnosis, Severity
-from descend.diagnostics.monitor import Monitor, flat
+from descend.diagnostics.monitor import Monitor, flat, grads_of
 from descend.validation import check_int, check_number
 
 
@@ -43,8 +43,13 @@ class GradientNoiseMonitor(Monitor):
     repeated calls of the bound objective's ``loss_fn`` (a ``minimize`` objective that
     samples its own mini-batch); two identical gradients mark the objective deterministic
     and switch the monitor off. There B is ``batch_size`` if given, else the report is in
-    multiples of the current batch. Extra work: ``n_batches`` gradients per check
-    (3% of the steps' gradients at the defaults).
+    multiples of the current batch.
+
+    Extra work: a check first screens for free, comparing the gradients the run computed
+    at the two steps before it. When the signal dominates, they point the same way
+    (:math:`\cos \approx |G|^2/(|G|^2 + \operatorname{tr}\Sigma/B)`); a cosine of
+    ``screen`` or more skips the sampling. Otherwise the check costs ``n_batches``
+    gradients (3% of the steps' own at the defaults).
 
     Args:
         model, loss_fn, batches: the mini-batch source described above (``fit`` binds them;
@@ -55,6 +60,8 @@ class GradientNoiseMonitor(Monitor):
         ratio: :math:`B_\text{simple}/B` at or above which the noise is reported, > 1.
         patience: checks pooled for the decision, an integer >= 1.
         batch_size: B when the objective samples its own batch, an integer >= 1 or None.
+        screen: cosine of two successive steps' gradients at or above which a check
+            skips the sampling, in [-1, 1] (1: always sample).
 
     Example:
         >>> monitor = GradientNoiseMonitor(model, nn.functional.mse_loss, batches)
@@ -76,6 +83,7 @@ class GradientNoiseMonitor(Monitor):
         ratio: float = 5.0,
         patience: int = 2,
         batch_size: int | None = None,
+        screen: float = 0.5,
     ) -> None:
         super().__init__(every=every)
         if model is not None and not isinstance(model, nn.Module):
@@ -90,6 +98,7 @@ class GradientNoiseMonitor(Monitor):
         self.ratio = check_number("ratio", ratio, low=1.0, low_open=True)
         self.patience = check_int("patience", patience, low=1)
         self.batch_size = None if batch_size is None else check_int("batch_size", batch_size, low=1)
+        self.screen = check_number("screen", screen, low=-1.0, high=1.0)
         self.estimates: list[dict[str, float]] = []
         self.iterator: Iterator[Any] | None = None
         self.active = True
@@ -107,25 +116,52 @@ class GradientNoiseMonitor(Monitor):
         self.iterator: Iterator[Any] | None = None
         self.active = True
         self.estimates = []
+        self.recent: list[dict[str, float]] = []  # the latest estimates, pooled
+        self.previous: Tensor | None = None
+        self.screens = 0
 
     def watch(self, nit: int) -> int | None:
-        if nit < self.start:
-            return self.start
-        if (nit - self.start) % self.every == 0 and self.active:
-            self._check(nit)
         if not self.active:
             return 2**62  # switched off for this run
-        return self.start + ((nit - self.start) // self.every + 1) * self.every
+        check = nit >= self.start and (nit - self.start) % self.every == 0
+        if check:
+            self._check(nit)
+        self.previous = None
+        if nit + 1 >= self.start and (nit + 1 - self.start) % self.every == 0:
+            self.previous = self._gradient()  # the step before a check: for the screen
+            return nit + 1
+        nxt = self.start + max((nit - self.start) // self.every + 1, 0) * self.every
+        return nxt - 1 if nxt - 1 > nit else nxt
+
+    def _gradient(self) -> Tensor | None:
+        params = self.params()
+        if not params or all(p.grad is None for p in params):
+            return None
+        return flat(grads_of(params)).clone()
 
     def _check(self, nit: int) -> None:
+        # the screen: successive mini-batch gradients are nearly parallel when the signal
+        # dominates (cos ~ |G|^2 / (|G|^2 + tr(Sigma)/B)); only then is sampling skipped
+        current = self._gradient()
+        if self.previous is not None and current is not None:
+            self.screens += 1
+            dot, na, nb = (
+                torch.stack(
+                    [torch.dot(self.previous, current), self.previous.norm(), current.norm()]
+                )
+                .double()
+                .tolist()
+            )
+            if na > 0 and nb > 0 and dot / (na * nb) >= self.screen:
+                return
         estimate = self.measure()
         if estimate is None:
             return
         estimate["step"] = nit
         self.estimates.append(estimate)
-        recent = self.estimates[-self.patience :]
-        if len(recent) == self.patience:
-            pooled = _pool(recent)
+        self.recent = [*self.recent, estimate][-self.patience :]
+        if len(self.recent) == self.patience:
+            pooled = _pool(self.recent)
             if pooled["noise_to_signal"] >= self.ratio:
                 self._report(pooled)
 

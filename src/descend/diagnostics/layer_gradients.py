@@ -82,7 +82,7 @@ class LayerGradientMonitor(Monitor):
         self,
         model: nn.Module | None = None,
         *,
-        every: int = 20,
+        every: int = 50,
         vanishing: float = 1e-3,
         exploding: float = 1e3,
         patience: int = 2,

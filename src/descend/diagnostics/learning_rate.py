@@ -60,7 +60,7 @@ class SmallLearningRateMonitor(Monitor):
     def __init__(
         self,
         *,
-        every: int = 50,
+        every: int = 100,
         headroom: float = 10.0,
         progress: float = 1e-2,
         patience: int = 3,
@@ -84,7 +84,7 @@ class SmallLearningRateMonitor(Monitor):
         self.f_a = math.nan
         self.pending: torch.Tensor | None = None
         self.streak: list[dict[str, float]] = []
-        self.gap = 10 * self.every  # then doubling: O(log steps) Lanczos runs per run
+        self.gap = 1000  # steps to the next Lanczos run after a failed one, then doubling
         self.next_confirm = 0
 
     def watch(self, nit: int) -> int:

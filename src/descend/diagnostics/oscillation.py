@@ -47,8 +47,8 @@ class OscillationMonitor(Monitor):
     def __init__(
         self,
         *,
-        every: int = 50,
-        warmup: int = 20,
+        every: int = 100,
+        warmup: int = 10,
         cos_threshold: float = -0.5,
         window: int = 6,
         min_fraction: float = 0.8,

@@ -56,7 +56,7 @@ class PlateauMonitor(Monitor):
     def __init__(
         self,
         *,
-        every: int = 20,
+        every: int = 50,
         window: int = 100,
         flat: float = 1e-3,
         small_grad: float = 1e-2,
@@ -83,7 +83,7 @@ class PlateauMonitor(Monitor):
         self.f0 = math.nan
         self.f_best = math.inf
         self.g_max = 0.0
-        self.gap = 5 * self.window  # then doubling: O(log steps) Lanczos runs per run
+        self.gap = 1000  # steps to the next Lanczos run after a failed one, then doubling
         self.next_confirm = 0
 
     def watch(self, nit: int) -> int:

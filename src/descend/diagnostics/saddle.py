@@ -49,7 +49,7 @@ class SaddleMonitor(Monitor):
     def __init__(
         self,
         *,
-        every: int = 10,
+        every: int = 50,
         grad_tol: float = 1e-3,
         iterations: int = 10,
         curvature_tol: float = 1e-4,
@@ -71,7 +71,7 @@ class SaddleMonitor(Monitor):
     def begin(self, result: Any) -> None:
         self.g_max = float(result.grad_norm) if math.isfinite(result.grad_norm) else 0.0
         self.seen = 0
-        self.gap = 50 * self.every  # then doubling
+        self.gap = 500  # steps between Lanczos runs, then doubling
         self.checks = 0
         self.last_check = -(10**9)
         self.spectrum: Spectrum | None = None

@@ -493,9 +493,10 @@ class Trainer:
             outcome = self.stopping.at_point(loss, norm, self.step)
         if self.schedule is not None:
             self.schedule.step(self.logs, "step")
-        if self.callbacks and _any_stop(
-            self.callbacks, "on_step", self.result(Status.RUNNING, "running")
-        ):
+        # a result only for callbacks that want this step (monitors checking every N
+        # steps do not), as in descend.loop
+        wanted = [cb for cb in self.callbacks if cb.on_iteration(self.step)]
+        if wanted and _any_stop(wanted, "on_step", self.result(Status.RUNNING, "running")):
             return Status.CALLBACK, self._stop_message()
         if outcome is not None:
             return outcome
