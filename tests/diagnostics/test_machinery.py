@@ -192,7 +192,9 @@ def test_diagnoses_format_most_severe_first():
         format_diagnoses(["divergence"])
 
 
-def test_round_down():
-    assert round_down(0.0734) == pytest.approx(0.07)
-    assert round_down(0.1) == pytest.approx(0.1)
-    assert round_down(7.5e-4) == pytest.approx(7e-4)
+def test_round_down_gives_the_decimal_as_typed():
+    assert round_down(0.0734) == 0.07
+    assert round_down(0.1) == 0.1
+    assert round_down(6.66e-4) == 0.0006  # not 0.0006000000000000001
+    assert repr(round_down(0.498)) == "0.4"
+    assert round_down(0.999999) == 0.9

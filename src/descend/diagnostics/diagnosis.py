@@ -48,9 +48,9 @@ class Diagnosis:
             ``{"batch_size": 512}``), for programs that act on a diagnosis.
 
     Example:
-        >>> res = descend.minimize(f, x0, "gd", lr=5.0)
+        >>> res = descend.minimize(lambda x: (x**2).sum(), [1.0], "gd", lr=1.5)
         >>> res.diagnoses[0].kind, res.diagnoses[0].suggested
-        ('divergence', {'lr': 0.3})
+        ('divergence', {'lr': 0.4})
     """
 
     kind: str
@@ -81,7 +81,7 @@ def format_diagnoses(diagnoses: Any) -> str:
 
     Example:
         >>> print(format_diagnoses(res))
-        [error] divergence (step 12): f rose 3e+06x in 9 steps ...
+        [error] divergence (step 10): f blew up to 1.049e+06 within 10 steps of the best ...
     """
     items = _as_list(diagnoses)
     if not items:
@@ -95,7 +95,7 @@ def print_diagnoses(diagnoses: Any, file: IO[str] | None = None) -> None:
     """Print :func:`format_diagnoses` to ``file`` (default: standard output).
 
     Example:
-        >>> print_diagnoses(descend.minimize(f, x0, "gd", lr=5.0))
+        >>> print_diagnoses(descend.minimize(lambda x: (x**2).sum(), [1.0], "gd", lr=1.5))
     """
     print(format_diagnoses(diagnoses), file=file or sys.stdout)
 
@@ -128,16 +128,12 @@ def _number(value: Any) -> str:
 
 
 def round_down(x: float) -> float:
-    """``x`` rounded down to one significant figure (0.0734 -> 0.07), for suggested settings."""
+    """``x`` rounded down to one significant figure (0.0734 -> 0.07), for suggested settings
+    (the nearest float to the decimal, so it prints as typed: 0.0006, not 0.00060000001)."""
     if not (x > 0 and math.isfinite(x)):
         return x
     exponent = math.floor(math.log10(x))
-    return math.floor(x / 10.0**exponent * (1 + 1e-9)) * 10.0**exponent
-
-
-def round_nice(x: float) -> float:
-    """``x`` rounded to one significant figure (0.0734 -> 0.07, 0.0789 -> 0.08)."""
-    if not (x > 0 and math.isfinite(x)):
-        return x
-    exponent = math.floor(math.log10(x))
-    return float(round(x / 10.0**exponent)) * 10.0**exponent
+    digit = math.floor(x / 10.0**exponent * (1 + 1e-9))
+    if digit >= 10:  # log10 rounded just below a power of ten
+        digit, exponent = 1, exponent + 1
+    return float(f"{digit}e{exponent}")

@@ -267,7 +267,7 @@ def gradcheck(
     hvp_skipped = ""
     for _ in range(directions):
         d = [
-            torch.randn(leaf.shape, generator=generator, dtype=torch.float64)
+            torch.randn(leaf.shape, generator=generator, dtype=torch.float64).to(leaf.device)
             for leaf in problem.leaves
         ]
         norm = math.sqrt(sum(float((t * t).sum()) for t in d))
@@ -361,10 +361,7 @@ class _Problem:
 
     def gradient(self) -> list[Tensor]:
         if self.jac is not None:
-            g = self.jac(self._outside(self.leaves[0]))
-            g = torch.as_tensor(
-                np.asarray(g.detach() if isinstance(g, Tensor) else g), dtype=torch.float64
-            )
+            g = _float64_like(self.jac(self._outside(self.leaves[0])), self.leaves[0])
             if g.numel() != self.leaves[0].numel():
                 raise ValueError(
                     f"jac returned {g.numel()} values, but x has {self.leaves[0].numel()}"
@@ -390,9 +387,7 @@ class _Problem:
         if self.hessp is not None:
             outside = self._outside(v[0]) if self.kind == "numpy" else v[0]
             hv = self.hessp(self._outside(self.leaves[0]), outside)
-            hv = torch.as_tensor(
-                np.asarray(hv.detach() if isinstance(hv, Tensor) else hv), dtype=torch.float64
-            )
+            hv = _float64_like(hv, self.leaves[0])
             return [hv.reshape(self.leaves[0].shape)]
         with torch.enable_grad():
             loss = _scalar_tensor(self._call())
@@ -417,6 +412,13 @@ class _Problem:
                     leaf.add_(d)
 
 
+def _float64_like(value: Any, like: Tensor) -> Tensor:
+    """A user function's array or tensor as float64 on ``like``'s device."""
+    if isinstance(value, Tensor):
+        return value.detach().to(like.device, torch.float64)
+    return torch.as_tensor(np.asarray(value, dtype=np.float64), device=like.device)
+
+
 def _inputs_to_float64(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(
         a.to(torch.float64) if isinstance(a, Tensor) and a.is_floating_point() else a for a in args
@@ -426,12 +428,12 @@ def _inputs_to_float64(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, .
 def _leaf(value: Any, name: str) -> Tensor:
     try:
         if isinstance(value, Tensor):
-            t = value.detach().to("cpu", torch.float64).clone()
+            t = value.detach().to(torch.float64).clone()  # on the caller's device
         else:
             t = torch.as_tensor(np.asarray(value, dtype=np.float64)).clone()
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be numbers (a tensor, array or list), got {value!r}") from exc
-    if not torch.isfinite(t).all():
+    if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} contains NaN or inf; check the gradient at a finite point")
     return t.requires_grad_(True)
 

@@ -52,7 +52,7 @@ class SmallLearningRateMonitor(Monitor):
     Example:
         >>> res = descend.minimize(rosenbrock, [-1.2, 1.0], "gd", lr=1e-7, max_iter=500)
         >>> res.diagnoses[0].suggested
-        {'lr': 0.0007}
+        {'lr': 0.0006}
     """
 
     kinds = ("lr_too_small",)
