@@ -67,6 +67,9 @@ from descend.stopping import StoppingCriteria
 #: dtypes the estimators compute in: float32 input stays float32, anything else is float64
 FLOAT_DTYPES = (np.float64, np.float32)
 
+#: methods whose step with an L1 term on the full batch is 1/L by default
+PROXIMAL_STEP = ("gd",)
+
 #: how far fit's steps may run when only epochs bound them
 _NO_STEP_LIMIT = 2**62
 
@@ -125,6 +128,7 @@ class _ProximalStationarity(Callback):
         self.tol = tol
         self.previous: list[Tensor] | None = None
         self.stop_reason: str | None = None
+        self.mapping = math.inf
 
     def on_begin(self, result: Any) -> None:
         self.previous = [p.detach().clone() for p in self.params]
@@ -140,7 +144,7 @@ class _ProximalStationarity(Callback):
             for p, q in zip(self.params, self.previous):
                 q.copy_(p)
         lr = float(self.optimizer.param_groups[0]["lr"])
-        mapping = float(step) / lr
+        mapping = self.mapping = float(step) / lr
         if mapping <= self.tol:
             self.stop_reason = f"proximal gradient mapping {mapping:.3g} <= tol {self.tol:g}"
             return True
@@ -193,7 +197,13 @@ class DescendEstimator(BaseEstimator):
         return 1.0
 
     def _validate_targets(
-        self, y: Any, *, first: bool, classes: Any, partial: bool = False
+        self,
+        y: Any,
+        *,
+        first: bool,
+        classes: Any,
+        partial: bool = False,
+        weights: np.ndarray | None = None,
     ) -> dict[str, Any]:
         """Check ``y``; return the fitted attributes it defines (``classes_``, ...)."""
         raise NotImplementedError
@@ -270,14 +280,13 @@ class DescendEstimator(BaseEstimator):
             # validate on a copy: validate_data records n_features_in_ on its estimator,
             # and nothing may change here until training has succeeded
             scratch = copy.copy(self)
-            X, y = validate_data(scratch, X, y, reset=True, **kwargs, **self._y_args())
+            X, y = _validated(scratch, X, y, reset=True, **kwargs, **self._y_args())
             names = getattr(scratch, "feature_names_in_", None)
             fitted: dict[str, Any] = {"n_features_in_": scratch.n_features_in_}
             fitted["feature_names_in_"] = names
         else:
-            X, y = validate_data(self, X, y, reset=False, **kwargs, **self._y_args())
+            X, y = _validated(self, X, y, reset=False, **kwargs, **self._y_args())
             fitted = {"n_features_in_": self.n_features_in_}
-        fitted.update(self._validate_targets(y, first=first, classes=classes, partial=partial))
         n = X.shape[0]
         weights = None
         if sample_weight is not None:
@@ -290,6 +299,11 @@ class DescendEstimator(BaseEstimator):
                     "sample_weight sums to 0; at least one sample needs a positive weight"
                 )
             weights = weights * (n / total)
+        fitted.update(
+            self._validate_targets(
+                y, first=first, classes=classes, partial=partial, weights=weights
+            )
+        )
 
         X, updates = self._encode_features(X, fitted, first=first)
         fitted.update(updates)
@@ -319,13 +333,16 @@ class DescendEstimator(BaseEstimator):
         if validation is not None:
             val = self._validation_data(validation, fitted, dtype, weighted=weights is not None)
 
-        if first:
-            module = self._build_module(X.shape[1], fitted, dtype, seed)
-        else:
-            module = self._module_for_update(fitted, seed)
+        # torch's layers draw their default initialization from the global RNG; building
+        # under a fork leaves the caller's random state as it was
+        with torch.random.fork_rng(devices=[]):
+            if first:
+                module = self._build_module(X.shape[1], fitted, dtype, seed)
+            else:
+                module = self._module_for_update(fitted, seed)
         params = [p for p in module.parameters() if p.requires_grad]
         options_lr = None
-        if l1 > 0 and batch_size is None and plan.method == "gd" and self.lr is None:
+        if l1 > 0 and batch_size is None and plan.method in PROXIMAL_STEP and self.lr is None:
             options_lr = 1.0 / self._lipschitz(Xt, weights, l2, fitted)
             plan = self._plan(partial=partial, l1=l1, fitted=fitted, lr=options_lr)
         optimizer = plan.build(params)
@@ -404,7 +421,8 @@ class DescendEstimator(BaseEstimator):
                     f"decreasing in {str(dtype).replace('torch.', '')}: {result.message} "
                     "Loosen tol, or fit float64 data"
                 )
-        self._warn(result, partial=partial, batch_size=batch_size)
+        proximal = next((c for c in callbacks if isinstance(c, _ProximalStationarity)), None)
+        self._warn(result, partial=partial, batch_size=batch_size, proximal=proximal)
 
         history = result.epoch_history
         curve = [float(v) for v in history["loss"]] if len(history) else []
@@ -615,12 +633,21 @@ class DescendEstimator(BaseEstimator):
                 top *= 1.1  # power iteration approaches from below
         return max(self._curvature(fitted) * top + l2, 1e-12)
 
-    def _warn(self, result: Any, *, partial: bool, batch_size: int | None) -> None:
+    def _warn(
+        self,
+        result: Any,
+        *,
+        partial: bool,
+        batch_size: int | None,
+        proximal: _ProximalStationarity | None,
+    ) -> None:
         status = result.status
         name = type(self).__name__
         if status == Status.MAX_ITER and not partial:
             what = (
-                f"the gradient norm is {result.grad_norm:.3g} > tol={self.tol:g}"
+                f"the proximal gradient mapping is {proximal.mapping:.3g} > tol={self.tol:g}"
+                if proximal is not None
+                else f"the gradient norm is {result.grad_norm:.3g} > tol={self.tol:g}"
                 if batch_size is None
                 else f"the loss still improved by more than tol={self.tol:g} within "
                 f"n_iter_no_change={self.n_iter_no_change} epochs"
@@ -637,6 +664,22 @@ class DescendEstimator(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,
             )
+
+
+def _validated(estimator: Any, X: Any, y: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``validate_data`` for (X, y), with a plain message for text targets of a regressor."""
+    name = type(estimator).__name__
+    try:
+        X, y = validate_data(estimator, X, y, **kwargs)
+    except ValueError as exc:
+        if kwargs.get("y_numeric") and "could not convert string to float" in str(exc):
+            raise ValueError(
+                f"y must be numeric for {name}, a regressor; got text ({exc})"
+            ) from None
+        raise
+    if kwargs.get("y_numeric") and np.asarray(y).dtype.kind not in "biuf":
+        raise ValueError(f"y must be numeric for {name}, a regressor; got dtype {y.dtype}")
+    return X, y
 
 
 def _gradient_norm(
@@ -671,7 +714,13 @@ class ClassifierTargets:
         return {}
 
     def _validate_targets(
-        self, y: Any, *, first: bool, classes: Any, partial: bool = False
+        self,
+        y: Any,
+        *,
+        first: bool,
+        classes: Any,
+        partial: bool = False,
+        weights: np.ndarray | None = None,
     ) -> dict[str, Any]:
         from sklearn.utils.multiclass import check_classification_targets
 
@@ -700,7 +749,7 @@ class ClassifierTargets:
         if classes_.size < 2:
             raise ValueError(
                 f"{name} needs samples of at least 2 classes in the data, but the data "
-                f"contains only one class: {classes_[0]!r}"
+                f"contains only one class: {classes_.tolist()[0]!r}"
             )
         return {"classes_": classes_}
 
@@ -731,7 +780,13 @@ class RegressorTargets:
         return {"y_numeric": True, "multi_output": True}
 
     def _validate_targets(
-        self, y: Any, *, first: bool, classes: Any, partial: bool = False
+        self,
+        y: Any,
+        *,
+        first: bool,
+        classes: Any,
+        partial: bool = False,
+        weights: np.ndarray | None = None,
     ) -> dict[str, Any]:
         y = np.asarray(y)
         k = 1 if y.ndim == 1 else y.shape[1]

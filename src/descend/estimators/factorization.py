@@ -60,7 +60,8 @@ class MatrixFactorization(RegressorMixin, DescendEstimator):
         \frac{\sum s_{ui}\,\tfrac12 (r_{ui} - \hat r_{ui})^2}{\sum s_{ui}}
         + \frac{\alpha}{2}\big(\|P\|^2 + \|Q\|^2 + \|b\|^2 + \|c\|^2\big),
 
-    minimized by mini-batch Adam by default. Factors start at
+    minimized by mini-batch Adam by default (:math:`\mu` is the weighted mean with
+    sample weights). Factors start at
     :math:`\mathcal N(0, \text{init\_scale}^2)`, biases at 0.
 
     Ids unseen in fit predict from what is known (an unknown user: :math:`\mu + c_i`;
@@ -157,11 +158,17 @@ class MatrixFactorization(RegressorMixin, DescendEstimator):
         return 0.0, float(self.alpha)
 
     def _validate_targets(
-        self, y: Any, *, first: bool, classes: Any, partial: bool = False
+        self,
+        y: Any,
+        *,
+        first: bool,
+        classes: Any,
+        partial: bool = False,
+        weights: np.ndarray | None = None,
     ) -> dict[str, Any]:
         y = np.asarray(y, dtype=np.float64)
         if first:
-            return {"global_mean_": float(y.mean())}
+            return {"global_mean_": float(np.average(y, weights=weights))}
         return {"global_mean_": self.global_mean_}
 
     def _encode_features(

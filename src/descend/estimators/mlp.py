@@ -125,9 +125,9 @@ class BaseMLP(DescendEstimator):
             self.batch_norm,
             float(self.dropout),
         ).to(dtype)
-        scheme = self.init
-        if scheme == "auto":
-            scheme = "he" if self.activation in ("relu", "gelu") else "xavier"
+        # "auto": Glorot's uniform for every layer, as scikit-learn (He's variance, 2/fan_in,
+        # doubles the output layer's scale too and slows the first epochs)
+        scheme = "xavier" if self.init == "auto" else self.init
         initialize(module, scheme, seed=seed)
         return module
 
@@ -169,8 +169,8 @@ _COMMON_DOC = """
         activation: ``"relu"`` (default), ``"tanh"``, ``"logistic"``, ``"identity"``,
             ``"gelu"``.
         init: weight initialization (``descend.init``: ``"he"``, ``"xavier"``,
-            ``"lecun"``, ``"orthogonal"``, ...); ``"auto"``: He for relu/gelu, Xavier else.
-            Biases start at 0.
+            ``"lecun"``, ``"orthogonal"``, ...); ``"auto"``: Xavier/Glorot uniform, as
+            scikit-learn. Biases start at 0.
         batch_norm: batch normalization after each hidden layer's affine map.
         dropout: dropout probability in [0, 1) after each hidden activation.
         alpha: L2 strength >= 0 on the weights: objective = mean loss +

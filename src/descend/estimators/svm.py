@@ -29,8 +29,8 @@ class LinearSVC(ClassifierTargets, ClassifierMixin, LinearModel):
     Defaults (``optimizer="auto"``): the squared hinge is differentiable and piecewise
     quadratic, solved by full-batch Newton-CG (Hessian-vector products; as LIBLINEAR
     does), which ends in a few steps where L-BFGS crawls; the hinge is not differentiable
-    and is trained by mini-batch Adam (a subgradient method, stopped when the epoch loss
-    stops improving by ``tol``). An L1 term uses
+    and is trained by mini-batch Adam with ``lr=1e-3`` (a subgradient method, stopped when
+    the epoch loss stops improving by ``tol``). An L1 term uses
     full-batch proximal gradient (squared hinge, :math:`L = 2\lambda_{\max}(\tilde
     X^\top\tilde X/n)`) or Adam with the proximal step (hinge).
 
@@ -104,6 +104,11 @@ class LinearSVC(ClassifierTargets, ClassifierMixin, LinearModel):
             # crawls on ill-conditioned data (LIBLINEAR solves this primal by Newton-CG)
             return "newton-cg"
         return super()._default_method(partial=partial, l1=l1, fitted=fitted)
+
+    def _default_lr(self, method: str | None) -> float | None:
+        # the hinge has no curvature to settle Adam's steps: a smaller rate gets nearer
+        # the optimum (within a point of LIBLINEAR's accuracy on sklearn's datasets)
+        return 1e-3 if self.loss == "hinge" and method == "adam" else None
 
     def _n_outputs(self, fitted: dict[str, Any]) -> int:
         k = len(fitted["classes_"])
