@@ -104,7 +104,7 @@ def test_early_stopping_restores_the_best_weights_even_when_it_did_not_fire():
 def test_early_stopping_monitors_training_loss_without_validation_and_max_for_accuracy():
     data, _ = overfitting()
     stopper = EarlyStopping(patience=2, min_delta=10.0)  # nothing improves by 10
-    res = fit(net(), "mse", data, epochs=50, callbacks=[stopper], progress=False)
+    res = fit(net(), "mse", data, epochs=50, callbacks=[stopper], seed=0, progress=False)
     assert res.epoch == 3 and "EarlyStopping: loss" in res.message
     g = torch.Generator().manual_seed(0)
     X = torch.randn(100, 2, generator=g)
@@ -118,6 +118,8 @@ def test_early_stopping_monitors_training_loss_without_validation_and_max_for_ac
         metric="accuracy",
         epochs=3,
         callbacks=[acc],
+        seed=0,
+        init="xavier",
         progress=False,
     )
     assert acc._watch.mode == "max" and acc.best > 0.5

@@ -220,7 +220,7 @@ def test_quadratic_is_deterministic_per_seed_and_rotates_by_seed() -> None:
     ("kwargs", "match"),
     [
         ({"n": 0, "condition_number": 10.0}, r"n must be an integer >= 1, got 0"),
-        ({"n": 3, "condition_number": 0.5}, r"condition_number must be in \[1, inf\], got 0.5"),
+        ({"n": 3, "condition_number": 0.5}, r"condition_number must be in \[1, inf\), got 0.5"),
         ({"n": 1, "condition_number": 10.0}, r"condition_number must be 1 when n = 1"),
         ({"n": 3, "condition_number": 10.0, "seed": -1}, r"seed must be an integer >= 0"),
     ],
