@@ -312,7 +312,18 @@ def minimize_command(
     table.add_row("options", _options_used(spec, options))
     console = _stdout()
     console.print(table)
+    _print_diagnoses(console, {spec.name: result})
     recorder.announce(console)
+
+
+def _print_diagnoses(console: Any, results: dict[str, Any]) -> None:
+    """What the health monitors saw, once per finding, after the table."""
+    from descend.diagnostics import format_diagnoses
+
+    for name, result in results.items():
+        if getattr(result, "diagnoses", None):
+            console.print(Text(f"{name}: what the monitors saw", style="bold"))
+            console.print(Text(format_diagnoses(result)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -395,6 +406,7 @@ def compare_command(
     for name, result in results.items():
         if not result.converged:
             console.print(Text.assemble((name, "bold"), f" did not converge: {result.message}"))
+    _print_diagnoses(console, results)
     if plot is not None:
         from descend.viz import plot_race
 
