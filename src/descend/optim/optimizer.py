@@ -3,9 +3,15 @@
 Every first-order rule is elementwise, so its math is written once as a function of
 tensor lists (``torch._foreach_*``) and applied block by block: small tensors are batched
 and large ones are split into views, so each block's tensors stay in cache while all of
-the rule's passes run over them. That keeps the update close to the memory-bandwidth floor
-whether the parameters are one big tensor or a thousand small ones, with no Python loop
-over elements and no host synchronization.
+the rule's passes run over them, whether the parameters are one big tensor or a thousand
+small ones. There is no Python loop over elements, no host synchronization and no
+compiler.
+
+With ``fused=True`` a rule also runs as one compiled pass over flat buffers
+(:mod:`descend.optim.flat`): one read and one write of each tensor per step, the
+memory-bandwidth floor, at the cost of a compile on the first step. Both paths keep
+torch's state names, per-parameter step counts and ``state_dict`` format, and either can
+resume the other's checkpoint.
 """
 
 from __future__ import annotations
