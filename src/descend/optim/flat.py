@@ -97,8 +97,8 @@ class FlatLayout:
     def adopt(self, lists: Sequence[Sequence[Tensor]], state: Any) -> bool:
         """Bring ``lists = [params, grads, *state lists]`` into the flat buffers.
 
-        Parameters whose ``.data`` was replaced since (``p.data = ...``, ``module.to()``
-        to the same dtype) are copied back into their slots; gradients and state tensors
+        Parameters whose ``.data`` was replaced since (``p.data = ...``, keeping the
+        device, dtype and size) are copied back into their slots; gradients and state tensors
         that are not the layout's views are copied in, and ``p.grad`` / ``state[p][key]``
         re-pointed, so the next step finds them in place. Returns False when a parameter
         changed its number of elements: the layout is stale and must be rebuilt.
