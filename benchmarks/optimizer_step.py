@@ -25,9 +25,11 @@ Run: ``python benchmarks/optimizer_step.py`` (about 2-3 minutes on 2 cores), or
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -171,7 +173,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.cold:
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="descend-bench-")
+        cache = tempfile.mkdtemp(prefix="descend-bench-")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
     if args.quick:
         args.numel, args.repeats, args.warmup = 1_000_000, 7, 2
     if args.threads:
