@@ -261,6 +261,36 @@ class DescendEstimator(BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, reset=False, **self._validate_X())
 
+    def data_loss(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        r"""The fitted model's data loss on ``(X, y)``: the objective without its penalty,
+        :math:`\sum_i s_i \ell_i / \sum_i s_i` (what ``loss_curve_`` records per epoch).
+
+        Example:
+            >>> model.data_loss(X_test, y_test)  # log loss, squared error, hinge, ...
+        """
+        X = self._check_X(X)
+        y = check_array(y, ensure_2d=False, dtype=None)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"X and y have {X.shape[0]} and {y.shape[0]} rows; they must match")
+        fitted = dict(vars(self))
+        if y.ndim == 2 and y.shape[1] == 1 and not fitted.get("_multi_output", False):
+            y = y.ravel()
+        X, _ = self._encode_features(X, fitted, first=False)
+        target = _pack(self._encode_targets(y, fitted), np.ones(len(y)), self._torch_dtype_)
+        weights = torch.ones(len(y), dtype=torch.float64)
+        if sample_weight is not None:
+            weights = torch.from_numpy(_check_sample_weight(sample_weight, X, dtype=np.float64))
+        module = self._module_for_update(fitted, 0) if hasattr(self, "coef_") else self._module
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                prediction = module(as_tensor(X, self._torch_dtype_))
+                losses = self._sample_loss(fitted)(prediction, target[:, :-1]).double()
+        finally:
+            module.train(was_training)
+        return float((losses * weights).sum() / weights.sum())
+
     # -- the training routine --------------------------------------------------------------
 
     def _train(

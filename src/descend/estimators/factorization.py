@@ -297,6 +297,12 @@ class MatrixFactorization(RegressorMixin, DescendEstimator):
             "ids have no rows to score; use early_stopping with validation_fraction"
         )
 
+    def data_loss(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        r"""The weighted mean of :math:`\frac12 (r - \hat r)^2` on ``(X, y)`` (ids unseen
+        in fit predicted as in :meth:`predict`)."""
+        residual = self.predict(X) - np.asarray(y, dtype=np.float64).reshape(-1)
+        return float(0.5 * np.average(residual**2, weights=sample_weight))
+
     def _rows(self, ids: Any, known: np.ndarray, what: str) -> np.ndarray:
         """Each id's row in ``known``, or ``UNKNOWN``."""
         ids = _ids(np.asarray(ids), what)

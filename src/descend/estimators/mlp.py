@@ -193,7 +193,7 @@ _COMMON_DOC = """
 
 
 class MLPClassifier(ClassifierTargets, ClassifierMixin, BaseMLP):
-    (
+    __doc__ = (
         r"""A multi-layer perceptron classifier: softmax cross-entropy (sigmoid for two
     classes, one output unit), mini-batch Adam by default.
 
@@ -327,7 +327,7 @@ class MLPClassifier(ClassifierTargets, ClassifierMixin, BaseMLP):
 
 
 class MLPRegressor(RegressorTargets, MultiOutputMixin, RegressorMixin, BaseMLP):
-    (
+    __doc__ = (
         r"""A multi-layer perceptron regressor: squared error, mini-batch Adam by default.
 
     Loss per row: :math:`\frac{1}{2k}\|y - z\|^2` over the k targets (scikit-learn's

@@ -1,0 +1,193 @@
+"""``descend fit`` and ``descend predict``: training on CSV tables, metrics, saved models
+read back safely, predictions, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from descend.cli import app
+from descend.estimators.persist import load
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_user_error(result, *fragments: str) -> None:
+    """Exit 2, one line 'error: ...' on stderr, no traceback."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert "Traceback" not in result.output
+
+
+def write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
+    names = list(columns)
+    rows = zip(*(columns[name] for name in names))
+    path.write_text(",".join(names) + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    return path
+
+
+@pytest.fixture
+def tables(tmp_path):
+    """A classification table (text labels, features on very different scales) and a
+    regression table (target far from 0)."""
+    rng = np.random.default_rng(0)
+    n = 240
+    a, b, c = rng.normal(size=n), 100 * rng.normal(size=n), rng.normal(size=n)
+    label = np.where(a + b / 100 > 0.2, "yes", np.where(c > 0, "maybe", "no"))
+    value = 50 + 3 * a + 0.05 * b - 2 * c + 0.1 * rng.normal(size=n)
+    classes = write_csv(tmp_path / "classes.csv", {"a": a, "b": b, "c": c, "label": label})
+    values = write_csv(tmp_path / "values.csv", {"a": a, "b": b, "c": c, "value": value})
+    return classes, values
+
+
+def test_fit_prints_metrics_and_saves_a_safely_loadable_model(tables, tmp_path):
+    classes, _ = tables
+    model, curves = tmp_path / "model.pt", tmp_path / "curves.png"
+    result = invoke(
+        "fit", classes, "--target", "label", "--model", "logistic", "--seed", "3",
+        "--save", model, "--plot", curves,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "LogisticRegression on classes.csv by lbfgs" in out
+    train = next(line for line in out.splitlines() if "train" in line)
+    validation = next(line for line in out.splitlines() if "validation" in line)
+    assert "192" in train and "48" in validation  # a 0.2 validation split of 240 rows
+    assert float(validation.split("│")[-2]) > 0.85  # validation accuracy
+    assert curves.stat().st_size > 1000
+    payload = torch.load(model, weights_only=True)  # plain data only
+    assert payload["estimator"]["class"] == "LogisticRegression"
+    estimator, extra = load(model)
+    assert extra["target"] == "label" and extra["features"] == ["a", "b", "c"]
+    assert list(estimator.classes_) == ["maybe", "no", "yes"]
+    assert len(extra["loss_curve"]) == estimator.n_iter_ == len(extra["validation_loss_curve"])
+    assert extra["metrics"]["validation"]["rows"] == 48
+
+
+def test_predict_writes_what_the_saved_model_predicts(tables, tmp_path):
+    _, values = tables
+    model, output = tmp_path / "reg.pt", tmp_path / "out.csv"
+    fitted = invoke("fit", values, "--target", "value", "--model", "linear", "--save", model)
+    assert fitted.exit_code == 0, fitted.output
+    assert "R²" in fitted.stdout and "standardized target" in fitted.stdout
+    result = invoke("predict", model, values, "--output", output)
+    assert result.exit_code == 0, result.output
+    lines = output.read_text().splitlines()
+    assert lines[0] == "value_predicted" and len(lines) == 241
+    predicted = np.array(lines[1:], dtype=float)
+    truth = np.loadtxt(values, delimiter=",", skiprows=1, usecols=3)
+    assert np.sqrt(np.mean((predicted - truth) ** 2)) < 0.2  # the target's own units
+    to_stdout = invoke("predict", model, values)
+    assert to_stdout.stdout.splitlines() == lines
+
+
+@pytest.mark.parametrize(
+    ("model", "extra"),
+    [
+        ("svm", []),
+        ("mlp-classifier", ["--optimizer", "adam", "--batch-size", "64", "--lr", "0.01"]),
+        ("mlp-regressor", ["--epochs", "20", "--lr", "0.01"]),
+        ("logistic", ["--optimizer", "newton", "--no-standardize", "--validation-split", "0"]),
+    ],
+)
+def test_every_model_trains(tables, model, extra):
+    classes, values = tables
+    table, target = (values, "value") if model.endswith("regressor") else (classes, "label")
+    result = invoke("fit", table, "--target", target, "--model", model, "--epochs", "20", *extra)
+    assert result.exit_code == 0, result.output
+    assert ("validation" in result.stdout) == ("0" not in extra)
+
+
+def test_stopping_short_is_a_note_not_a_failure(tables):
+    classes, _ = tables
+    result = invoke("fit", classes, "--target", "label", "--model", "logistic", "--epochs", "1")
+    assert result.exit_code == 0
+    assert "note: LogisticRegression did not converge in max_epochs=1" in result.stderr
+
+
+def test_user_errors_are_one_line(tables, tmp_path):
+    classes, values = tables
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(b'a,b\n1,2,3\n"x')
+    text = write_csv(tmp_path / "text.csv", {"a": ["x", "y", "z"], "value": [1, 2, 3]})
+    assert_user_error(invoke("fit", tmp_path / "none.csv", "--target", "y"), "no such file")
+    assert_user_error(invoke("fit", garbage, "--target", "a"), "cannot read", "as CSV")
+    assert_user_error(invoke("fit", classes, "--target", "nope"), "no column 'nope'", "columns:")
+    assert_user_error(
+        invoke("fit", text, "--target", "value", "--model", "linear"), "'a'", "not numeric"
+    )
+    assert_user_error(
+        invoke("fit", classes, "--target", "label", "--model", "linear"),
+        "target column 'label' is not numeric",
+    )
+    assert_user_error(invoke("fit", classes, "--target", "label", "--model", "tree"), "tree")
+    assert_user_error(
+        invoke("fit", classes, "--target", "label", "--batch-size", "big"), "--batch-size"
+    )
+    assert_user_error(
+        invoke("fit", classes, "--target", "label", "--validation-split", "1.5"),
+        "--validation-split",
+    )
+    assert_user_error(
+        invoke("fit", classes, "--target", "label", "--optimizer", "sgdd"), "not a descend method"
+    )
+    assert_user_error(
+        invoke("fit", classes, "--target", "label", "--save", tmp_path / "no" / "m.pt"),
+        "does not exist",
+    )
+    assert_user_error(invoke("predict", classes, values), "not a model saved by")
+    model = tmp_path / "m.pt"
+    assert (
+        invoke("fit", values, "--target", "value", "--model", "linear", "--save", model).exit_code
+        == 0
+    )
+    write_csv(tmp_path / "fewer.csv", {"a": [1.0], "b": [2.0]})
+    assert_user_error(invoke("predict", model, tmp_path / "fewer.csv"), "no column(s) 'c'")
+
+
+def test_a_real_process_trains_and_predicts(tables, tmp_path):
+    _, values = tables
+    model = tmp_path / "model.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "descend.cli"]
+    fit = subprocess.run(
+        [*command, "fit", str(values), "--target", "value", "--model", "linear",
+         "--save", str(model)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert fit.returncode == 0, fit.stderr
+    assert "LinearRegression on values.csv" in fit.stdout
+    predict = subprocess.run(
+        [*command, "predict", str(model), str(values)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert predict.returncode == 0, predict.stderr
+    assert len(predict.stdout.splitlines()) == 241
+    bad = subprocess.run(
+        [*command, "fit", str(values), "--target", "missing"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and not bad.stdout
