@@ -534,6 +534,11 @@ from descend.cli.runs import CliRecorder, minimize_config, new_group, register  
 
 register(app)
 
+# descend fit, descend predict: estimators trained on CSV tables
+from descend.cli.fit import register as register_fit  # noqa: E402
+
+register_fit(app)
+
 
 def main() -> None:
     """The ``descend`` console script."""
