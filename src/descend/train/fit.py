@@ -301,6 +301,9 @@ class Trainer:
         self._batch_rows = 0
         self._step_loss: Tensor | None = None
         self._step_norm: Tensor | None = None
+        # what the latest evaluation measured: a step that starts where the previous
+        # step's line search ended, on the same batch, reuses it instead of evaluating
+        self._last_eval: tuple[Tensor, Tensor, int] | None = None
 
     # -- evaluation of one batch ------------------------------------------------------
 
@@ -333,6 +336,7 @@ class Trainer:
         norm = self.clipper(self.params)
         if self._step_loss is None:  # the step's own point; line searches evaluate others
             self._step_loss, self._step_norm, self._batch_rows = data_loss, norm, rows
+        self._last_eval = (data_loss, norm, rows)
         return total
 
     def _accumulate(self, batch: FullPass) -> tuple[Tensor, int]:
@@ -437,13 +441,24 @@ class Trainer:
         if isinstance(batch, FullPass):
             self._batch = batch
             self.objective.loss_fn = None
+            self.objective.forget()
         else:
+            previous = self._batch
             self._batch = self._to_device(*batch)
             self.objective.loss_fn = self._penalized
-        self.objective.forget()
+            if not (
+                isinstance(previous, tuple)
+                and previous[0] is self._batch[0]
+                and previous[1] is self._batch[1]
+            ):
+                self.objective.forget()
         self._step_loss = self._step_norm = None
         lr = _lr(self.optimizer)
         self.objective.closure()
+        if self._step_loss is None and self._last_eval is not None:
+            # the same batch at the point the last evaluation saw (the Objective's cache
+            # checks that no parameter changed since): its values are this step's
+            self._step_loss, self._step_norm, self._batch_rows = self._last_eval
         try:
             self.optimizer.step(self.objective)
         except StepFailed as failure:
