@@ -169,3 +169,22 @@ def test_partial_fit_continues_from_coefficients_set_by_hand():
     model.coef_ = np.zeros(3)
     model.partial_fit(X, y)
     assert np.abs(model.coef_).max() < 0.1  # one Adam step from zero, not from the fit
+
+
+def test_mini_batch_l2_as_weight_decay_is_the_same_penalty():
+    """On mini-batches with Adam the L2 gradient is given as weight decay on the weights;
+    with weight_decay given explicitly (0) fit's penalty term is used instead: same path."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(300, 4))
+    y = X @ [1.0, -1.0, 2.0, 0.0] + 0.5 + 0.1 * rng.normal(size=300)
+    params = dict(penalty="l2", alpha=0.3, optimizer="adam", batch_size=32, lr=0.01)
+    params.update(max_epochs=40, random_state=0, tol=0.0, n_iter_no_change=100)
+    decayed = LinearRegression(**params).fit(X, y)
+    assert decayed._optimizer.param_groups[0]["weight_decay"] == 0.3
+    assert decayed._optimizer.param_groups[1]["weight_decay"] == 0.0  # the intercept
+    by_term = LinearRegression(**params, optimizer_params={"weight_decay": 0.0}).fit(X, y)
+    assert len(by_term._optimizer.param_groups) == 1
+    np.testing.assert_allclose(decayed.coef_, by_term.coef_, atol=1e-9)
+    assert abs(decayed.intercept_ - by_term.intercept_) < 1e-9
+    ridge = sk.Ridge(alpha=0.3 * 300).fit(X, y)  # what both approach
+    np.testing.assert_allclose(decayed.coef_, ridge.coef_, atol=0.05)

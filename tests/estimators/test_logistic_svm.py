@@ -130,3 +130,10 @@ def test_partial_fit_needs_classes_first_and_learns():
     assert model.score(X_test, y_test) > 0.93
     with pytest.raises(ValueError, match="differs from the classes"):
         model.partial_fit(X_train, y_train, classes=[0, 1, 2])
+
+
+def test_full_batch_lbfgs_evaluates_about_once_per_iteration(standardized):
+    X, y = standardized("breast_cancer")
+    model = LogisticRegression(alpha=1e-3, optimizer="lbfgs").fit(X, y)
+    assert model.t_ >= 10
+    assert model.n_evaluations_ <= 1.3 * model.t_ + 2, (model.n_evaluations_, model.t_)

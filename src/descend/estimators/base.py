@@ -15,6 +15,10 @@ into that call:
   ``l1_ratio``); intercepts and biases are never penalized. Weights are rescaled to mean 1,
   so a mini-batch mean of :math:`s_i \ell_i` estimates the weighted mean without bias,
   and a weight of ``k`` is the same as repeating a row ``k`` times;
+* **the L2 term** reaches the gradient through fit's penalty; on mini-batches with a
+  method whose ``weight_decay`` is the same gradient :math:`\alpha w` (gd, momentum,
+  nesterov, adagrad, rmsprop, adam, amsgrad) it is given as that weight decay on the
+  weights instead (one fused update rather than an autograd term at every step);
 * **the method**: ``optimizer="auto"`` picks full-batch L-BFGS for smooth convex models,
   full-batch proximal gradient (``"gd"`` with step :math:`1/L`) when an L1 term is present,
   and mini-batch Adam for networks and non-smooth losses; any name of
@@ -69,6 +73,10 @@ FLOAT_DTYPES = (np.float64, np.float32)
 
 #: methods whose step with an L1 term on the full batch is 1/L by default
 PROXIMAL_STEP = ("gd",)
+
+#: methods whose ``weight_decay`` adds lambda * w to the gradient: the gradient of the L2
+#: term (lambda / 2) ||w||^2 (AdamW's decoupled decay is another rule)
+COUPLED_DECAY = ("gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "amsgrad")
 
 #: how far fit's steps may run when only epochs bound them
 _NO_STEP_LIMIT = 2**62
@@ -149,6 +157,14 @@ class _ProximalStationarity(Callback):
             self.stop_reason = f"proximal gradient mapping {mapping:.3g} <= tol {self.tol:g}"
             return True
         return None
+
+
+class _EpochEarlyStopping(EarlyStopping):
+    """EarlyStopping that checks at epoch ends only, and says so: fit then builds no
+    intermediate result for it after every step."""
+
+    def on_iteration(self, nit: int) -> bool:
+        return False
 
 
 class DescendEstimator(BaseEstimator):
@@ -375,7 +391,27 @@ class DescendEstimator(BaseEstimator):
         if l1 > 0 and batch_size is None and plan.method in PROXIMAL_STEP and self.lr is None:
             options_lr = 1.0 / self._lipschitz(Xt, weights, l2, fitted)
             plan = self._plan(partial=partial, l1=l1, fitted=fitted, lr=options_lr)
-        optimizer = plan.build(params)
+        fit_l2 = l2
+        if (
+            batch_size is not None
+            and l2 > 0
+            and plan.method in COUPLED_DECAY
+            and "weight_decay" not in (self.optimizer_params or {})
+        ):
+            # the same L2 gradient as fit's penalty term, added by the optimizer to the
+            # weights' gradients: no autograd graph for it at every step
+            named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
+            groups = [
+                {
+                    "params": [p for name, p in named if not name.endswith("bias")],
+                    "weight_decay": l2,
+                },
+                {"params": [p for name, p in named if name.endswith("bias")]},
+            ]
+            optimizer = plan.build([g for g in groups if g["params"]])
+            fit_l2 = 0.0
+        else:
+            optimizer = plan.build(params)
         previous = getattr(self, "_optimizer", None)
         if (
             not first
@@ -404,14 +440,14 @@ class DescendEstimator(BaseEstimator):
             elif self.early_stopping:
                 if val is None:
                     validation_arg = float(self.validation_fraction)
-                early = EarlyStopping(
+                early = _EpochEarlyStopping(
                     monitor="val_loss",
                     patience=self.n_iter_no_change,
                     min_delta=self.tol,
                     restore_best_weights=True,
                 )
             else:
-                early = EarlyStopping(
+                early = _EpochEarlyStopping(
                     monitor="loss",
                     patience=self.n_iter_no_change,
                     min_delta=self.tol,
@@ -429,10 +465,11 @@ class DescendEstimator(BaseEstimator):
                 shuffle=True,
                 seed=seed,
                 l1=l1,
-                l2=l2,
+                l2=fit_l2,
                 validation=validation_arg,
                 early_stopping=early,
                 callbacks=callbacks,
+                monitors=None,  # an estimator's fit stays quiet and lean: no health checks
                 device=device,
                 progress=bool(self.verbose),
                 stopping=stopping,
@@ -470,6 +507,7 @@ class DescendEstimator(BaseEstimator):
             loss_curve_=curve,
             validation_loss_curve_=val_curve,
             t_=(getattr(self, "t_", 0) if not first else 0) + result.nit,
+            n_evaluations_=(getattr(self, "n_evaluations_", 0) if not first else 0) + result.nfev,
         )
         fitted.update(self._fitted_from_module(module, fitted))
         self._commit(fitted)

@@ -151,7 +151,9 @@ class LinearRegression(RegressorTargets, MultiOutputMixin, RegressorMixin, Linea
     Attributes:
         coef_: weights, shape (n_features,) or (n_targets, n_features).
         intercept_: float or shape (n_targets,).
-        n_iter_: epochs run (full batch: iterations); ``t_``: optimizer steps.
+        n_iter_: epochs run (full batch: iterations); ``t_``: optimizer steps;
+            ``n_evaluations_``: evaluations of the loss and its gradient (line searches
+            evaluate more than once per step).
         loss_: the last epoch's mean training loss (without the penalty).
         loss_curve_: the mean training loss of every epoch.
         validation_loss_curve_: the validation loss of every epoch, or None.
