@@ -53,9 +53,18 @@ def run_descent(
 
     def intermediate(nit: int, f: float, g: float, status: Status, message: str) -> OptimizeResult:
         return OptimizeResult(
-            x=present(params), fun=f, grad_norm=g, nit=nit, nfev=objective.nfev,
-            njev=objective.njev, nhev=objective.nhev, status=status, message=message,
-            history=history, method=method, time=clock() - start,
+            x=present(params),
+            fun=f,
+            grad_norm=g,
+            nit=nit,
+            nfev=objective.nfev,
+            njev=objective.njev,
+            nhev=objective.nhev,
+            status=status,
+            message=message,
+            history=history,
+            method=method,
+            time=clock() - start,
         )
 
     for cb in callbacks:
@@ -85,8 +94,9 @@ def run_descent(
         if not (math.isfinite(f) and math.isfinite(g)):
             what = "f" if not math.isfinite(f) else "the gradient norm"
             value = f if not math.isfinite(f) else g
-            outcome = Status.DIVERGED, divergence_message(
-                value, best.f, nit - best.nit, _lr(optimizer), what
+            outcome = (
+                Status.DIVERGED,
+                divergence_message(value, best.f, nit - best.nit, _lr(optimizer), what),
             )
             break
         if f < best.f:
@@ -102,19 +112,24 @@ def run_descent(
         calm_x = calm_x + 1 if stopping.xtol > 0 and _xtol_met(stopping, s, params) else 0
         f_prev = f
         if calm_f >= stopping.patience:
-            outcome = Status.FTOL, (
-                f"relative change of f <= ftol {stopping.ftol:g} for {calm_f} iteration(s)"
+            outcome = (
+                Status.FTOL,
+                (f"relative change of f <= ftol {stopping.ftol:g} for {calm_f} iteration(s)"),
             )
             break
         if calm_x >= stopping.patience:
-            outcome = Status.XTOL, (
-                f"step norm {s:.3g} <= xtol {stopping.xtol:g} for {calm_x} iteration(s)"
+            outcome = (
+                Status.XTOL,
+                (f"step norm {s:.3g} <= xtol {stopping.xtol:g} for {calm_x} iteration(s)"),
             )
             break
         if stopping.max_time is not None and elapsed >= stopping.max_time:
-            outcome = Status.MAX_TIME, (
-                f"stopped at max_time = {stopping.max_time:g} s after {nit} iterations "
-                f"(gradient norm {g:.3g})"
+            outcome = (
+                Status.MAX_TIME,
+                (
+                    f"stopped at max_time = {stopping.max_time:g} s after {nit} iterations "
+                    f"(gradient norm {g:.3g})"
+                ),
             )
             break
         if callbacks:

@@ -72,10 +72,7 @@ class Objective:
             grads = torch.autograd.grad(loss, self.params, create_graph=True)
             out = torch.autograd.grad(grads, self.params, list(vectors), allow_unused=True)
         self.nhev += 1
-        return [
-            torch.zeros_like(p) if h is None else h.detach()
-            for p, h in zip(self.params, out)
-        ]
+        return [torch.zeros_like(p) if h is None else h.detach() for p, h in zip(self.params, out)]
 
     def forget(self) -> None:
         """Drop the cache (after the caller changed parameters outside an optimizer)."""
@@ -83,9 +80,7 @@ class Objective:
         self._loss = None
 
     @classmethod
-    def from_autograd(
-        cls, params: Sequence[Tensor], loss_fn: Callable[[], Tensor]
-    ) -> Objective:
+    def from_autograd(cls, params: Sequence[Tensor], loss_fn: Callable[[], Tensor]) -> Objective:
         """An objective whose gradient comes from ``loss_fn().backward()``."""
         params = list(params)
 

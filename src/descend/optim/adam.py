@@ -152,14 +152,19 @@ class AdamW(Adam):
         fused: bool | None = None,
     ) -> None:
         super().__init__(
-            params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, foreach=foreach,
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            maximize=maximize,
+            foreach=foreach,
             fused=fused,
         )
 
 
-def _fused_adam(
-    tensors: list[Tensor], scalars: tuple[float, ...], flags: tuple[bool, ...]
-) -> None:
+def _fused_adam(tensors: list[Tensor], scalars: tuple[float, ...], flags: tuple[bool, ...]) -> None:
     """Adam/AdamW/AMSGrad as one pass over flat tensors, for ``torch.compile``.
 
     The operations are ``_update``'s, in the same order, so the two agree to rounding.

@@ -110,7 +110,12 @@ class RMSprop(Optimizer):
     def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
         alpha, wd, momentum = group["alpha"], group["weight_decay"], group["momentum"]
         scalars = (
-            -1.0 if group["maximize"] else 1.0, wd, alpha, 1 - alpha, group["eps"], momentum,
+            -1.0 if group["maximize"] else 1.0,
+            wd,
+            alpha,
+            1 - alpha,
+            group["eps"],
+            momentum,
             -group["lr"],
         )
         flags = (wd != 0, momentum > 0, group["centered"])
