@@ -172,6 +172,7 @@ def fit_command(
     ] = None,
 ) -> None:
     """Train an estimator on a CSV table; print train and validation metrics."""
+    _require_estimators("fit")
     from sklearn.model_selection import train_test_split
 
     if model not in MODELS:
@@ -243,6 +244,16 @@ def fit_command(
     if plot is not None:
         plot_curves(estimator, plot, f"{MODELS[model]} on {data.name}")
         console.print(f"saved the loss curves to {plot}")
+
+
+def _require_estimators(command: str) -> None:
+    try:
+        import descend.estimators  # noqa: F401  (scikit-learn behind it)
+    except ImportError as exc:
+        raise ValueError(
+            f"descend {command} needs scikit-learn >= 1.6 ({exc}); "
+            "pip install 'descend[estimators]'"
+        ) from None
 
 
 def _stratifiable(y: np.ndarray, share: float) -> bool:
@@ -417,6 +428,7 @@ def predict_command(
     ] = None,
 ) -> None:
     """Predict with a saved model for every row of a CSV table."""
+    _require_estimators("predict")
     estimator, extra = _load(model_path)
     if output is not None:
         _check_folder(output, "--output")
