@@ -177,3 +177,13 @@ def test_partial_fit_with_other_features_or_labels():
         model.partial_fit(X, np.where(y == 1, 7, 0))
     with pytest.raises(ValueError, match="not in classes"):
         LogisticRegression().partial_fit(X, y + 5, classes=[0, 1])
+
+
+def test_a_factory_building_a_line_search_gets_the_full_batch():
+    X, y = data()
+    factory = lambda params: torch.optim.LBFGS(params, line_search_fn="strong_wolfe")  # noqa: E731
+    model = LogisticRegression(alpha=1e-2, optimizer=factory, max_epochs=20).fit(X, y)
+    assert model.t_ == model.n_iter_  # one step per epoch: the full batch
+    assert model.score(X, y) > 0.9
+    with pytest.raises(ValueError, match="factory built LBFGS, which searches"):
+        LogisticRegression(optimizer=factory, batch_size=8).fit(X, y)

@@ -412,6 +412,15 @@ class DescendEstimator(BaseEstimator):
             fit_l2 = 0.0
         else:
             optimizer = plan.build(params)
+        if plan.method is None and batch_size is not None and _is_line_search(type(optimizer)):
+            # a factory's optimizer is known only now: a line search needs the full batch
+            if self.batch_size != "auto":
+                raise ValueError(
+                    f"the optimizer factory built {type(optimizer).__name__}, which searches "
+                    f"along a line on one batch and needs batch_size='full', got "
+                    f"batch_size={batch_size}"
+                )
+            batch_size = None
         previous = getattr(self, "_optimizer", None)
         if (
             not first

@@ -138,8 +138,9 @@ class LinearRegression(RegressorTargets, MultiOutputMixin, RegressorMixin, Linea
         max_epochs: passes over the data (full batch: iterations), >= 1.
         tol: full batch: gradient-norm tolerance; mini-batch: least improvement of the
             epoch loss, >= 0.
-        early_stopping: mini-batch only: stop on a held-out ``validation_fraction``'s loss
-            and keep the best weights.
+        early_stopping: stop when the loss on a held-out ``validation_fraction`` (or on
+            ``fit``'s ``validation``) stops improving by ``tol`` for ``n_iter_no_change``
+            epochs, and keep the best weights (instead of the gradient test).
         validation_fraction: the held-out share in (0, 1) with ``early_stopping``.
         n_iter_no_change: epochs without improvement before stopping, >= 1.
         random_state: seeds the order of rows and the validation split (None, an int or
