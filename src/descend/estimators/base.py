@@ -50,6 +50,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -785,10 +787,25 @@ def _pack(target: np.ndarray, weights: np.ndarray | None, dtype: torch.dtype) ->
 
 class ClassifierTargets:
     """Label handling of the classifiers: ``classes_`` (sorted, any labels, strings
-    included), the ``classes`` argument of ``partial_fit``, and labels to indices."""
+    included), the ``classes`` argument of ``partial_fit``, labels to indices, and scores
+    to labels (one output for two classes, one per class otherwise)."""
 
     def _y_args(self) -> dict[str, Any]:
         return {}
+
+    def _n_outputs(self, fitted: dict[str, Any]) -> int:
+        k = len(fitted["classes_"])
+        return 1 if k == 2 else k
+
+    @staticmethod
+    def _scores(z: np.ndarray) -> np.ndarray:
+        """The outputs (n, k) as scores: shape (n,) for one output (two classes), else (n, k)."""
+        return z[:, 0] if z.shape[1] == 1 else z
+
+    def _labels(self, scores: np.ndarray) -> np.ndarray:
+        """The label of each row's largest score; scores (n,): ``classes_[1]`` where > 0."""
+        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[index]  # type: ignore[attr-defined]
 
     def _validate_targets(
         self,
@@ -843,6 +860,49 @@ class ClassifierTargets:
                 f"classes: {classes.tolist()}"
             )
         return index.astype(np.int64)
+
+
+class CrossEntropyTargets(ClassifierTargets):
+    """The classifiers of the cross-entropy loss: two classes have one output and the
+    logistic loss (sigmoid), K > 2 classes K outputs and the softmax cross-entropy."""
+
+    def _encode_targets(self, y: np.ndarray, fitted: dict[str, Any]) -> np.ndarray:
+        index = self._label_indices(y, fitted["classes_"])
+        if len(fitted["classes_"]) == 2:
+            return index.astype(np.float64).reshape(-1, 1)
+        return index
+
+    def _sample_loss(self, fitted: dict[str, Any]) -> Callable[[Tensor, Tensor], Tensor]:
+        if len(fitted["classes_"]) == 2:
+
+            def logistic(prediction: Tensor, target: Tensor) -> Tensor:
+                return F.binary_cross_entropy_with_logits(
+                    prediction, target, reduction="none"
+                ).reshape(-1)
+
+            return logistic
+
+        def multinomial(prediction: Tensor, target: Tensor) -> Tensor:
+            return F.cross_entropy(prediction, target.reshape(-1).long(), reduction="none")
+
+        return multinomial
+
+    def _mean_loss(self, fitted: dict[str, Any]) -> Callable[[Tensor, Tensor], Tensor]:
+        if len(fitted["classes_"]) == 2:
+            return F.binary_cross_entropy_with_logits
+        return F.cross_entropy
+
+    @staticmethod
+    def _probabilities(scores: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, n_classes) from the scores of :meth:`_scores`."""
+        if scores.ndim == 1:
+            p = expit(scores)
+            return np.column_stack([1.0 - p, p])
+        return softmax(scores, axis=1)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """The log of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))  # type: ignore[attr-defined]
 
 
 class RegressorTargets:

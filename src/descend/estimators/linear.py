@@ -98,6 +98,10 @@ class LinearModel(DescendEstimator):
             bias = np.zeros(weight.shape[0], dtype=weight.dtype)
         return weight, bias
 
+    def _fitted_from_module(self, module: nn.Module, fitted: dict[str, Any]) -> dict[str, Any]:
+        coef, intercept = self._weights(module)
+        return {"coef_": coef, "intercept_": intercept}
+
     def _decision(self, X: Any) -> np.ndarray:
         X = self._check_X(X)
         coef = np.atleast_2d(self.coef_)

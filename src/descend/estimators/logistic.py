@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-import torch.nn.functional as F
-from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin
-from torch import Tensor, nn
+from torch import nn
 
-from descend.estimators.base import ClassifierTargets
+from descend.estimators.base import CrossEntropyTargets
 from descend.estimators.linear import LinearModel
 
 
-class LogisticRegression(ClassifierTargets, ClassifierMixin, LinearModel):
+class LogisticRegression(CrossEntropyTargets, ClassifierMixin, LinearModel):
     r"""Logistic regression (binary) and multinomial logistic regression (K > 2 classes).
 
     Two classes: :math:`p(y = 1 \mid x) = \sigma(w^\top x + b)` with the loss
@@ -91,39 +89,9 @@ class LogisticRegression(ClassifierTargets, ClassifierMixin, LinearModel):
         self.optimizer_params = optimizer_params
         self.verbose = verbose
 
-    def _n_outputs(self, fitted: dict[str, Any]) -> int:
-        k = len(fitted["classes_"])
-        return 1 if k == 2 else k
-
     def _curvature(self, fitted: dict[str, Any]) -> float:
         # the largest eigenvalue of the loss's Hessian in the logits
         return 0.25 if len(fitted["classes_"]) == 2 else 0.5
-
-    def _encode_targets(self, y: np.ndarray, fitted: dict[str, Any]) -> np.ndarray:
-        index = self._label_indices(y, fitted["classes_"])
-        if len(fitted["classes_"]) == 2:
-            return index.astype(np.float64).reshape(-1, 1)
-        return index
-
-    def _sample_loss(self, fitted: dict[str, Any]) -> Any:
-        if len(fitted["classes_"]) == 2:
-
-            def logistic(prediction: Tensor, target: Tensor) -> Tensor:
-                return F.binary_cross_entropy_with_logits(
-                    prediction, target, reduction="none"
-                ).reshape(-1)
-
-            return logistic
-
-        def multinomial(prediction: Tensor, target: Tensor) -> Tensor:
-            return F.cross_entropy(prediction, target.reshape(-1).long(), reduction="none")
-
-        return multinomial
-
-    def _mean_loss(self, fitted: dict[str, Any]) -> Any:
-        if len(fitted["classes_"]) == 2:
-            return F.binary_cross_entropy_with_logits
-        return F.cross_entropy
 
     def _fitted_from_module(self, module: nn.Module, fitted: dict[str, Any]) -> dict[str, Any]:
         coef, intercept = self._weights(module)
@@ -151,23 +119,12 @@ class LogisticRegression(ClassifierTargets, ClassifierMixin, LinearModel):
     def decision_function(self, X: Any) -> np.ndarray:
         """The logits :math:`z`: shape (n,) for two classes (the log-odds of
         ``classes_[1]``), else (n, n_classes)."""
-        z = self._decision(X)
-        return z[:, 0] if z.shape[1] == 1 else z
+        return self._scores(self._decision(X))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), columns in ``classes_`` order."""
-        z = self.decision_function(X)
-        if z.ndim == 1:
-            p = expit(z)
-            return np.column_stack([1.0 - p, p])
-        return softmax(z, axis=1)
-
-    def predict_log_proba(self, X: Any) -> np.ndarray:
-        """The log of :meth:`predict_proba`."""
-        return np.log(self.predict_proba(X))
+        return self._probabilities(self.decision_function(X))
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable label for each row."""
-        z = self.decision_function(X)
-        index = (z > 0).astype(int) if z.ndim == 1 else z.argmax(axis=1)
-        return self.classes_[index]
+        return self._labels(self.decision_function(X))

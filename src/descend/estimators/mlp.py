@@ -17,13 +17,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, MultiOutputMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor, nn
 
 from descend.estimators.base import (
-    ClassifierTargets,
+    CrossEntropyTargets,
     DescendEstimator,
     RegressorTargets,
     as_tensor,
@@ -91,6 +90,47 @@ class BaseMLP(DescendEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
     }
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Any = (100,),
+        *,
+        activation: str = "relu",
+        init: str = "auto",
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+        alpha: float = 1e-5,
+        optimizer: Any = "auto",
+        lr: float | None = None,
+        batch_size: int | str = "auto",
+        max_epochs: int = 200,
+        tol: float = 1e-4,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        random_state: Any = None,
+        device: str | None = "cpu",
+        optimizer_params: dict[str, Any] | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.init = init
+        self.batch_norm = batch_norm
+        self.dropout = dropout
+        self.alpha = alpha
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.device = device
+        self.optimizer_params = optimizer_params
+        self.verbose = verbose
 
     def _hidden(self) -> tuple[int, ...]:
         sizes = self.hidden_layer_sizes
@@ -192,7 +232,7 @@ _COMMON_DOC = """
 """
 
 
-class MLPClassifier(ClassifierTargets, ClassifierMixin, BaseMLP):
+class MLPClassifier(CrossEntropyTargets, ClassifierMixin, BaseMLP):
     __doc__ = (
         r"""A multi-layer perceptron classifier: softmax cross-entropy (sigmoid for two
     classes, one output unit), mini-batch Adam by default.
@@ -214,81 +254,8 @@ class MLPClassifier(ClassifierTargets, ClassifierMixin, BaseMLP):
     """
     )
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {**BaseMLP._parameter_constraints}
-
-    def __init__(
-        self,
-        hidden_layer_sizes: Any = (100,),
-        *,
-        activation: str = "relu",
-        init: str = "auto",
-        batch_norm: bool = False,
-        dropout: float = 0.0,
-        alpha: float = 1e-5,
-        optimizer: Any = "auto",
-        lr: float | None = None,
-        batch_size: int | str = "auto",
-        max_epochs: int = 200,
-        tol: float = 1e-4,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.1,
-        n_iter_no_change: int = 10,
-        random_state: Any = None,
-        device: str | None = "cpu",
-        optimizer_params: dict[str, Any] | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.init = init
-        self.batch_norm = batch_norm
-        self.dropout = dropout
-        self.alpha = alpha
-        self.optimizer = optimizer
-        self.lr = lr
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.random_state = random_state
-        self.device = device
-        self.optimizer_params = optimizer_params
-        self.verbose = verbose
-
-    def _n_outputs(self, fitted: dict[str, Any]) -> int:
-        k = len(fitted["classes_"])
-        return 1 if k == 2 else k
-
     def _out_activation(self, fitted: dict[str, Any]) -> str:
         return "logistic" if len(fitted["classes_"]) == 2 else "softmax"
-
-    def _encode_targets(self, y: np.ndarray, fitted: dict[str, Any]) -> np.ndarray:
-        index = self._label_indices(y, fitted["classes_"])
-        if len(fitted["classes_"]) == 2:
-            return index.astype(np.float64).reshape(-1, 1)
-        return index
-
-    def _sample_loss(self, fitted: dict[str, Any]) -> Any:
-        if len(fitted["classes_"]) == 2:
-
-            def logistic(prediction: Tensor, target: Tensor) -> Tensor:
-                return F.binary_cross_entropy_with_logits(
-                    prediction, target, reduction="none"
-                ).reshape(-1)
-
-            return logistic
-
-        def multinomial(prediction: Tensor, target: Tensor) -> Tensor:
-            return F.cross_entropy(prediction, target.reshape(-1).long(), reduction="none")
-
-        return multinomial
-
-    def _mean_loss(self, fitted: dict[str, Any]) -> Any:
-        if len(fitted["classes_"]) == 2:
-            return F.binary_cross_entropy_with_logits
-        return F.cross_entropy
 
     def fit(
         self, X: Any, y: Any, sample_weight: Any = None, *, validation: Any = None
@@ -309,21 +276,11 @@ class MLPClassifier(ClassifierTargets, ClassifierMixin, BaseMLP):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), columns in ``classes_`` order."""
-        z = self._forward(X)
-        if z.shape[1] == 1:
-            p = expit(z[:, 0])
-            return np.column_stack([1.0 - p, p])
-        return softmax(z, axis=1)
-
-    def predict_log_proba(self, X: Any) -> np.ndarray:
-        """The log of :meth:`predict_proba`."""
-        return np.log(self.predict_proba(X))
+        return self._probabilities(self._scores(self._forward(X)))
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable label for each row."""
-        z = self._forward(X)
-        index = (z[:, 0] > 0).astype(int) if z.shape[1] == 1 else z.argmax(axis=1)
-        return self.classes_[index]
+        return self._labels(self._scores(self._forward(X)))
 
 
 class MLPRegressor(RegressorTargets, MultiOutputMixin, RegressorMixin, BaseMLP):
@@ -345,49 +302,6 @@ class MLPRegressor(RegressorTargets, MultiOutputMixin, RegressorMixin, BaseMLP):
         >>> reg.predict(X[:5])
     """
     )
-
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {**BaseMLP._parameter_constraints}
-
-    def __init__(
-        self,
-        hidden_layer_sizes: Any = (100,),
-        *,
-        activation: str = "relu",
-        init: str = "auto",
-        batch_norm: bool = False,
-        dropout: float = 0.0,
-        alpha: float = 1e-5,
-        optimizer: Any = "auto",
-        lr: float | None = None,
-        batch_size: int | str = "auto",
-        max_epochs: int = 200,
-        tol: float = 1e-4,
-        early_stopping: bool = False,
-        validation_fraction: float = 0.1,
-        n_iter_no_change: int = 10,
-        random_state: Any = None,
-        device: str | None = "cpu",
-        optimizer_params: dict[str, Any] | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.init = init
-        self.batch_norm = batch_norm
-        self.dropout = dropout
-        self.alpha = alpha
-        self.optimizer = optimizer
-        self.lr = lr
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.random_state = random_state
-        self.device = device
-        self.optimizer_params = optimizer_params
-        self.verbose = verbose
 
     def _out_activation(self, fitted: dict[str, Any]) -> str:
         return "identity"

@@ -8,7 +8,7 @@ import numpy as np
 import torch.nn.functional as F
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
-from torch import Tensor, nn
+from torch import Tensor
 
 from descend.estimators.base import ClassifierTargets
 from descend.estimators.linear import LinearModel
@@ -110,10 +110,6 @@ class LinearSVC(ClassifierTargets, ClassifierMixin, LinearModel):
         # the optimum (within a point of LIBLINEAR's accuracy on sklearn's datasets)
         return 1e-3 if self.loss == "hinge" and method == "adam" else None
 
-    def _n_outputs(self, fitted: dict[str, Any]) -> int:
-        k = len(fitted["classes_"])
-        return 1 if k == 2 else k
-
     def _curvature(self, fitted: dict[str, Any]) -> float:
         return 2.0  # the squared hinge's second derivative
 
@@ -144,10 +140,6 @@ class LinearSVC(ClassifierTargets, ClassifierMixin, LinearModel):
 
         return hinge_mean
 
-    def _fitted_from_module(self, module: nn.Module, fitted: dict[str, Any]) -> dict[str, Any]:
-        coef, intercept = self._weights(module)
-        return {"coef_": coef, "intercept_": intercept}
-
     def fit(
         self, X: Any, y: Any, sample_weight: Any = None, *, validation: Any = None
     ) -> LinearSVC:
@@ -168,11 +160,8 @@ class LinearSVC(ClassifierTargets, ClassifierMixin, LinearModel):
     def decision_function(self, X: Any) -> np.ndarray:
         """Signed distances (unnormalized): shape (n,) for two classes, else
         (n, n_classes)."""
-        z = self._decision(X)
-        return z[:, 0] if z.shape[1] == 1 else z
+        return self._scores(self._decision(X))
 
     def predict(self, X: Any) -> np.ndarray:
         """The class with the largest score for each row."""
-        z = self.decision_function(X)
-        index = (z > 0).astype(int) if z.ndim == 1 else z.argmax(axis=1)
-        return self.classes_[index]
+        return self._labels(self.decision_function(X))
