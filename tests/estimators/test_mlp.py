@@ -164,9 +164,14 @@ def test_optimizer_by_name_instance_class_or_factory():
     by_name = MLPClassifier((8,), optimizer="rmsprop", lr=1e-2, max_epochs=20, random_state=0)
     template = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.05, momentum=0.9)
     by_instance = MLPClassifier((8,), optimizer=template, max_epochs=20, random_state=0)
-    by_class = MLPClassifier((8,), optimizer=torch.optim.Adagrad, lr=0.1, max_epochs=20)
+    by_class = MLPClassifier(
+        (8,), optimizer=torch.optim.Adagrad, lr=0.1, max_epochs=20, random_state=0
+    )
     by_factory = MLPClassifier(
-        (8,), optimizer=lambda params: torch.optim.Adam(params, lr=1e-2), max_epochs=20
+        (8,),
+        optimizer=lambda params: torch.optim.Adam(params, lr=1e-2),
+        max_epochs=20,
+        random_state=0,
     )
     for model in (by_name, by_instance, by_class, by_factory):
         assert model.fit(X, y).score(X, y) > 0.9
