@@ -191,3 +191,28 @@ def test_a_real_process_trains_and_predicts(tables, tmp_path):
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and not bad.stdout
+
+
+def test_a_fit_run_is_recorded_and_reruns_bit_for_bit(tables, tmp_path):
+    db = tmp_path / "runs.sqlite"
+    trained = invoke(
+        "fit",
+        tables[0],
+        "--target",
+        "label",
+        "--epochs",
+        "3",
+        "--model",
+        "mlp-classifier",
+        "--db",
+        db,
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "recorded as run 1" in trained.stdout
+    shown = invoke("runs", "show", "1", "--db", db)
+    assert shown.exit_code == 0 and "mlp-classifier" in shown.stdout
+    again = invoke("runs", "rerun", "1", "--db", db)
+    assert again.exit_code == 0, again.output
+    assert "identical" in again.stdout
+    skipped = invoke("fit", tables[0], "--target", "label", "--no-record", "--db", db)
+    assert skipped.exit_code == 0 and "recorded" not in skipped.stdout

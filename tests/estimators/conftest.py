@@ -5,17 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine
-from sklearn.model_selection import train_test_split
+from estimator_data import LOADERS
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
-
-LOADERS = {
-    "breast_cancer": load_breast_cancer,
-    "digits": load_digits,
-    "wine": load_wine,
-    "diabetes": load_diabetes,
-}
 
 
 @pytest.fixture(autouse=True)
@@ -27,18 +19,6 @@ def one_thread():
     with threadpool_limits(1):
         yield
     torch.set_num_threads(before)
-
-
-def split(name: str, test_size: float = 0.25):
-    """A fixed, stratified (classification) train/test split of a bundled data set,
-    features standardized on the training rows."""
-    X, y = LOADERS[name](return_X_y=True)
-    stratify = None if name == "diabetes" else y
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=test_size, random_state=0, stratify=stratify
-    )
-    scaler = StandardScaler().fit(X_train)
-    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn.linear_model as sk
-from conftest import split
+from estimator_data import split
 
 from descend.estimators import LinearRegression
 

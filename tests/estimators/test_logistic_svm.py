@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import sklearn.linear_model as skl
 import sklearn.svm as sks
-from conftest import split
+from estimator_data import split
 
 from descend.estimators import LinearSVC, LogisticRegression
 

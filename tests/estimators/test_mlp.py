@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import sklearn.neural_network as skn
 import torch
-from conftest import split
+from estimator_data import split
 from sklearn.preprocessing import StandardScaler
 
 from descend.estimators import MLPClassifier, MLPRegressor

@@ -19,13 +19,13 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import numpy as np
 import typer
 from rich.table import Table
 
-from descend.cli.app import _check_plot_path, _stdout, _user_errors
+from descend.cli.app import DbOpt, NoRecordOpt, _check_plot_path, _stdout, _user_errors
 
 #: --model names and the estimator each one builds
 MODELS = {
@@ -170,11 +170,11 @@ def fit_command(
             "--plot", help="Save the loss curves here (.png, .pdf, .svg).", show_default=False
         ),
     ] = None,
+    db: DbOpt = None,
+    no_record: NoRecordOpt = False,
 ) -> None:
     """Train an estimator on a CSV table; print train and validation metrics."""
     _require_estimators("fit")
-    from sklearn.model_selection import train_test_split
-
     if model not in MODELS:
         raise ValueError(f"unknown --model {model!r}; valid: {', '.join(MODELS)}")
     if not 0.0 <= validation_split < 1.0:
@@ -183,6 +183,92 @@ def fit_command(
         _check_plot_path(plot)
     if save is not None:
         _check_folder(save, "--save")
+    from descend.cli.runs import CliRecorder
+
+    recorder = CliRecorder(db, enabled=not no_record)  # a broken database stops us here
+    config = {
+        "data": str(data),
+        "target": target,
+        "model": model,
+        "optimizer": optimizer,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "lr": lr,
+        "validation_split": validation_split,
+        "seed": seed,
+        "standardize": standardize,
+    }
+    run = train(config)
+    for note in run.notes:
+        typer.echo(f"note: {note}", err=True)
+    estimator, scaling, features = run.estimator, run.scaling, run.features
+    X_train, y_train, held_out = run.X_train, run.y_train, run.held_out
+
+    metrics = {"train": _metrics(estimator, X_train, y_train, model)}
+    if held_out is not None:
+        metrics["validation"] = _metrics(estimator, *held_out, model)
+    console = _stdout()
+    epochs_run = estimator.n_iter_
+    console.print(
+        f"{MODELS[model]} on {data.name} by {estimator._optimizer_label}: {epochs_run} "
+        f"epoch{'s' * (epochs_run != 1)}, {estimator.t_} steps"
+        + (" (standardized)" if standardize else "")
+    )
+    console.print(_metrics_table(model, metrics, scaling))
+    recorder.record(
+        "fit",
+        {**config, "metrics": metrics},
+        estimator._fit_result,
+        label=model,
+        seed=seed,
+        runner="descend.cli.fit:rerun_fit",
+    )
+
+    if save is not None:
+        from descend.estimators.persist import save as save_model
+
+        save_model(
+            estimator,
+            save,
+            model=model,
+            target=target,
+            features=features,
+            metrics=metrics,
+            loss_curve=list(estimator.loss_curve_),
+            validation_loss_curve=list(estimator.validation_loss_curve_ or []),
+            scaling=scaling.state(),
+        )
+        console.print(f"saved the model to {save}")
+    if plot is not None:
+        plot_curves(estimator, plot, f"{MODELS[model]} on {data.name}")
+        console.print(f"saved the loss curves to {plot}")
+    recorder.announce(console)
+
+
+class TrainedRun(NamedTuple):
+    """What :func:`train` made: the fitted estimator, its scaling and the data it saw."""
+
+    estimator: Any
+    scaling: Scaling
+    features: list[str]
+    X_train: np.ndarray
+    y_train: np.ndarray
+    held_out: tuple[np.ndarray, np.ndarray] | None
+    notes: list[str]
+
+
+def train(config: dict[str, Any]) -> TrainedRun:
+    """Read the table, split, scale and fit as ``config`` (the command's options) says.
+
+    The same function serves ``descend fit`` and ``descend runs rerun`` of a fit run, so a
+    rerun repeats every seeded choice (the split, the initialization, the batches).
+    """
+    from sklearn.model_selection import train_test_split
+
+    data, target, model = Path(config["data"]), config["target"], config["model"]
+    validation_split, seed = config["validation_split"], config["seed"]
+    optimizer, batch_size = config["optimizer"], config["batch_size"]
+    epochs, lr, standardize = config["epochs"], config["lr"], config["standardize"]
     columns = read_table(data)
     y = target_column(columns, target, model, data)
     features = [name for name in columns if name != target]
@@ -211,39 +297,13 @@ def fit_command(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator.fit(X_train, y_train, validation=held_out)
-    for warning in caught:
-        typer.echo(f"note: {' '.join(str(warning.message).split())}", err=True)
+    notes = [" ".join(str(warning.message).split()) for warning in caught]
+    return TrainedRun(estimator, scaling, features, X_train, y_train, held_out, notes)
 
-    metrics = {"train": _metrics(estimator, X_train, y_train, model)}
-    if held_out is not None:
-        metrics["validation"] = _metrics(estimator, *held_out, model)
-    console = _stdout()
-    epochs_run = estimator.n_iter_
-    console.print(
-        f"{MODELS[model]} on {data.name} by {estimator._optimizer_label}: {epochs_run} "
-        f"epoch{'s' * (epochs_run != 1)}, {estimator.t_} steps"
-        + (" (standardized)" if standardize else "")
-    )
-    console.print(_metrics_table(model, metrics, scaling))
 
-    if save is not None:
-        from descend.estimators.persist import save as save_model
-
-        save_model(
-            estimator,
-            save,
-            model=model,
-            target=target,
-            features=features,
-            metrics=metrics,
-            loss_curve=list(estimator.loss_curve_),
-            validation_loss_curve=list(estimator.validation_loss_curve_ or []),
-            scaling=scaling.state(),
-        )
-        console.print(f"saved the model to {save}")
-    if plot is not None:
-        plot_curves(estimator, plot, f"{MODELS[model]} on {data.name}")
-        console.print(f"saved the loss curves to {plot}")
+def rerun_fit(config: dict[str, Any]) -> Any:
+    """The runner of recorded ``descend fit`` runs: the new run's FitResult."""
+    return train(config).estimator._fit_result
 
 
 def _require_estimators(command: str) -> None:

@@ -269,6 +269,7 @@ class DescendEstimator(BaseEstimator):
         state = super().__getstate__()
         state.pop("_optimizer", None)
         state.pop("_optimizer_label", None)
+        state.pop("_fit_result", None)
         return state
 
     def _is_fitted(self) -> bool:
@@ -513,6 +514,7 @@ class DescendEstimator(BaseEstimator):
             _module=module.eval(),
             _optimizer=optimizer,
             _optimizer_label=plan.label,
+            _fit_result=result,  # the last run, for run records (descend fit); not pickled
             n_iter_=(self.n_iter_ + result.epoch) if not first else result.epoch,
             loss_=float(result.fun),
             loss_curve_=curve,

@@ -25,7 +25,7 @@ from scipy import sparse
 FORMAT = "descend.estimator/1"
 
 #: what the training routine keeps for itself and a saved model does not need
-_SKIP = {"_module", "_optimizer", "_optimizer_label"}
+_SKIP = {"_module", "_optimizer", "_optimizer_label", "_fit_result"}
 
 
 def _classes() -> dict[str, type]:
