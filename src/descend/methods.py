@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -85,139 +84,119 @@ def get_method(name: Any) -> Method:
     return METHODS[key]
 
 
-def _first_order(name: str, cls: Callable[..., Any], summary: str, **kw: Any) -> None:
-    register(Method(name=name, optimizer=cls, summary=summary, **kw))  # type: ignore[arg-type]
+def _first_order(
+    name: str, cls: Any, summary: str, defaults: dict[str, Any], train: dict[str, Any], **kw: Any
+) -> None:
+    """A fixed-step rule: ``defaults`` for ``minimize``, ``train`` for ``fit``."""
+    register(Method(name, cls, summary, defaults=defaults, train_defaults=train, **kw))
 
 
+def _line_search(name: str, cls: Any, summary: str, max_iter: int, **kw: Any) -> None:
+    """A method whose every step is a sufficient decrease: SciPy's ftol, patience 1."""
+    register(
+        Method(
+            name,
+            cls,
+            summary,
+            max_iter=max_iter,
+            patience=1,
+            ftol=2.2e-9,
+            second_order=True,
+            **kw,
+        )
+    )
+
+
+# -- fixed-step first-order rules: minimize's defaults are tuned on the standard problems
+# (descend.problems); fit's are the values practitioners start a network with
 _first_order(
-    "gd", optim.SGD, "gradient descent, fixed learning rate", defaults={"lr": 1e-3}, patience=1
+    "gd", optim.SGD, "gradient descent, fixed learning rate", {"lr": 1e-3}, {"lr": 1e-2}, patience=1
 )
 _first_order(
-    "momentum", optim.SGD, "heavy-ball momentum (Polyak)", defaults={"lr": 1e-3, "momentum": 0.9}
+    "momentum",
+    optim.SGD,
+    "heavy-ball momentum (Polyak)",
+    {"lr": 1e-3, "momentum": 0.9},
+    {"lr": 1e-2, "momentum": 0.9},
 )
 _first_order(
     "nesterov",
     optim.SGD,
     "Nesterov accelerated gradient",
+    {"lr": 1e-3, "momentum": 0.9},
+    {"lr": 1e-2, "momentum": 0.9},
     fixed={"nesterov": True},
-    defaults={"lr": 1e-3, "momentum": 0.9},
 )
 _first_order(
     "adagrad",
     optim.Adagrad,
     "AdaGrad: steps shrink with summed squared gradients",
-    defaults={"lr": 0.5},
+    {"lr": 0.5},
+    {"lr": 1e-2},
 )
 _first_order(
     "rmsprop",
     optim.RMSprop,
     "RMSprop: steps over a running RMS of the gradient",
-    defaults={"lr": 1e-3},
+    {"lr": 1e-3},
+    {"lr": 1e-3},
 )
-_first_order("adam", optim.Adam, "Adam: adaptive moments", defaults={"lr": 3e-2})
+_first_order("adam", optim.Adam, "Adam: adaptive moments", {"lr": 3e-2}, {"lr": 1e-3})
 _first_order(
     "adamw",
     optim.AdamW,
     "AdamW: Adam with decoupled weight decay",
-    defaults={"lr": 3e-2, "weight_decay": 1e-2},
+    {"lr": 3e-2, "weight_decay": 1e-2},
+    {"lr": 1e-3, "weight_decay": 1e-2},
 )
 _first_order(
     "amsgrad",
     optim.Adam,
     "AMSGrad: Adam with the maximum of past second moments",
+    {"lr": 3e-2},
+    {"lr": 1e-3},
     fixed={"amsgrad": True},
-    defaults={"lr": 3e-2},
 )
 
-
-# -- quasi-Newton and conjugate gradient: one iteration per step, a strong Wolfe line search --
+# -- quasi-Newton and conjugate gradient: one iteration per step, a strong Wolfe line search.
 # max_iter as SciPy's L-BFGS-B (15000); BFGS and CG: SciPy uses 200 n, we fix a number.
-register(
-    Method(
-        name="lbfgs",
-        optimizer=optim.LBFGS,
-        summary="L-BFGS: limited-memory quasi-Newton (m = 10), strong Wolfe line search",
-        fixed={"max_iter": 1},
-        defaults={"history_size": 10, "tolerance_grad": 0.0, "tolerance_change": 0.0},
-        max_iter=15_000,
-        patience=1,
-        ftol=2.2e-9,
-        second_order=True,
-    )
+_line_search(
+    "lbfgs",
+    optim.LBFGS,
+    "L-BFGS: limited-memory quasi-Newton (m = 10), strong Wolfe line search",
+    15_000,
+    fixed={"max_iter": 1},
+    defaults={"history_size": 10, "tolerance_grad": 0.0, "tolerance_change": 0.0},
 )
-register(
-    Method(
-        name="bfgs",
-        optimizer=optim.BFGS,
-        summary="BFGS: dense inverse-Hessian quasi-Newton, strong Wolfe line search",
-        max_iter=2_000,
-        patience=1,
-        ftol=2.2e-9,
-        second_order=True,
-    )
+_line_search(
+    "bfgs", optim.BFGS, "BFGS: dense inverse-Hessian quasi-Newton, strong Wolfe line search", 2_000
 )
-register(
-    Method(
-        name="cg",
-        optimizer=optim.ConjugateGradient,
-        summary="nonlinear conjugate gradient (PR+), strong Wolfe line search (c2 = 0.1)",
-        max_iter=10_000,
-        patience=1,
-        ftol=2.2e-9,
-        second_order=True,
-    )
+_line_search(
+    "cg",
+    optim.ConjugateGradient,
+    "nonlinear conjugate gradient (PR+), strong Wolfe line search (c2 = 0.1)",
+    10_000,
 )
 
-
-# -- Newton and trust region: exact Hessian-vector products from the objective ---------------
-# SciPy's Newton-CG and trust-ncg default to 200 n iterations; these converge in tens, so a
-# fixed budget of 1000.
-register(
-    Method(
-        name="newton",
-        optimizer=optim.Newton,
-        summary="Newton: dense Hessian, modified Cholesky, strong Wolfe line search",
-        fixed={"mode": "exact"},
-        max_iter=1_000,
-        patience=1,
-        ftol=2.2e-9,
-        second_order=True,
-    )
+# -- Newton and trust region: exact Hessian-vector products from the objective. SciPy's
+# Newton-CG and trust-ncg default to 200 n iterations; these converge in tens: 1000.
+_line_search(
+    "newton",
+    optim.Newton,
+    "Newton: dense Hessian, modified Cholesky, strong Wolfe line search",
+    1_000,
+    fixed={"mode": "exact"},
 )
-register(
-    Method(
-        name="newton-cg",
-        optimizer=optim.Newton,
-        summary="Newton-CG: truncated CG on Hessian-vector products, strong Wolfe line search",
-        fixed={"mode": "cg"},
-        max_iter=1_000,
-        patience=1,
-        ftol=2.2e-9,
-        second_order=True,
-    )
+_line_search(
+    "newton-cg",
+    optim.Newton,
+    "Newton-CG: truncated CG on Hessian-vector products, strong Wolfe line search",
+    1_000,
+    fixed={"mode": "cg"},
 )
-register(
-    Method(
-        name="trust-region",
-        optimizer=optim.TrustRegion,
-        summary="trust-region Newton-CG (Steihaug-Toint) on Hessian-vector products",
-        max_iter=1_000,
-        patience=1,
-        ftol=2.2e-9,
-        second_order=True,
-    )
+_line_search(
+    "trust-region",
+    optim.TrustRegion,
+    "trust-region Newton-CG (Steihaug-Toint) on Hessian-vector products",
+    1_000,
 )
-
-
-#: fit's defaults for the fixed-step methods: the values practitioners start a network with
-for _name, _train in {
-    "gd": {"lr": 1e-2},
-    "momentum": {"lr": 1e-2, "momentum": 0.9},
-    "nesterov": {"lr": 1e-2, "momentum": 0.9},
-    "adagrad": {"lr": 1e-2},
-    "rmsprop": {"lr": 1e-3},
-    "adam": {"lr": 1e-3},
-    "adamw": {"lr": 1e-3, "weight_decay": 1e-2},
-    "amsgrad": {"lr": 1e-3},
-}.items():
-    METHODS[_name] = replace(METHODS[_name], train_defaults=_train)
