@@ -17,8 +17,10 @@ $(BIN)/descend: pyproject.toml
 demo: $(BIN)/descend
 	$(BIN)/descend compare rosenbrock --methods gd,momentum,nesterov,adagrad,rmsprop,adam --plot race.png
 
-## test: the whole test suite (fails on zero tests)
+## test: the import contracts (layers, no cycles, nothing imports the face), then the
+## whole test suite (fails on zero tests)
 test: $(BIN)/descend
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(BIN)/descend

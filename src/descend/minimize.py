@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from descend.callbacks import as_callbacks, bind_callbacks, monitors_for_run
+from descend.callbacks import as_callbacks, bind_callbacks
 from descend.loop import run_descent
 from descend.methods import get_method
+from descend.monitors import monitors_for_run
 from descend.objective import Objective
 from descend.result import OptimizeResult
 from descend.stopping import StoppingCriteria

@@ -19,6 +19,7 @@ class Status(str, Enum):
     MAX_ITER = "max_iter"
     MAX_TIME = "max_time"
     CALLBACK = "callback"
+    EARLY_STOPPING = "early_stopping"
     DIVERGED = "diverged"
     LINE_SEARCH_FAILED = "line_search_failed"
     RUNNING = "running"

@@ -196,6 +196,23 @@ def test_compare_writes_a_plot_in_process(tmp_path: Path) -> None:
     assert f"saved the race plot to {target}" in result.stdout
 
 
+def test_python_dash_m_descend_is_the_command_line(tmp_path: Path) -> None:
+    """``python -m descend`` runs the same app as the ``descend`` script."""
+    done = subprocess.run(
+        [sys.executable, "-m", "descend", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout
+    for command in ("problems", "methods", "minimize", "compare", "fit", "runs"):
+        assert command in done.stdout
+    assert done.stderr == ""
+
+
 def test_compare_subprocess_writes_a_png(tmp_path: Path) -> None:
     """The installed console script, as a user runs it."""
     script = shutil.which("descend", path=str(Path(sys.executable).parent))

@@ -98,3 +98,14 @@ def test_a_named_runner_in_descend_is_used(booth_run, db) -> None:
     run_id = record_run("custom", config, result, runner="descend.runs.rerun:minimize_runner")
     assert load(run_id).runner == "descend.runs.rerun:minimize_runner"
     assert rerun(run_id).identical
+
+
+def test_fit_runs_recorded_under_the_runner_name_of_earlier_versions_still_rerun(
+    booth_run,
+) -> None:
+    from descend.runs.rerun import RUNNERS, fit_table_runner, resolve_runner
+
+    config, result = booth_run
+    for name in ("descend.tabular:rerun_fit", "descend.cli.fit:rerun_fit"):
+        entry = RunRecord.from_result("fit", config, result, runner=name)
+        assert resolve_runner(entry) is fit_table_runner is RUNNERS[name]

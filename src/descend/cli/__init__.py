@@ -1,4 +1,9 @@
-"""The ``descend`` command line (Typer): ``problems``, ``methods``, ``minimize``, ``compare``.
+"""The ``descend`` command line (Typer), also ``python -m descend``.
+
+:mod:`~descend.cli.app` holds the app and ``problems``, ``methods``, ``minimize``,
+``compare``; :mod:`~descend.cli.runs` adds ``runs ...`` and ``report``,
+:mod:`~descend.cli.fit` adds ``fit`` and ``predict``; :mod:`~descend.cli.common` and
+:mod:`~descend.cli.recording` hold what they share (errors, options, recording runs).
 
 Example:
     $ descend compare rosenbrock --methods gd,momentum,adam --plot race.png

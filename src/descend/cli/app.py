@@ -10,13 +10,11 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -33,17 +31,28 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-import descend
+from descend.cli import fit as fit_commands
+from descend.cli import runs as runs_commands
+from descend.cli.common import (
+    DbOpt,
+    NoRecordOpt,
+    check_plot_path,
+    number,
+    stdout_console,
+    user_errors,
+)
 from descend.cli.parse import find_method, format_vector, parse_methods, parse_options, parse_x0
+from descend.cli.recording import CliRecorder, minimize_config, new_group
 from descend.methods import METHODS, Method
-from descend.minimize import DEFAULT_METHOD
+from descend.minimize import DEFAULT_METHOD, minimize
 from descend.problems import FAMILIES, PROBLEMS, Problem, get_problem
 from descend.result import OptimizeResult
+from descend.version import __version__
 
 try:  # typer >= 0.2x vendors click as typer._click
-    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
 except ImportError:  # pragma: no cover - older typer depends on click itself
-    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    from click.exceptions import ClickException, NoArgsIsHelpError
 
 __all__ = ["app", "main"]
 
@@ -52,8 +61,6 @@ DEFAULT_RACE = "gd,momentum,nesterov,adagrad,rmsprop,adam"
 # and shows the slow ones still on their way, in a few seconds for the default race.
 RACE_MAX_ITER = 6000
 EXIT_USAGE = 2
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _OneLineErrors(TyperGroup):
@@ -107,27 +114,9 @@ app = typer.Typer(
 )
 
 
-def _user_errors(command: F) -> F:
-    """Turn the library's ValueError/TypeError (bad input) into a one-line usage error."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (ValueError, TypeError) as exc:
-            raise UsageError(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _stdout() -> Console:
-    # Wide enough for the tables when piped; a terminal uses its own width.
-    return Console(width=None if sys.stdout.isatty() else 120, highlight=False)
-
-
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"descend {descend.__version__}")
+        typer.echo(f"descend {__version__}")
         raise typer.Exit()
 
 
@@ -161,11 +150,11 @@ def problems_command() -> None:
         table.add_row(
             name,
             dim,
-            _number(problem.f_min),
+            number(problem.f_min),
             format_vector(problem.start, limit=4),
             problem.description,
         )
-    console = _stdout()
+    console = stdout_console()
     console.print(table)
     console.print(
         "Problems marked 'any n' take a dimension suffix: e.g. rosenbrock-10d.", style="dim"
@@ -191,7 +180,7 @@ def methods_command() -> None:
             method.summary,
             _defaults(method),
         )
-    console = _stdout()
+    console = stdout_console()
     console.print(table)
     console.print(
         "Override a default with --option key=value (e.g. --option momentum=0.5).", style="dim"
@@ -238,24 +227,10 @@ X0Opt = Annotated[
         show_default=False,
     ),
 ]
-DbOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--db",
-        metavar="PATH",
-        help="The runs database (default: $DESCEND_HOME/runs.sqlite, else runs.sqlite in "
-        "the user data folder, ~/.local/share/descend on Linux).",
-        show_default=False,
-    ),
-]
-NoRecordOpt = Annotated[
-    bool,
-    typer.Option("--no-record", help="Do not record this run in the runs database."),
-]
 
 
 @app.command("minimize")
-@_user_errors
+@user_errors
 def minimize_command(
     problem_name: ProblemArg,
     method: Annotated[
@@ -289,7 +264,7 @@ def minimize_command(
     recorder = CliRecorder(db, enabled=not no_record)
     # a recorded 2-D run keeps its path, for the report's landscape
     settings = {"max_iter": max_iter, "record": not no_record and problem.dim == 2}
-    result = descend.minimize(problem, start, spec.name, **settings, **options)
+    result = minimize(problem, start, spec.name, **settings, **options)
     config = minimize_config(problem.name, start, spec.name, options, settings)
     recorder.record("minimize", config, result)
 
@@ -302,15 +277,15 @@ def minimize_command(
     table.add_column("")
     table.add_row("status", _status(result))
     table.add_row("message", result.message)
-    table.add_row("f", f"{result.fun:.10g}   (f* = {_number(problem.f_min)})")
+    table.add_row("f", f"{result.fun:.10g}   (f* = {number(problem.f_min)})")
     table.add_row("x", format_vector(result.x, limit=10, digits=8))
-    table.add_row("distance to nearest minimum", _number(problem.distance_to_minimum(result.x)))
+    table.add_row("distance to nearest minimum", number(problem.distance_to_minimum(result.x)))
     table.add_row("gradient norm", f"{result.grad_norm:.3e}")
     table.add_row("iterations", str(result.nit))
     table.add_row("evaluations", _evaluations(result))
     table.add_row("time", f"{result.time:.3g} s")
     table.add_row("options", _options_used(spec, options))
-    console = _stdout()
+    console = stdout_console()
     console.print(table)
     _print_diagnoses(console, {spec.name: result})
     recorder.announce(console)
@@ -318,7 +293,7 @@ def minimize_command(
 
 def _print_diagnoses(console: Any, results: dict[str, Any]) -> None:
     """What the health monitors saw, once per finding, after the table."""
-    from descend.diagnostics import format_diagnoses
+    from descend.monitors import format_diagnoses
 
     for name, result in results.items():
         if getattr(result, "diagnoses", None):
@@ -331,7 +306,7 @@ def _print_diagnoses(console: Any, results: dict[str, Any]) -> None:
 
 
 @app.command("compare")
-@_user_errors
+@user_errors
 def compare_command(
     problem_name: ProblemArg,
     methods: Annotated[
@@ -366,7 +341,7 @@ def compare_command(
     specs = parse_methods(methods)
     start = _start(problem, x0)
     if plot is not None:
-        _check_plot_path(plot)
+        check_plot_path(plot)
     options = {} if lr is None else {"lr": lr}
     recorder = CliRecorder(db, enabled=not no_record)
     group = new_group("compare")
@@ -388,7 +363,7 @@ def compare_command(
         task = progress.add_task("racing", total=len(specs))
         for spec in specs:
             progress.update(task, description=f"running {spec.name}")
-            results[spec.name] = descend.minimize(
+            results[spec.name] = minimize(
                 problem,
                 start,
                 spec.name,
@@ -401,7 +376,7 @@ def compare_command(
             recorder.record("compare", config, results[spec.name], group=group)
             progress.advance(task)
 
-    console = _stdout()
+    console = stdout_console()
     console.print(_race_table(problem, start, specs, results, lr))
     for name, result in results.items():
         if not result.converged:
@@ -425,7 +400,7 @@ def _race_table(
     where = ", ".join(format_vector(m) for m in problem.minima[:2])
     if len(problem.minima) > 2:
         where += f" and {len(problem.minima) - 2} more"
-    goal = f"f* = {_number(problem.f_min)}" + (f" at {where}" if where else " (no minimum)")
+    goal = f"f* = {number(problem.f_min)}" + (f" at {where}" if where else " (no minimum)")
     # Compact (no vertical rules, two-line headers) so the table fits 80 columns.
     table = Table(
         title=f"{problem.name} from {format_vector(start)}; {goal}",
@@ -456,7 +431,7 @@ def _race_table(
             spec.name,
             "—" if rate is None else f"{rate:g}",
             final,
-            _number(problem.distance_to_minimum(result.x), digits=3),
+            number(problem.distance_to_minimum(result.x), digits=3),
             f"{result.grad_norm:.1e}",
             str(result.nit),
             _evaluations(result),
@@ -474,23 +449,6 @@ def _start(problem: Problem, x0: str | None) -> list[float]:
     if x0 is None:
         return [float(v) for v in problem.start]
     return parse_x0(x0, problem.dim, f"problem {problem.name!r}")
-
-
-def _check_plot_path(path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    formats = Figure().canvas.get_supported_filetypes()
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix not in formats:
-        raise ValueError(
-            f"--plot {str(path)!r} has no known image suffix; use one of "
-            f"{', '.join('.' + f for f in ('png', 'pdf', 'svg'))} (or {', '.join(sorted(formats))})"
-        )
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValueError(f"--plot {str(path)!r}: the folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"--plot {str(path)!r}: the folder {str(folder)!r} is not writable")
 
 
 def _status(result: OptimizeResult) -> Text:
@@ -511,14 +469,6 @@ def _options_used(spec: Method, options: dict[str, Any]) -> str:
     return ", ".join(f"{k}={_short(v)}" for k, v in merged.items()) or "—"
 
 
-def _number(value: float, digits: int = 6) -> str:
-    if math.isnan(value):
-        return "—"
-    if math.isinf(value):
-        return "-inf" if value < 0 else "inf"
-    return f"{value:.{digits}g}"
-
-
 def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
@@ -527,17 +477,10 @@ def _short(value: Any) -> str:
     return str(value)
 
 
-# ---------------------------------------------------------------------------------------
-# descend runs ..., descend report (they use the pieces above, so they come after them)
-
-from descend.cli.runs import CliRecorder, minimize_config, new_group, register  # noqa: E402
-
-register(app)
-
-# descend fit, descend predict: estimators trained on CSV tables
-from descend.cli.fit import register as register_fit  # noqa: E402
-
-register_fit(app)
+# the commands of the other modules, listed after these: descend runs ..., descend report
+# (the runs database), descend fit, descend predict (estimators trained on CSV tables)
+runs_commands.register(app)
+fit_commands.register(app)
 
 
 def main() -> None:

@@ -17,25 +17,23 @@ from __future__ import annotations
 import math
 import os
 import sys
-import warnings
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.table import Table
 
-from descend.cli.app import DbOpt, NoRecordOpt, _check_plot_path, _stdout, _user_errors
-
-#: --model names and the estimator each one builds
-MODELS = {
-    "logistic": "LogisticRegression",
-    "linear": "LinearRegression",
-    "svm": "LinearSVC",
-    "mlp-classifier": "MLPClassifier",
-    "mlp-regressor": "MLPRegressor",
-}
-CLASSIFIERS = ("logistic", "svm", "mlp-classifier")
+from descend.cli.common import DbOpt, NoRecordOpt, check_plot_path, stdout_console, user_errors
+from descend.cli.recording import CliRecorder
+from descend.tabular import (
+    CLASSIFIERS,
+    MODELS,
+    Scaling,
+    feature_matrix,
+    read_table,
+    train,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -45,70 +43,10 @@ def register(app: typer.Typer) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# reading tables
-
-
-def read_table(path: Path) -> dict[str, np.ndarray]:
-    """The columns of a CSV file (or .tsv, .csv.gz) as NumPy arrays, by name."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    if not path.is_file():
-        raise ValueError(f"cannot read {str(path)!r}: no such file")
-    delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
-    try:
-        table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
-        message = " ".join(str(exc).split())
-        raise ValueError(f"cannot read {str(path)!r} as CSV: {message}") from None
-    if table.num_rows == 0:
-        raise ValueError(f"{str(path)!r} has no rows")
-    return {
-        name: column.to_numpy(zero_copy_only=False)
-        for name, column in zip(table.column_names, table.columns)
-    }
-
-
-def feature_matrix(columns: dict[str, np.ndarray], names: list[str], path: Path) -> np.ndarray:
-    """The named columns as a float64 matrix; a missing or non-numeric one is an error."""
-    missing = [name for name in names if name not in columns]
-    if missing:
-        raise ValueError(
-            f"{str(path)!r} has no column(s) {', '.join(map(repr, missing))}; "
-            f"columns: {', '.join(columns)}"
-        )
-    text = [name for name in names if columns[name].dtype.kind not in "biuf"]
-    if text:
-        raise ValueError(
-            f"feature column(s) {', '.join(map(repr, text))} of {str(path)!r} are not "
-            "numeric; encode them as numbers (or drop them) first"
-        )
-    return np.column_stack([columns[name].astype(np.float64) for name in names])
-
-
-def target_column(columns: dict[str, np.ndarray], target: str, model: str, path: Path) -> Any:
-    if target not in columns:
-        raise ValueError(
-            f"{str(path)!r} has no column {target!r} (--target); columns: {', '.join(columns)}"
-        )
-    y = columns[target]
-    if model not in CLASSIFIERS and y.dtype.kind not in "biuf":
-        raise ValueError(
-            f"target column {target!r} is not numeric; --model {model} predicts numbers "
-            f"(use --model {' or '.join(CLASSIFIERS)} for labels)"
-        )
-    if y.dtype.kind == "O":  # text labels: one kind of label, never None
-        if any(v is None for v in y):
-            raise ValueError(f"target column {target!r} has empty values")
-        y = y.astype(str)
-    return y
-
-
-# ---------------------------------------------------------------------------------------
 # descend fit
 
 
-@_user_errors
+@user_errors
 def fit_command(
     data: Annotated[
         Path, typer.Argument(metavar="DATA.csv", help="A CSV table with a header row.")
@@ -180,11 +118,9 @@ def fit_command(
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"--validation-split must be in [0, 1), got {validation_split:g}")
     if plot is not None:
-        _check_plot_path(plot)
+        check_plot_path(plot)
     if save is not None:
         _check_folder(save, "--save")
-    from descend.cli.runs import CliRecorder
-
     recorder = CliRecorder(db, enabled=not no_record)  # a broken database stops us here
     config = {
         "data": str(data),
@@ -207,7 +143,7 @@ def fit_command(
     metrics = {"train": _metrics(estimator, X_train, y_train, model)}
     if held_out is not None:
         metrics["validation"] = _metrics(estimator, *held_out, model)
-    console = _stdout()
+    console = stdout_console()
     epochs_run = estimator.n_iter_
     console.print(
         f"{MODELS[model]} on {data.name} by {estimator._optimizer_label}: {epochs_run} "
@@ -221,7 +157,7 @@ def fit_command(
         estimator._fit_result,
         label=model,
         seed=seed,
-        runner="descend.cli.fit:rerun_fit",
+        runner="descend.tabular:rerun_fit",
     )
 
     if save is not None:
@@ -245,67 +181,6 @@ def fit_command(
     recorder.announce(console)
 
 
-class TrainedRun(NamedTuple):
-    """What :func:`train` made: the fitted estimator, its scaling and the data it saw."""
-
-    estimator: Any
-    scaling: Scaling
-    features: list[str]
-    X_train: np.ndarray
-    y_train: np.ndarray
-    held_out: tuple[np.ndarray, np.ndarray] | None
-    notes: list[str]
-
-
-def train(config: dict[str, Any]) -> TrainedRun:
-    """Read the table, split, scale and fit as ``config`` (the command's options) says.
-
-    The same function serves ``descend fit`` and ``descend runs rerun`` of a fit run, so a
-    rerun repeats every seeded choice (the split, the initialization, the batches).
-    """
-    from sklearn.model_selection import train_test_split
-
-    data, target, model = Path(config["data"]), config["target"], config["model"]
-    validation_split, seed = config["validation_split"], config["seed"]
-    optimizer, batch_size = config["optimizer"], config["batch_size"]
-    epochs, lr, standardize = config["epochs"], config["lr"], config["standardize"]
-    columns = read_table(data)
-    y = target_column(columns, target, model, data)
-    features = [name for name in columns if name != target]
-    if not features:
-        raise ValueError(f"{str(data)!r} has no feature columns besides {target!r}")
-    X = feature_matrix(columns, features, data)
-
-    held_out = None
-    X_train, y_train = X, y
-    if validation_split > 0:
-        stratify = y if model in CLASSIFIERS and _stratifiable(y, validation_split) else None
-        try:
-            X_train, X_val, y_train, y_val = train_test_split(
-                X, y, test_size=validation_split, random_state=seed, stratify=stratify
-            )
-        except ValueError as exc:
-            raise ValueError(f"--validation-split {validation_split:g}: {exc}") from None
-        held_out = (X_val, y_val)
-
-    scaling = Scaling.fit(X_train, y_train if model not in CLASSIFIERS else None, standardize)
-    X_train, y_train = scaling.forward(X_train, y_train)
-    if held_out is not None:
-        held_out = scaling.forward(*held_out)
-
-    estimator = _estimator(model, optimizer, batch_size, epochs, lr, seed)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        estimator.fit(X_train, y_train, validation=held_out)
-    notes = [" ".join(str(warning.message).split()) for warning in caught]
-    return TrainedRun(estimator, scaling, features, X_train, y_train, held_out, notes)
-
-
-def rerun_fit(config: dict[str, Any]) -> Any:
-    """The runner of recorded ``descend fit`` runs: the new run's FitResult."""
-    return train(config).estimator._fit_result
-
-
 def _require_estimators(command: str) -> None:
     try:
         import descend.estimators  # noqa: F401  (scikit-learn behind it)
@@ -314,42 +189,6 @@ def _require_estimators(command: str) -> None:
             f"descend {command} needs scikit-learn >= 1.6 ({exc}); "
             "pip install 'descend[estimators]'"
         ) from None
-
-
-def _stratifiable(y: np.ndarray, share: float) -> bool:
-    _, counts = np.unique(y, return_counts=True)
-    return counts.min() >= 2 and round(len(y) * share) >= len(counts)
-
-
-def _estimator(
-    model: str, optimizer: str, batch_size: str, epochs: int | None, lr: float | None, seed: int
-) -> Any:
-    from descend import estimators
-
-    params: dict[str, Any] = {
-        "optimizer": optimizer,
-        "batch_size": _batch_size(batch_size),
-        "lr": lr,
-        "random_state": seed,
-        "verbose": True,
-    }
-    if epochs is not None:
-        params["max_epochs"] = epochs
-    return getattr(estimators, MODELS[model])(**params)
-
-
-def _batch_size(text: str) -> int | str:
-    if text.lower() in ("full", "auto"):
-        return text.lower()
-    try:
-        size = int(text)
-    except ValueError:
-        raise ValueError(
-            f"--batch-size must be an integer >= 1, full or auto, got {text!r}"
-        ) from None
-    if size < 1:
-        raise ValueError(f"--batch-size must be an integer >= 1, full or auto, got {size}")
-    return size
 
 
 def _metrics(estimator: Any, X: np.ndarray, y: np.ndarray, model: str) -> dict[str, float]:
@@ -378,63 +217,6 @@ def _metrics_table(model: str, metrics: dict[str, Any], scaling: Scaling) -> Tab
             "—" if math.isnan(value) else (f"{value:.4f}"),
         )
     return table
-
-
-class Scaling:
-    r"""Standardization of the features (and of a regression target) by the training rows:
-    :math:`(x - \mu)/\sigma` per column (:math:`\sigma = 1` for constant columns)."""
-
-    def __init__(
-        self, mean: np.ndarray, scale: np.ndarray, target_mean: float, target_scale: float
-    ) -> None:
-        self.mean, self.scale = mean, scale
-        self.target_mean, self.target_scale = target_mean, target_scale
-
-    @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray | None, enabled: bool) -> Scaling:
-        d = X.shape[1]
-        if not enabled:
-            return cls(np.zeros(d), np.ones(d), 0.0, 1.0)
-        scale = X.std(axis=0)
-        scale[~(scale > 0)] = 1.0
-        target_mean, target_scale = 0.0, 1.0
-        if y is not None:
-            target_mean = float(np.mean(y))
-            target_scale = float(np.std(y)) or 1.0
-        return cls(X.mean(axis=0), scale, target_mean, target_scale)
-
-    def forward(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, Any]:
-        X = (X - self.mean) / self.scale
-        if self.target_scale != 1.0 or self.target_mean != 0.0:
-            y = (np.asarray(y, dtype=np.float64) - self.target_mean) / self.target_scale
-        return X, y
-
-    def features(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.mean) / self.scale
-
-    def target(self, predictions: np.ndarray) -> np.ndarray:
-        if self.target_scale == 1.0 and self.target_mean == 0.0:
-            return predictions
-        return predictions * self.target_scale + self.target_mean
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "target_mean": self.target_mean,
-            "target_scale": self.target_scale,
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any] | None, d: int) -> Scaling:
-        if not state:
-            return cls(np.zeros(d), np.ones(d), 0.0, 1.0)
-        return cls(
-            np.asarray(state["mean"], dtype=np.float64),
-            np.asarray(state["scale"], dtype=np.float64),
-            float(state["target_mean"]),
-            float(state["target_scale"]),
-        )
 
 
 def plot_curves(estimator: Any, path: Path, title: str) -> None:
@@ -470,7 +252,7 @@ def _check_folder(path: Path, option: str) -> None:
 # descend predict
 
 
-@_user_errors
+@user_errors
 def predict_command(
     model_path: Annotated[
         Path, typer.Argument(metavar="MODEL.pt", help="A model saved by 'descend fit --save'.")
@@ -504,7 +286,7 @@ def predict_command(
         sys.stdout.write(text)
     else:
         Path(output).write_text(text)
-        _stdout().print(f"wrote {len(predictions)} predictions to {output}")
+        stdout_console().print(f"wrote {len(predictions)} predictions to {output}")
 
 
 def _load(path: Path) -> tuple[Any, dict[str, Any]]:

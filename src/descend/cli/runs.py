@@ -20,7 +20,6 @@ import functools
 import io
 import json
 import math
-import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,16 +31,18 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from descend.cli.app import DbOpt, _check_plot_path, _number, _stdout, _user_errors
+from descend.cli.common import (
+    DbOpt,
+    UsageError,
+    check_plot_path,
+    number,
+    stdout_console,
+    user_errors,
+)
 from descend.cli.parse import format_vector
 from descend.runs import RunRecord, RunStore, StoreError, UnknownRun
 
-try:  # typer >= 0.2x vendors click as typer._click
-    from typer._click.exceptions import UsageError
-except ImportError:  # pragma: no cover - older typer depends on click itself
-    from click.exceptions import UsageError
-
-__all__ = ["CliRecorder", "minimize_config", "new_group", "register", "runs_app"]
+__all__ = ["register", "runs_app"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -75,93 +76,11 @@ def _open(db: Path | None, create: bool = False) -> RunStore:
 
 
 # -------------------------------------------------------------------------------------------
-# recording the runs of the other commands
-
-
-class CliRecorder:
-    """Records a command's runs. Made before the runs start, so that a database that
-    cannot be used stops the command before it spends any time.
-
-    Example:
-        >>> recorder = CliRecorder(db)
-        >>> recorder.record("minimize", config, result)
-        >>> recorder.announce(console)
-    """
-
-    def __init__(self, db: Path | None, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.ids: list[int] = []
-        self.path: Path | None = None
-        if enabled:
-            # open it once now (creating it if need be) to find a broken file early
-            try:
-                with RunStore(db) as store:
-                    self.path = store.path
-            except StoreError as exc:
-                raise UsageError(str(exc)) from exc
-
-    def record(
-        self,
-        kind: str,
-        config: dict[str, Any],
-        result: Any,
-        *,
-        label: str | None = None,
-        group: str | None = None,
-        seed: int | None = None,
-        runner: str | None = None,
-    ) -> int | None:
-        """Record one run (a short transaction of its own); its id, or None when off."""
-        if self.path is None:
-            return None
-        entry = RunRecord.from_result(
-            kind, config, result, label=label, group=group, seed=seed, runner=runner
-        )
-        try:
-            with RunStore(self.path) as store:
-                run_id = store.add(entry)
-        except StoreError as exc:
-            raise UsageError(str(exc)) from exc
-        self.ids.append(run_id)
-        return run_id
-
-    def announce(self, console: Any) -> None:
-        """One dim line saying where the runs went, for the user to find them again."""
-        if self.path is None or not self.ids:
-            return
-        if len(self.ids) == 1:
-            what = f"run {self.ids[0]}"
-            hint = f"descend runs show {self.ids[0]}"
-        else:
-            what = f"runs {self.ids[0]}-{self.ids[-1]}"
-            hint = f"descend runs compare {' '.join(map(str, self.ids))}"
-        console.print(f"recorded as {what} in {self.path} (see: {hint})", style="dim")
-
-
-def new_group(prefix: str) -> str:
-    """A name for runs recorded together: ``compare-3f9a2c1e``."""
-    return f"{prefix}-{secrets.token_hex(4)}"
-
-
-def minimize_config(
-    problem: str, x0: list[float], method: str, options: dict[str, Any], settings: dict[str, Any]
-) -> dict[str, Any]:
-    """What :func:`descend.runs.minimize_runner` needs to run it again."""
-    return {
-        "problem": problem,
-        "x0": [float(v) for v in x0],
-        "method": method,
-        "options": dict(options),
-        "settings": dict(settings),
-    }
-
-
-# -------------------------------------------------------------------------------------------
 # descend runs list
 
 
 @runs_app.command("list")
-@_user_errors
+@user_errors
 @_store_errors
 def list_command(
     db: DbOpt = None,
@@ -179,7 +98,7 @@ def list_command(
     """List the recorded runs, oldest first."""
     with _open(db) as store:
         infos = store.list(kind=kind, limit=limit)
-        console = _stdout()
+        console = stdout_console()
         if not infos:
             console.print(
                 f"no runs recorded in {store.path}" + (f" of kind {kind!r}" if kind else "")
@@ -207,7 +126,7 @@ def list_command(
                 info.label,
                 info.problem or "—",
                 _status_text(info.status),
-                _number(info.fun, 6),
+                number(info.fun, 6),
                 "—" if info.nit is None else str(info.nit),
                 "—" if info.time is None else f"{info.time:.2f}s",
                 info.group or "",
@@ -220,13 +139,13 @@ def list_command(
 
 
 @runs_app.command("show")
-@_user_errors
+@user_errors
 @_store_errors
 def show_command(run_id: IdArg, db: DbOpt = None) -> None:
     """Show one run: its result, configuration, environment and diagnoses."""
     with _open(db) as store:
         run = store.get(run_id)
-    console = _stdout()
+    console = stdout_console()
     table = Table(
         title=f"run {run.id}: {run.label} ({run.kind})", title_justify="left", show_header=False
     )
@@ -295,7 +214,7 @@ def _result_rows(run: RunRecord) -> list[tuple[str, Any]]:
 
 
 @runs_app.command("compare")
-@_user_errors
+@user_errors
 @_store_errors
 def compare_command(
     run_ids: IdsArg,
@@ -316,7 +235,7 @@ def compare_command(
     if len(set(run_ids)) != len(run_ids):
         raise ValueError(f"run ids {run_ids} name a run twice; give each once")
     if plot is not None:
-        _check_plot_path(plot)
+        check_plot_path(plot)
     with _open(db) as store:
         runs = [store.get(i) for i in run_ids]
     table = Table(title="runs side by side", title_justify="left", box=box.SIMPLE_HEAD)
@@ -344,7 +263,7 @@ def compare_command(
     versions = [f"{r.environment.get('descend')} / {r.environment.get('torch')}" for r in runs]
     if len(set(versions)) > 1:
         table.add_row("descend / torch", *versions)
-    console = _stdout()
+    console = stdout_console()
     console.print(table)
     same = [k for k in keys if k not in differing]
     if same:
@@ -375,7 +294,7 @@ def _plot_runs(runs: list[RunRecord], path: Path) -> None:
 
 
 @runs_app.command("rerun")
-@_user_errors
+@user_errors
 @_store_errors
 def rerun_command(run_id: IdArg, db: DbOpt = None) -> None:
     """Run a recorded configuration again and check it reproduces the numbers bit for bit.
@@ -386,7 +305,7 @@ def rerun_command(run_id: IdArg, db: DbOpt = None) -> None:
 
     with _open(db) as store:
         original = store.get(run_id)
-    console = _stdout()
+    console = stdout_console()
     what = f"{original.problem} by {original.method}" if original.problem else original.label
     console.print(f"rerunning run {run_id} ({original.kind}: {what}) ...", style="dim")
     outcome = rerun(original)
@@ -415,7 +334,7 @@ def rerun_command(run_id: IdArg, db: DbOpt = None) -> None:
 
 
 @runs_app.command("export")
-@_user_errors
+@user_errors
 @_store_errors
 def export_command(
     run_id: IdArg,
@@ -451,7 +370,7 @@ def export_command(
         sys.stdout.flush()
     else:
         output.write_text(text, encoding="utf-8", newline="")
-        _stdout().print(f"wrote run {run_id} as {fmt} to {output}")
+        stdout_console().print(f"wrote run {run_id} as {fmt} to {output}")
 
 
 def _csv(run: RunRecord, name: str) -> str:
@@ -487,7 +406,7 @@ def _cell(value: Any) -> str:
 
 
 @runs_app.command("delete")
-@_user_errors
+@user_errors
 @_store_errors
 def delete_command(run_ids: IdsArg, db: DbOpt = None) -> None:
     """Delete runs from the database (for good)."""
@@ -496,14 +415,16 @@ def delete_command(run_ids: IdsArg, db: DbOpt = None) -> None:
             store.get(run_id)  # all of them must exist before any is deleted
         for run_id in run_ids:
             store.delete(run_id)
-    _stdout().print(f"deleted run{'s' if len(run_ids) > 1 else ''} {', '.join(map(str, run_ids))}")
+    stdout_console().print(
+        f"deleted run{'s' if len(run_ids) > 1 else ''} {', '.join(map(str, run_ids))}"
+    )
 
 
 # -------------------------------------------------------------------------------------------
 # descend report
 
 
-@_user_errors
+@user_errors
 @_store_errors
 def report_command(
     run_ids: IdsArg,
@@ -531,7 +452,7 @@ def report_command(
         runs = [store.get(i) for i in run_ids]
     write_report(runs, html)
     which = f"run{'s' if len(runs) > 1 else ''} {', '.join(map(str, run_ids))}"
-    _stdout().print(f"wrote the report of {which} to {html}")
+    stdout_console().print(f"wrote the report of {which} to {html}")
 
 
 def register(app: typer.Typer) -> None:

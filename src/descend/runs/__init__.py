@@ -78,13 +78,13 @@ def record_run(
         db: the database file; None: ``$DESCEND_HOME/runs.sqlite`` or the user data folder.
         label: a short name for tables (default: the method).
         group: a name shared by runs recorded together (one race).
-        runner: ``"module:function"`` (inside ``descend``) taking ``config`` and
-            returning a new result, for ``descend runs rerun``; default: the built-in
-            runner of ``kind`` (``minimize`` and ``compare`` have one).
+        runner: the name of the function that reruns ``config`` (a key of
+            :data:`descend.runs.rerun.RUNNERS`, ``"module:function"``), for
+            ``descend runs rerun``; default: the built-in runner of ``kind``
+            (``minimize`` and ``compare`` have one).
 
     Example:
-        >>> run_id = record_run("fit", {"data": "train.csv", "epochs": 5}, res, seed=0,
-        ...                     runner="descend.cli.fit:rerun")
+        >>> run_id = record_run("fit", config, res, seed=0, runner="descend.tabular:rerun_fit")
     """
     entry = RunRecord.from_result(
         kind, config, result, seed=seed, label=label, group=group, runner=runner

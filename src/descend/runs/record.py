@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from descend.result import History, Status
+from descend.version import __version__
 
 __all__ = ["RunRecord", "config_json", "environment"]
 
@@ -39,10 +40,8 @@ def environment() -> dict[str, Any]:
     """Where a run ran: package versions, Python, the platform, torch's thread count."""
     import torch
 
-    import descend
-
     env: dict[str, Any] = {
-        "descend": getattr(descend, "__version__", "unknown"),
+        "descend": __version__,
         "torch": torch.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),

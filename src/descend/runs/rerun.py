@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -11,8 +10,16 @@ from typing import Any
 import numpy as np
 
 from descend.runs.record import RunRecord
+from descend.tabular import rerun_fit
 
-__all__ = ["Reproduction", "compare_records", "minimize_runner", "resolve_runner"]
+__all__ = [
+    "RUNNERS",
+    "Reproduction",
+    "compare_records",
+    "fit_table_runner",
+    "minimize_runner",
+    "resolve_runner",
+]
 
 #: columns that measure the clock, not the computation: never compared
 TIMING_COLUMNS = frozenset({"time"})
@@ -56,31 +63,46 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
+def fit_table_runner(config: Mapping[str, Any]) -> Any:
+    """Run ``descend fit`` (an estimator on a CSV table) from a recorded configuration:
+    :func:`descend.tabular.rerun_fit`, the same function the command trains with."""
+    return rerun_fit(dict(config))
+
+
+#: the built-in runner of each kind of run, for records that name none
 _BUILT_IN: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "minimize": minimize_runner,
     "compare": minimize_runner,
 }
 
+#: the runners a record may name (``record.runner``, ``"module:function"``), imported here
+#: directly: rerunning never loads a module by a name read from a database
+RUNNERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "descend.runs.rerun:minimize_runner": minimize_runner,
+    "descend.tabular:rerun_fit": fit_table_runner,
+    # the name ``descend fit`` recorded before its runner moved below the command line
+    "descend.cli.fit:rerun_fit": fit_table_runner,
+}
+
 
 def resolve_runner(record: RunRecord) -> Callable[[Mapping[str, Any]], Any]:
-    """The function that reruns ``record``: its ``runner`` (``"module:function"``, a
-    module of the ``descend`` package) or the built-in one for its kind."""
+    """The function that reruns ``record``: the one its ``runner`` names (a key of
+    :data:`RUNNERS`), else the built-in one for its kind."""
     if record.runner:
-        module_name, _, name = record.runner.partition(":")
+        module_name = record.runner.partition(":")[0]
         if module_name != "descend" and not module_name.startswith("descend."):
             raise ValueError(
                 f"run {record.id} names the runner {record.runner!r}, outside the descend "
-                "package; only descend's own runners are imported from a database"
+                "package; only descend's own runners rerun a recorded run"
             )
-        try:
-            function = getattr(importlib.import_module(module_name), name)
-        except (ImportError, AttributeError) as exc:
+        if record.runner not in RUNNERS:
             raise ValueError(
                 f"run {record.id} needs the runner {record.runner!r}, which this descend "
-                f"does not have ({exc}); rerun it with the descend version that recorded "
-                f"it ({record.environment.get('descend', 'unknown')})"
-            ) from exc
-        return function
+                f"does not have (it has {', '.join(sorted(RUNNERS))}); rerun it with the "
+                f"descend version that recorded it "
+                f"({record.environment.get('descend', 'unknown')})"
+            )
+        return RUNNERS[record.runner]
     if record.kind in _BUILT_IN:
         return _BUILT_IN[record.kind]
     raise ValueError(

@@ -36,9 +36,9 @@ from descend.callbacks import (
     ProgressBar,
     as_callbacks,
     bind_callbacks,
-    monitors_for_run,
 )
 from descend.methods import get_method
+from descend.monitors import monitors_for_run
 from descend.objective import Objective
 from descend.optim.optimizer import StepFailed
 from descend.result import Status

@@ -61,7 +61,7 @@ class LayerGradientRecorder(Callback):
         if self.model is None and isinstance(run.get("model"), nn.Module):
             self.model = run["model"]
         if self.model is not None:
-            from descend.diagnostics.layer_gradients import parameter_layers
+            from descend.monitors.layer_gradients import parameter_layers
 
             self.layers = parameter_layers(self.model)
         elif run.get("objective") is not None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from descend.diagnostics.diagnosis import Diagnosis, Severity, round_down
-from descend.diagnostics.monitor import Monitor, flat
+from descend.monitors.diagnosis import Diagnosis, Severity, round_down
+from descend.monitors.monitor import Monitor, flat
 from descend.validation import check_int, check_number
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from descend.diagnostics.curvature import hessian_spectrum
-from descend.diagnostics.diagnosis import Diagnosis, Severity, round_down
-from descend.diagnostics.monitor import Monitor, flat, grads_of
+from descend.monitors.curvature import hessian_spectrum
+from descend.monitors.diagnosis import Diagnosis, Severity, round_down
+from descend.monitors.monitor import Monitor, flat, grads_of
 from descend.validation import check_int, check_number
 
 _EPS = 2.2e-16

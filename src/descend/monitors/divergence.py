@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from descend.diagnostics.diagnosis import Diagnosis, Severity, round_down
-from descend.diagnostics.monitor import Monitor
+from descend.monitors.diagnosis import Diagnosis, Severity, round_down
+from descend.monitors.monitor import Monitor
 from descend.result import Status
 from descend.validation import check_int, check_number
 

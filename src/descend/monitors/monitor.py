@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from descend.callbacks import Callback
-from descend.diagnostics.diagnosis import Diagnosis
+from descend.monitors.diagnosis import Diagnosis
 from descend.result import HISTORY_COLUMNS
 from descend.validation import check_int
 

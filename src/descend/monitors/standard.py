@@ -1,19 +1,21 @@
-"""The standard set of health monitors that every run gets unless told otherwise."""
+"""The standard set of health monitors that every run gets unless told otherwise, and
+:func:`monitors_for_run`, which turns a run's ``monitors=`` argument into callbacks."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from descend.diagnostics.dead_relu import DeadReLUMonitor
-from descend.diagnostics.divergence import DivergenceMonitor
-from descend.diagnostics.gradient_noise import GradientNoiseMonitor
-from descend.diagnostics.layer_gradients import LayerGradientMonitor
-from descend.diagnostics.learning_rate import SmallLearningRateMonitor
-from descend.diagnostics.monitor import Monitor, MonitorGroup
-from descend.diagnostics.oscillation import OscillationMonitor
-from descend.diagnostics.plateau import PlateauMonitor
-from descend.diagnostics.saddle import SaddleMonitor
+from descend.callbacks import Callback, as_callbacks
+from descend.monitors.dead_relu import DeadReLUMonitor
+from descend.monitors.divergence import DivergenceMonitor
+from descend.monitors.gradient_noise import GradientNoiseMonitor
+from descend.monitors.layer_gradients import LayerGradientMonitor
+from descend.monitors.learning_rate import SmallLearningRateMonitor
+from descend.monitors.monitor import Monitor, MonitorGroup
+from descend.monitors.oscillation import OscillationMonitor
+from descend.monitors.plateau import PlateauMonitor
+from descend.monitors.saddle import SaddleMonitor
 
 #: the monitors by name, in the order they run
 MONITORS: dict[str, type[Monitor]] = {
@@ -62,3 +64,22 @@ def default_monitors(*, model: Any = None, off: Iterable[str] = (), **run: Any) 
 def default_group(**run: Any) -> list[MonitorGroup]:
     """The standard monitors as one :class:`MonitorGroup` (what runs get by default)."""
     return [MonitorGroup(default_monitors(**run))]
+
+
+def monitors_for_run(monitors: Any, **run: Any) -> list[Callback]:
+    """The health monitors a run asked for: ``"default"`` (or True) for the standard set
+    (:func:`default_group`, given ``run``: ``model`` for ``fit``), None or False for none,
+    else callbacks as :func:`descend.callbacks.as_callbacks` takes them.
+
+    Example:
+        >>> callbacks = monitors_for_run("default", model=model) + as_callbacks(callback)
+    """
+    if monitors is None or monitors is False:
+        return []
+    if monitors is True or (isinstance(monitors, str) and monitors == "default"):
+        return list(default_group(**run))
+    if isinstance(monitors, str):
+        raise ValueError(
+            f"monitors must be 'default', None or a list of monitors, got {monitors!r}"
+        )
+    return as_callbacks(monitors)

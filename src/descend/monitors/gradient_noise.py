@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from descend.diagnostics.diagnosis import Diagnosis, Severity
-from descend.diagnostics.monitor import Monitor, flat, grads_of
+from descend.monitors.diagnosis import Diagnosis, Severity
+from descend.monitors.monitor import Monitor, flat, grads_of
 from descend.validation import check_int, check_number
 
 

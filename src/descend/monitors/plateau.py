@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from descend.diagnostics.curvature import hessian_spectrum
-from descend.diagnostics.diagnosis import Diagnosis, Severity
-from descend.diagnostics.monitor import Monitor
+from descend.monitors.curvature import hessian_spectrum
+from descend.monitors.diagnosis import Diagnosis, Severity
+from descend.monitors.monitor import Monitor
 from descend.validation import check_int, check_number
 
 

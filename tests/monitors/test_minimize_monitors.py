@@ -10,7 +10,7 @@ import torch
 
 import descend
 from descend import History, OptimizeResult
-from descend.diagnostics import (
+from descend.monitors import (
     Diagnosis,
     DivergenceMonitor,
     GradientNoiseMonitor,

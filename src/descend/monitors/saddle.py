@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from descend.diagnostics.curvature import Spectrum, hessian_spectrum
-from descend.diagnostics.diagnosis import Diagnosis, Severity
-from descend.diagnostics.monitor import Monitor, flat
+from descend.monitors.curvature import Spectrum, hessian_spectrum
+from descend.monitors.diagnosis import Diagnosis, Severity
+from descend.monitors.monitor import Monitor, flat
 from descend.validation import check_int, check_number
 
 

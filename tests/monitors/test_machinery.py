@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import descend
-from descend.diagnostics import (
+from descend.monitors import (
     Diagnosis,
     Monitor,
     MonitorGroup,
@@ -18,8 +18,8 @@ from descend.diagnostics import (
     lanczos,
     print_diagnoses,
 )
-from descend.diagnostics.curvature import hessian_spectrum
-from descend.diagnostics.diagnosis import round_down
+from descend.monitors.curvature import hessian_spectrum
+from descend.monitors.diagnosis import round_down
 
 
 def quadratic(x):

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 import descend
-from descend.diagnostics import DeadReLUMonitor, GradientNoiseMonitor, Severity
-from descend.diagnostics.layer_gradients import depth_ratio
+from descend.monitors import DeadReLUMonitor, GradientNoiseMonitor, Severity
+from descend.monitors.layer_gradients import depth_ratio
 
 
 def kinds(result):

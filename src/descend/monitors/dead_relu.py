@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from descend.diagnostics.diagnosis import Diagnosis, Severity
-from descend.diagnostics.monitor import Monitor
+from descend.monitors.diagnosis import Diagnosis, Severity
+from descend.monitors.monitor import Monitor
 from descend.validation import check_int, check_number
 
 #: activation modules whose units can die (output exactly 0 on a whole input range)

@@ -1,0 +1,271 @@
+"""Estimators trained on a CSV table: read it, hold out a seeded validation split,
+standardize, fit one of :mod:`descend.estimators`.
+
+One function, :func:`train`, serves ``descend fit`` and the rerun of a recorded fit
+(:func:`rerun_fit`, the runner ``descend runs rerun`` uses), so a rerun repeats every
+seeded choice (the split, the initialization, the batches). scikit-learn (behind the
+estimators) is imported only when a table is fitted, so the command line and the runs
+store work without it.
+
+Example:
+    >>> run = train({"data": "train.csv", "target": "label", "model": "logistic",
+    ...              "optimizer": "auto", "batch_size": "auto", "epochs": None, "lr": None,
+    ...              "validation_split": 0.2, "seed": 0, "standardize": True})
+    >>> run.estimator.score(*run.held_out)
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "CLASSIFIERS",
+    "MODELS",
+    "Scaling",
+    "TrainedRun",
+    "feature_matrix",
+    "read_table",
+    "rerun_fit",
+    "target_column",
+    "train",
+]
+
+#: model names (``descend fit --model``) and the estimator each one builds
+MODELS = {
+    "logistic": "LogisticRegression",
+    "linear": "LinearRegression",
+    "svm": "LinearSVC",
+    "mlp-classifier": "MLPClassifier",
+    "mlp-regressor": "MLPRegressor",
+}
+CLASSIFIERS = ("logistic", "svm", "mlp-classifier")
+
+
+# ---------------------------------------------------------------------------------------
+# reading tables
+
+
+def read_table(path: Path) -> dict[str, np.ndarray]:
+    """The columns of a CSV file (or .tsv, .csv.gz) as NumPy arrays, by name."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if not path.is_file():
+        raise ValueError(f"cannot read {str(path)!r}: no such file")
+    delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
+    try:
+        table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        message = " ".join(str(exc).split())
+        raise ValueError(f"cannot read {str(path)!r} as CSV: {message}") from None
+    if table.num_rows == 0:
+        raise ValueError(f"{str(path)!r} has no rows")
+    return {
+        name: column.to_numpy(zero_copy_only=False)
+        for name, column in zip(table.column_names, table.columns)
+    }
+
+
+def feature_matrix(columns: dict[str, np.ndarray], names: list[str], path: Path) -> np.ndarray:
+    """The named columns as a float64 matrix; a missing or non-numeric one is an error."""
+    missing = [name for name in names if name not in columns]
+    if missing:
+        raise ValueError(
+            f"{str(path)!r} has no column(s) {', '.join(map(repr, missing))}; "
+            f"columns: {', '.join(columns)}"
+        )
+    text = [name for name in names if columns[name].dtype.kind not in "biuf"]
+    if text:
+        raise ValueError(
+            f"feature column(s) {', '.join(map(repr, text))} of {str(path)!r} are not "
+            "numeric; encode them as numbers (or drop them) first"
+        )
+    return np.column_stack([columns[name].astype(np.float64) for name in names])
+
+
+def target_column(columns: dict[str, np.ndarray], target: str, model: str, path: Path) -> Any:
+    """The target column, checked against the model: numbers for a regressor; text
+    labels of a classifier as ``str``."""
+    if target not in columns:
+        raise ValueError(
+            f"{str(path)!r} has no column {target!r} (--target); columns: {', '.join(columns)}"
+        )
+    y = columns[target]
+    if model not in CLASSIFIERS and y.dtype.kind not in "biuf":
+        raise ValueError(
+            f"target column {target!r} is not numeric; --model {model} predicts numbers "
+            f"(use --model {' or '.join(CLASSIFIERS)} for labels)"
+        )
+    if y.dtype.kind == "O":  # text labels: one kind of label, never None
+        if any(v is None for v in y):
+            raise ValueError(f"target column {target!r} has empty values")
+        y = y.astype(str)
+    return y
+
+
+# ---------------------------------------------------------------------------------------
+# fitting
+
+
+class TrainedRun(NamedTuple):
+    """What :func:`train` made: the fitted estimator, its scaling and the data it saw."""
+
+    estimator: Any
+    scaling: Scaling
+    features: list[str]
+    X_train: np.ndarray
+    y_train: np.ndarray
+    held_out: tuple[np.ndarray, np.ndarray] | None
+    notes: list[str]
+
+
+def train(config: dict[str, Any]) -> TrainedRun:
+    """Read the table, split, scale and fit as ``config`` (``descend fit``'s options) says.
+
+    ``config`` holds ``data`` (the CSV file), ``target``, ``model`` (a key of
+    :data:`MODELS`), ``optimizer``, ``batch_size`` (text: an integer, ``full`` or
+    ``auto``), ``epochs``, ``lr``, ``validation_split`` (in [0, 1)), ``seed`` and
+    ``standardize``. The warnings the fit raised come back as ``notes``.
+    """
+    from sklearn.model_selection import train_test_split
+
+    data, target, model = Path(config["data"]), config["target"], config["model"]
+    validation_split, seed = config["validation_split"], config["seed"]
+    optimizer, batch_size = config["optimizer"], config["batch_size"]
+    epochs, lr, standardize = config["epochs"], config["lr"], config["standardize"]
+    columns = read_table(data)
+    y = target_column(columns, target, model, data)
+    features = [name for name in columns if name != target]
+    if not features:
+        raise ValueError(f"{str(data)!r} has no feature columns besides {target!r}")
+    X = feature_matrix(columns, features, data)
+
+    held_out = None
+    X_train, y_train = X, y
+    if validation_split > 0:
+        stratify = y if model in CLASSIFIERS and _stratifiable(y, validation_split) else None
+        try:
+            X_train, X_val, y_train, y_val = train_test_split(
+                X, y, test_size=validation_split, random_state=seed, stratify=stratify
+            )
+        except ValueError as exc:
+            raise ValueError(f"--validation-split {validation_split:g}: {exc}") from None
+        held_out = (X_val, y_val)
+
+    scaling = Scaling.fit(X_train, y_train if model not in CLASSIFIERS else None, standardize)
+    X_train, y_train = scaling.forward(X_train, y_train)
+    if held_out is not None:
+        held_out = scaling.forward(*held_out)
+
+    estimator = _estimator(model, optimizer, batch_size, epochs, lr, seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator.fit(X_train, y_train, validation=held_out)
+    notes = [" ".join(str(warning.message).split()) for warning in caught]
+    return TrainedRun(estimator, scaling, features, X_train, y_train, held_out, notes)
+
+
+def rerun_fit(config: dict[str, Any]) -> Any:
+    """The runner of recorded ``descend fit`` runs: the new run's FitResult."""
+    return train(config).estimator._fit_result
+
+
+def _stratifiable(y: np.ndarray, share: float) -> bool:
+    _, counts = np.unique(y, return_counts=True)
+    return counts.min() >= 2 and round(len(y) * share) >= len(counts)
+
+
+def _estimator(
+    model: str, optimizer: str, batch_size: str, epochs: int | None, lr: float | None, seed: int
+) -> Any:
+    import descend.estimators as estimators
+
+    params: dict[str, Any] = {
+        "optimizer": optimizer,
+        "batch_size": _batch_size(batch_size),
+        "lr": lr,
+        "random_state": seed,
+        "verbose": True,
+    }
+    if epochs is not None:
+        params["max_epochs"] = epochs
+    return getattr(estimators, MODELS[model])(**params)
+
+
+def _batch_size(text: str) -> int | str:
+    if text.lower() in ("full", "auto"):
+        return text.lower()
+    try:
+        size = int(text)
+    except ValueError:
+        raise ValueError(
+            f"--batch-size must be an integer >= 1, full or auto, got {text!r}"
+        ) from None
+    if size < 1:
+        raise ValueError(f"--batch-size must be an integer >= 1, full or auto, got {size}")
+    return size
+
+
+# ---------------------------------------------------------------------------------------
+# scaling
+
+
+class Scaling:
+    r"""Standardization of the features (and of a regression target) by the training rows:
+    :math:`(x - \mu)/\sigma` per column (:math:`\sigma = 1` for constant columns)."""
+
+    def __init__(
+        self, mean: np.ndarray, scale: np.ndarray, target_mean: float, target_scale: float
+    ) -> None:
+        self.mean, self.scale = mean, scale
+        self.target_mean, self.target_scale = target_mean, target_scale
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray | None, enabled: bool) -> Scaling:
+        d = X.shape[1]
+        if not enabled:
+            return cls(np.zeros(d), np.ones(d), 0.0, 1.0)
+        scale = X.std(axis=0)
+        scale[~(scale > 0)] = 1.0
+        target_mean, target_scale = 0.0, 1.0
+        if y is not None:
+            target_mean = float(np.mean(y))
+            target_scale = float(np.std(y)) or 1.0
+        return cls(X.mean(axis=0), scale, target_mean, target_scale)
+
+    def forward(self, X: np.ndarray, y: Any) -> tuple[np.ndarray, Any]:
+        X = (X - self.mean) / self.scale
+        if self.target_scale != 1.0 or self.target_mean != 0.0:
+            y = (np.asarray(y, dtype=np.float64) - self.target_mean) / self.target_scale
+        return X, y
+
+    def features(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mean) / self.scale
+
+    def target(self, predictions: np.ndarray) -> np.ndarray:
+        if self.target_scale == 1.0 and self.target_mean == 0.0:
+            return predictions
+        return predictions * self.target_scale + self.target_mean
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "target_mean": self.target_mean,
+            "target_scale": self.target_scale,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None, d: int) -> Scaling:
+        if not state:
+            return cls(np.zeros(d), np.ones(d), 0.0, 1.0)
+        return cls(
+            np.asarray(state["mean"], dtype=np.float64),
+            np.asarray(state["scale"], dtype=np.float64),
+            float(state["target_mean"]),
+            float(state["target_scale"]),
+        )
