@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from descend.methods import get_method
 from descend.monitors import monitors_for_run
 from descend.objective import Objective
 from descend.result import OptimizeResult
+from descend.scipy_form import bind_args, scipy_callbacks, translate
 from descend.stopping import StoppingCriteria
 
 DEFAULT_METHOD = "lbfgs"
@@ -26,11 +28,14 @@ def minimize(
     x0: Any,
     method: str = DEFAULT_METHOD,
     *,
+    args: Any = (),
     jac: Callable[..., Any] | bool | None = None,
+    tol: float | None = None,
+    options: dict[str, Any] | None = None,
     max_iter: int | None = None,
-    gtol: float = 1e-5,
+    gtol: float | None = None,
     ftol: float | None = None,
-    xtol: float = 0.0,
+    xtol: float | None = None,
     max_time: float | None = None,
     target: float | None = None,
     callback: Any = None,
@@ -42,30 +47,49 @@ def minimize(
     restarts: int | None = None,
     bounds: Any = None,
     seed: int | torch.Generator = 0,
-    **options: Any,
+    **optimizer_options: Any,
 ) -> OptimizeResult:
     r"""Minimize a scalar function of a vector (or any-shaped array) by gradient descent.
 
     Args:
-        fun: ``fun(x) -> scalar``. Given a tensor, its gradient comes from autodiff. With
-            ``jac`` given, ``fun`` and ``jac`` may be plain NumPy functions instead.
+        fun: ``fun(x, *args) -> scalar``. Given a tensor, its gradient comes from autodiff,
+            so ``fun`` must compute with torch operations. A NumPy ``fun`` (one that returns
+            a float or an array) needs its gradient as ``jac=``.
         x0: the start: list, tuple, NumPy array or tensor. ``res.x`` comes back as the same
             kind (a float64 NumPy array for lists, tuples and arrays).
         method: one of ``descend.methods.METHODS`` (``lbfgs``, the default, ``bfgs, cg, gd,
-            momentum, nesterov, adagrad, rmsprop, adam, adamw, amsgrad``, ...).
-        jac: the gradient ``jac(x) -> array`` shaped like ``x``, or ``True`` when ``fun``
-            returns ``(f, gradient)``. ``None``: autodiff.
+            momentum, nesterov, adagrad, rmsprop, adam, adamw, amsgrad, newton, newton-cg,
+            trust-region``, ...), or one of SciPy's names ``"BFGS"``, ``"L-BFGS-B"``,
+            ``"CG"``, ``"Newton-CG"``, ``"trust-ncg"``, ``"trust-exact"``, which run
+            descend's ``bfgs``, ``lbfgs``, ``cg``, ``newton-cg``, ``trust-region`` and
+            stop by SciPy's rules for that method (see :mod:`descend.scipy_form`; lower
+            case, ``"bfgs"``, ``"cg"`` and ``"newton-cg"`` are descend's own).
+        args: extra arguments for ``fun`` and ``jac``, as in SciPy (a non-tuple is one).
+        jac: the gradient ``jac(x, *args) -> array`` shaped like ``x``, or ``True`` when
+            ``fun`` returns ``(f, gradient)``. ``None``: autodiff.
+        tol: with SciPy's names, what ``scipy.optimize.minimize`` sets with it (``gtol``;
+            L-BFGS-B: ``ftol`` and ``gtol``; Newton-CG: ``xtol``); with descend's, ``gtol``.
+        options: with SciPy's names, SciPy's options for the method (``maxiter``, ``gtol``,
+            ``norm``, ``ftol``, ``xtol``, ``maxfun``, ``maxcor``, ``disp``,
+            ``return_all``, ...); an unknown one is refused with the nearest valid name.
+            With descend's names, any of ``max_iter, gtol, ftol, xtol, patience, max_time,
+            target, divergence_factor`` and the optimizer's options, as keywords.
         max_iter: iteration budget (default per method: 10,000 for first-order methods,
-            15,000 for lbfgs).
-        gtol: stop when :math:`\|\nabla f\|_2 \le` gtol.
+            15,000 for lbfgs; SciPy's names: SciPy's, mostly 200 n).
+        gtol: stop when :math:`\|\nabla f\|_2 \le` gtol (default 1e-5). **Giving gtol
+            (or tol) without ftol switches the ftol test off**: the run stops at the
+            gradient tolerance, not at the first iteration where f barely moved.
         ftol: stop when the relative change of f is below ftol for ``patience`` iterations
-            (default per method: 2.2e-9 for line-search methods, 1e-12 for fixed-step ones).
+            (default per method: 2.2e-9 for line-search methods, 1e-12 for fixed-step ones;
+            0, off, when only gtol is given).
         xtol: stop when :math:`\|x_k - x_{k-1}\| \le` xtol :math:`\max(\|x_k\|, 1)`
-            for ``patience`` iterations (0: off).
+            for ``patience`` iterations (default 0: off).
         max_time: wall-clock budget in seconds.
         target: stop as soon as f <= target.
         callback: ``cb(intermediate_result)`` called after every iteration (return True or
             raise StopIteration to stop), a :class:`descend.callbacks.Callback`, or a list.
+            With SciPy's names, SciPy's contract: ``cb(xk)`` unless its parameter is named
+            ``intermediate_result``, and only ``StopIteration`` stops.
         monitors: health monitors watching the run (``descend.diagnostics``); what they
             find lands on ``res.diagnoses``. ``"default"``: the standard set
             (divergence, oscillation, lr too small, plateau, saddle, gradient noise);
@@ -80,18 +104,48 @@ def minimize(
         restarts: run from this many random starts and return the best run
             (:func:`descend.multistart`, which also returns every run): ``x0`` and normal
             perturbations of it (standard deviation 1), clipped to ``bounds`` if given, or
-            with ``x0=None`` uniform draws from ``bounds``.
+            with ``x0=None`` uniform draws from ``bounds``. Not with SciPy's names.
         bounds: per-coordinate ``(low, high)`` pairs for the restarts (x is not constrained).
         seed: the restarts' seed (an integer or a ``torch.Generator``).
-        **options: passed to the optimizer (``lr``, ``momentum``, ``betas``, ...).
+        **optimizer_options: passed to the optimizer (``lr``, ``momentum``, ``betas``, ...);
+            a misspelled keyword is refused with the nearest valid name.
 
     Returns:
-        :class:`descend.OptimizeResult`.
+        :class:`descend.OptimizeResult`, also a mapping as SciPy's (``res["x"]``).
 
     Example:
         >>> res = descend.minimize(lambda x: ((x - 3) ** 2).sum(), [0.0, 0.0], "adam", lr=0.1)
         >>> res.x  # array([3., 3.])
+        >>> res = descend.minimize(lambda x, a: ((x - a) ** 2).sum(), [0.0], "BFGS", args=(3.0,))
+        >>> res["x"], res["success"]  # (array([3.]), True)
     """
+    call = translate(
+        method,
+        tol,
+        options,
+        given=dict(
+            max_iter=max_iter, gtol=gtol, ftol=ftol, xtol=xtol, patience=patience,
+            max_time=max_time, target=target, divergence_factor=divergence_factor,
+        ),
+        extra=optimizer_options,
+        n=_size(x0),
+        keywords=_KEYWORDS,
+    )  # fmt: skip
+    if call.scipy and (restarts is not None or bounds is not None):
+        raise ValueError(
+            f"restarts= and bounds= are descend's (random starts), not SciPy's box "
+            f"constraints, and run descend's rules: use method={call.method!r} with them "
+            "(descend.minimize does not constrain x)"
+        )
+    # the body reads these: descend's method, its optimizer options, resolved tolerances
+    # (call.stopping holds every StoppingCriteria field, SciPy's norm and budgets too)
+    method, options = call.method, call.options
+    max_iter, gtol, ftol, xtol, patience = (
+        call.stopping[k] for k in ("max_iter", "gtol", "ftol", "xtol", "patience")
+    )
+    fun, jac = bind_args(fun, jac, args)
+    callback = scipy_callbacks(callback, call)
+    record = record or call.record
     if restarts is not None or bounds is not None:
         if restarts is None:
             raise ValueError(
@@ -140,6 +194,25 @@ def minimize(
     )
 
 
+#: minimize's keywords, for the nearest valid name in a misspelled keyword's error
+_KEYWORDS = tuple(
+    name
+    for name, p in inspect.signature(minimize).parameters.items()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY
+)
+
+
+def _size(x0: Any) -> int:
+    """The number of variables (for SciPy's budgets of 200 n iterations); 0 if unknown
+    (a bad x0 is reported later, by :func:`_as_parameter`)."""
+    if isinstance(x0, Tensor):
+        return x0.numel()
+    try:
+        return int(np.size(np.asarray(x0, dtype=np.float64)))
+    except (TypeError, ValueError):
+        return 0
+
+
 def _as_parameter(x0: Any, device: Any) -> tuple[Tensor, Callable[[Tensor], Any]]:
     """x0 as a float leaf tensor, and the function that turns a tensor back into x0's kind."""
     if isinstance(x0, Tensor):
@@ -184,11 +257,15 @@ def _evaluator(
         def autodiff() -> Tensor:
             x.grad = None
             with torch.enable_grad():
-                value = fun(x)
+                try:
+                    value = fun(x)
+                except RuntimeError as exc:
+                    if "numpy()" not in str(exc):
+                        raise
+                    raise TypeError(_NUMPY_FUN.format(what="turned x into a NumPy array")) from exc
                 if not isinstance(value, Tensor):
                     raise TypeError(
-                        f"fun must return a scalar tensor for autodiff, got "
-                        f"{type(value).__name__}; pass jac= to use a NumPy function"
+                        _NUMPY_FUN.format(what=f"returned {type(value).__name__}, not a tensor")
                     )
                 _check_scalar(value)
                 if not value.requires_grad:
@@ -205,6 +282,11 @@ def _evaluator(
 
         return autodiff
 
+    if isinstance(jac, str):
+        raise ValueError(
+            f"jac={jac!r} asks for finite differences; descend takes none: pass jac=None "
+            "(autodiff of a torch fun), a gradient function, or True"
+        )
     if jac is not True and not callable(jac):
         raise TypeError(f"jac must be callable, True or None, got {type(jac).__name__}")
 
@@ -225,6 +307,13 @@ def _evaluator(
         return value_t
 
     return explicit
+
+
+_NUMPY_FUN = (
+    "fun {what}: without jac=, descend differentiates fun by autodiff, so "
+    "fun must compute with torch operations on the tensor x it is given. For a NumPy "
+    "function, pass jac= (its gradient function, or True if fun returns (f, gradient))"
+)
 
 
 def _check_scalar(value: Tensor) -> None:

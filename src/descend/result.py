@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -113,21 +117,40 @@ class History:
 
 
 @dataclass
-class OptimizeResult:
-    """The outcome of :func:`descend.minimize`.
+class OptimizeResult(Mapping[str, Any]):
+    """The outcome of :func:`descend.minimize`; also a read-only mapping, as SciPy's is.
 
     Attributes:
         x: the solution, of the kind ``x0`` was given as (NumPy for lists and arrays).
         fun: f at ``x``.
+        jac: the gradient at ``x``, of the kind of ``x``.
+        hess_inv: for ``bfgs`` (and SciPy's ``"BFGS"``), the inverse-Hessian
+            approximation at ``x``, n x n over the flattened ``x`` (NumPy or tensor, as
+            ``x``); None for other methods.
         grad_norm: Euclidean norm of the gradient at ``x``.
         nit: iterations (optimizer steps) taken.
         nfev, njev, nhev: evaluations of f, of its gradient, of Hessian-vector products.
-        converged: whether a convergence criterion (gtol, ftol, xtol, target) ended the run.
-        status: why the run stopped (:class:`Status`).
+        converged: whether a convergence criterion (gtol, ftol, xtol, target) ended the run;
+            ``success`` is the same, by SciPy's name.
+        status: why the run stopped (:class:`Status`, a ``str``).
         message: the same in plain English, with advice when it failed.
+        method: descend's method name.
+        time: seconds the run took.
         history: the per-iteration :class:`History`.
         diagnoses: what the health monitors found (:class:`descend.diagnostics.Diagnosis`,
             one per kind); ``descend.diagnostics.print_diagnoses(res)`` prints them.
+
+    As a mapping: ``res["x"]``, ``"jac" in res``, ``res.keys()``, ``res.items()``,
+    ``len(res)``, ``dict(res)`` and ``for key in res`` see the attributes above, by name
+    (``hess_inv`` only where the method has one, as in SciPy).
+
+    :meth:`to_dict` gives the same with plain Python values (lists, floats, ints, strings,
+    None), which ``json.dumps`` takes; :meth:`to_json` is that JSON text.
+
+    Example:
+        >>> res = descend.minimize(lambda x: ((x - 3) ** 2).sum(), [0.0, 0.0], "BFGS")
+        >>> res["x"], res["success"], sorted(res)[:3]  # (array([3., 3.]), True, [...])
+        >>> json.loads(res.to_json())["fun"]  # 0.0
     """
 
     x: Any
@@ -143,6 +166,8 @@ class OptimizeResult:
     method: str = ""
     time: float = 0.0
     diagnoses: list[Any] = field(default_factory=list, repr=False)
+    jac: Any = None
+    hess_inv: Any = None
 
     @property
     def converged(self) -> bool:
@@ -152,6 +177,35 @@ class OptimizeResult:
     def success(self) -> bool:
         """Alias of ``converged``, as in ``scipy.optimize.OptimizeResult``."""
         return self.converged
+
+    # -- the mapping, as scipy.optimize.OptimizeResult ---------------------------------------
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key in RESULT_KEYS if key != "hess_inv" or self.hess_inv is not None)
+
+    def __len__(self) -> int:
+        return len(RESULT_KEYS) - (self.hess_inv is None)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in RESULT_KEYS or (key == "hess_inv" and self.hess_inv is None):
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in RESULT_KEYS and (key != "hess_inv" or self.hess_inv is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result with plain Python values, for ``json.dumps``.
+
+        Arrays and tensors become (nested) lists, ``status`` its string, ``history`` a
+        dict of columns (lists; ``x`` too when recorded), ``diagnoses`` a list of dicts.
+        NaN and infinities become None, so the JSON is strict (RFC 8259).
+        """
+        return {key: _plain(self[key]) for key in self}
+
+    def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as JSON text; ``kwargs`` go to ``json.dumps`` (``indent=2``)."""
+        return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
     def __repr__(self) -> str:
         lines = [
@@ -168,6 +222,56 @@ class OptimizeResult:
             kinds = ", ".join(getattr(d, "kind", str(d)) for d in self.diagnoses)
             lines.append(f"diagnoses: {kinds}")
         return "OptimizeResult(\n" + "\n".join(lines) + "\n)"
+
+
+#: the mapping's keys, in order: SciPy's names first, then descend's
+RESULT_KEYS = (
+    "x",
+    "fun",
+    "jac",
+    "hess_inv",
+    "nit",
+    "nfev",
+    "njev",
+    "nhev",
+    "status",
+    "success",
+    "message",
+    "grad_norm",
+    "converged",
+    "method",
+    "time",
+    "history",
+    "diagnoses",
+)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON's types: lists, dicts, str, int, float (finite) and None."""
+    if isinstance(value, Enum):
+        return _plain(value.value)
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if hasattr(value, "detach"):  # a tensor
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biu":
+            return value.tolist()
+        return _plain(value.tolist())
+    if isinstance(value, History):
+        return _plain(value.as_dict())
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    return str(value)
 
 
 def _as_numpy(x: Any) -> Any:

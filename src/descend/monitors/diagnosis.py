@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import IO, Any
@@ -105,7 +104,8 @@ def _as_list(diagnoses: Any) -> list[Diagnosis]:
         return []
     if isinstance(diagnoses, Diagnosis):
         return [diagnoses]
-    if hasattr(diagnoses, "diagnoses") and not isinstance(diagnoses, Iterable):
+    # a result (an iterable mapping itself) with its diagnoses, not a list of diagnoses
+    if hasattr(diagnoses, "diagnoses") and not isinstance(diagnoses, (list, tuple)):
         return list(diagnoses.diagnoses or [])
     items = list(diagnoses)
     for item in items:

@@ -278,7 +278,7 @@ def draw_landscape(
 
 def as_runs(runs: Any, name: str = "results") -> dict[str, Any]:
     """``{label: run}`` from a mapping, a sequence of runs, or one run."""
-    if isinstance(runs, Mapping):
+    if isinstance(runs, Mapping) and not hasattr(runs, "history"):  # a result is a mapping too
         if not runs:
             raise ValueError(f"{name} must not be empty; give at least one run")
         return {str(k): v for k, v in runs.items()}
