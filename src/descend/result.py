@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -179,6 +179,16 @@ class OptimizeResult(Mapping[str, Any]):
         return self.converged
 
     # -- the mapping, as scipy.optimize.OptimizeResult ---------------------------------------
+
+    def keys(self) -> KeysView[str]:
+        """The names, as SciPy's ``dict_keys(['x', 'fun', ...])``."""
+        return dict.fromkeys(self).keys()
+
+    def items(self) -> ItemsView[str, Any]:
+        return {key: self[key] for key in self}.items()
+
+    def values(self) -> ValuesView[Any]:
+        return {key: self[key] for key in self}.values()
 
     def __iter__(self) -> Iterator[str]:
         return (key for key in RESULT_KEYS if key != "hess_inv" or self.hess_inv is not None)
