@@ -1,4 +1,9 @@
-"""The method names ``minimize`` and the CLI accept: recipes over ``descend.optim`` classes."""
+"""The method names ``minimize``, ``fit``, the estimators and the CLI accept: recipes over
+``descend.optim`` classes, and the one home of their default learning rates.
+
+What a rule *is* (elementwise, needs a fixed batch, couples weight decay, second order) is
+declared by its class: ``descend.optim.capabilities(method.optimizer)``.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +27,11 @@ class Method:
             cannot override them.
         defaults: options a user may override (``lr``), documented per method, tuned for
             ``minimize`` on functions of a vector.
-        train_defaults: the same for ``fit`` on a data set, where the usual values differ
-            (Adam's 1e-3); ``None``: as ``defaults``.
+        train_defaults: the same for ``fit`` and the estimators on a data set, where the
+            usual values differ (Adam's 1e-3); ``None``: as ``defaults``.
+        lipschitz_lr: where the gradient's Lipschitz constant :math:`L` is known (a linear
+            model's smooth part), the default ``lr`` is this over :math:`L`: 1 for plain
+            gradient descent (the step of ISTA); None: no such rule.
         summary: one line for tables and ``--help``.
         max_iter: default iteration budget.
         patience: default consecutive iterations ftol/xtol must hold.
@@ -41,12 +49,36 @@ class Method:
     max_iter: int = 10_000
     patience: int = 10
     ftol: float = 1e-12
-    second_order: bool = False
+    lipschitz_lr: float | None = None
 
     def options(self) -> set[str]:
         """Option names the optimizer accepts (besides ``params``)."""
         sig = inspect.signature(self.optimizer.__init__)
         return {n for n in sig.parameters if n not in ("self", "params")}
+
+    def default_options(self, *, training: bool = False) -> dict[str, Any]:
+        """The options a user did not give: ``train_defaults`` for ``fit`` and the
+        estimators (``training=True``), else ``defaults`` (for ``minimize``)."""
+        if training and self.train_defaults is not None:
+            return self.train_defaults
+        return self.defaults
+
+    def default_lr(self, *, training: bool = False, lipschitz: float | None = None) -> float | None:
+        """The learning rate a run starts from when the user gives none.
+
+        ``training``: for ``fit`` and the estimators rather than ``minimize``.
+        ``lipschitz``: the gradient's Lipschitz constant :math:`L` where it is known; a
+        method with ``lipschitz_lr`` then defaults to ``lipschitz_lr / L``. Otherwise the
+        table's rate, or the optimizer class's own default; None for a method without a
+        learning rate (``trust-region``).
+        """
+        if lipschitz is not None and self.lipschitz_lr is not None:
+            return self.lipschitz_lr / lipschitz
+        options = self.default_options(training=training)
+        if "lr" in options:
+            return float(options["lr"])
+        lr = inspect.signature(self.optimizer.__init__).parameters.get("lr")
+        return None if lr is None else float(lr.default)
 
     def build(
         self, params: list[torch.Tensor], options: dict[str, Any], *, training: bool = False
@@ -62,8 +94,7 @@ class Method:
                 f"method {self.name!r} does not take option(s) {', '.join(unknown)}; "
                 f"valid options: {', '.join(sorted(valid))}"
             )
-        base = self.train_defaults if training and self.train_defaults is not None else None
-        kwargs = {**(self.defaults if base is None else base), **options, **self.fixed}
+        kwargs = {**self.default_options(training=training), **options, **self.fixed}
         return self.optimizer(params, **kwargs)
 
 
@@ -101,7 +132,6 @@ def _line_search(name: str, cls: Any, summary: str, max_iter: int, **kw: Any) ->
             max_iter=max_iter,
             patience=1,
             ftol=2.2e-9,
-            second_order=True,
             **kw,
         )
     )
@@ -110,7 +140,13 @@ def _line_search(name: str, cls: Any, summary: str, max_iter: int, **kw: Any) ->
 # -- fixed-step first-order rules: minimize's defaults are tuned on the standard problems
 # (descend.problems); fit's are the values practitioners start a network with
 _first_order(
-    "gd", optim.SGD, "gradient descent, fixed learning rate", {"lr": 1e-3}, {"lr": 1e-2}, patience=1
+    "gd",
+    optim.SGD,
+    "gradient descent, fixed learning rate",
+    {"lr": 1e-3},
+    {"lr": 1e-2},
+    patience=1,
+    lipschitz_lr=1.0,
 )
 _first_order(
     "momentum",

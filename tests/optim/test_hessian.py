@@ -10,6 +10,7 @@ from torch import Tensor
 
 import descend.optim.hessian as hessian_module
 from descend.objective import Objective
+from descend.optim.flat_params import FlatParams
 from descend.optim.hessian import (
     HessianVectorProduct,
     check_dense_hessian_memory,
@@ -18,7 +19,6 @@ from descend.optim.hessian import (
     finite_difference_step,
     hvp_fn,
 )
-from descend.optim.linesearch import FlatParams
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -14,14 +14,13 @@ from scipy.optimize import line_search as scipy_line_search
 from scipy.optimize import rosen, rosen_der, rosen_hess
 
 from descend.objective import Objective
+from descend.optim.flat_params import FlatParams
+from descend.optim.line_search_optimizer import LineFunction, search
 from descend.optim.linesearch import (
-    FlatParams,
-    LineFunction,
     backtracking_armijo,
     cubic_minimizer,
     fixed_step,
     quadratic_minimizer,
-    search,
     strong_wolfe,
 )
 

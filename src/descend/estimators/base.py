@@ -1,9 +1,12 @@
-r"""What every descend estimator shares: parameters, validation, and one training routine.
+r"""The contract every descend estimator shares: parameters, validation, and one
+training routine.
 
 An estimator is a torch module, a per-sample loss and a penalty; training is one call of
-:func:`descend.fit` (the descent loop fed by batches), so every update rule comes from
-``descend.optim`` and none is written here. This module turns scikit-learn's contract
-into that call:
+:func:`descend.train.fit.fit` (the descent loop fed by batches), so every update rule comes
+from ``descend.optim`` and none is written here. This module turns scikit-learn's contract
+into that call; :mod:`descend.estimators.plan` decides how the fit runs,
+:mod:`descend.estimators.targets` handles the targets and :mod:`descend.estimators.arrays`
+the arrays:
 
 * **validation at the edge**: ``sklearn.utils.validation.validate_data`` for ``X`` and
   ``y`` (array-likes, pandas frames, feature names), ``_check_sample_weight`` for the
@@ -14,44 +17,40 @@ into that call:
   :math:`\rho\|w\|_1 + \frac{1-\rho}{2}\|w\|_2^2` for ``elasticnet``, :math:`\rho` =
   ``l1_ratio``); intercepts and biases are never penalized. Weights are rescaled to mean 1,
   so a mini-batch mean of :math:`s_i \ell_i` estimates the weighted mean without bias,
-  and a weight of ``k`` is the same as repeating a row ``k`` times;
-* **the L2 term** reaches the gradient through fit's penalty; on mini-batches with a
-  method whose ``weight_decay`` is the same gradient :math:`\alpha w` (gd, momentum,
-  nesterov, adagrad, rmsprop, adam, amsgrad) it is given as that weight decay on the
-  weights instead (one fused update rather than an autograd term at every step);
+  and a weight of ``k`` is the same as repeating a row ``k`` times. The L1 term is a
+  proximal step after each update (:class:`descend.optim.ProximalL1`, which ``fit``
+  builds from ``l1``); the L2 term reaches the gradient through fit's penalty or, on
+  mini-batches, as the optimizer's coupled weight decay;
 * **the method**: ``optimizer="auto"`` picks full-batch L-BFGS for smooth convex models,
-  full-batch proximal gradient (``"gd"`` with step :math:`1/L`) when an L1 term is present,
-  and mini-batch Adam for networks and non-smooth losses; any name of
-  ``descend.METHODS``, an optimizer class, an optimizer instance (its class and
-  hyperparameters, rebuilt over the model's parameters) or a factory
+  full-batch proximal gradient (``"gd"`` with step :math:`1/L`,
+  :func:`descend.optim.step_size.lipschitz_constant`) when an L1 term is present, and
+  mini-batch Adam for networks and non-smooth losses; any name of ``descend.METHODS``
+  (with the method table's training defaults), an optimizer class, an optimizer instance
+  (its class and hyperparameters, rebuilt over the model's parameters) or a factory
   ``params -> optimizer`` works too;
 * **stopping**: on the full batch, the gradient norm :math:`\|\nabla F\|_2 \le` ``tol``
   (with an L1 term, the norm of the proximal gradient mapping
-  :math:`\|w_k - w_{k+1}\|_2/\eta \le` ``tol``); on mini-batches, the epoch loss failing
-  to improve by ``tol`` for ``n_iter_no_change`` epochs (with ``early_stopping``, the
-  loss on a held-out ``validation_fraction``, and the best weights are kept). Running out
-  of ``max_epochs`` first issues a ``ConvergenceWarning``;
+  :math:`\|w_k - w_{k+1}\|_2/\eta \le` ``tol``, measured by the descent loop for a proximal
+  optimizer); on mini-batches, the epoch loss failing to improve by ``tol`` for
+  ``n_iter_no_change`` epochs (with ``early_stopping``, the loss on a held-out
+  ``validation_fraction``, and the best weights are kept). Running out of ``max_epochs``
+  first, or a line search that finds no lower loss, issues a ``ConvergenceWarning``;
 * **atomic fits**: a fit that raises leaves the estimator as it was (no fitted attributes
   after a failed first fit, the previous model after a failed refit);
 * **determinism**: ``random_state`` seeds every draw (initialization, order of rows,
-  validation split, dropout) through ``descend.fit``'s seed; global RNGs are untouched.
+  validation split, dropout) through fit's seed; global RNGs are untouched.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
-import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -64,109 +63,24 @@ from sklearn.utils.validation import (
 )
 from torch import Tensor, nn
 
-import descend
-from descend.callbacks import Callback, EarlyStopping
-from descend.methods import METHODS, get_method
+from descend.estimators.arrays import (
+    FLOAT_DTYPES,
+    as_tensor,
+    pack_targets,
+    torch_dtype,
+    validated,
+)
+from descend.estimators.plan import (
+    OptimizerPlan,
+    build_optimizer,
+    check_built,
+    plan_optimizer,
+    resolve_batch_size,
+    stopping_rules,
+)
+from descend.optim.step_size import lipschitz_constant
 from descend.result import Status
-from descend.stopping import StoppingCriteria
-
-#: dtypes the estimators compute in: float32 input stays float32, anything else is float64
-FLOAT_DTYPES = (np.float64, np.float32)
-
-#: methods whose step with an L1 term on the full batch is 1/L by default
-PROXIMAL_STEP = ("gd",)
-
-#: methods whose ``weight_decay`` adds lambda * w to the gradient: the gradient of the L2
-#: term (lambda / 2) ||w||^2 (AdamW's decoupled decay is another rule)
-COUPLED_DECAY = ("gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "amsgrad")
-
-#: how far fit's steps may run when only epochs bound them
-_NO_STEP_LIMIT = 2**62
-
-
-def torch_dtype(dtype: Any) -> torch.dtype:
-    """The torch dtype of a NumPy float dtype (float32 or float64)."""
-    return torch.float32 if np.dtype(dtype) == np.float32 else torch.float64
-
-
-def as_tensor(array: np.ndarray, dtype: torch.dtype | None = None) -> Tensor:
-    """A CPU tensor sharing memory with ``array`` when it is contiguous and writable."""
-    array = np.ascontiguousarray(array)
-    if not array.flags.writeable:
-        array = array.copy()
-    tensor = torch.from_numpy(array)
-    return tensor if dtype is None else tensor.to(dtype)
-
-
-@dataclass
-class _Plan:
-    """How a fit will run: the optimizer's builder and what kind of method it is."""
-
-    label: str
-    build: Callable[[list[Tensor]], torch.optim.Optimizer]
-    line_search: bool  # needs the same batch on every evaluation: full batch only
-    method: str | None  # the descend method name when given by name
-    full: bool = False  # batch_size="auto" means the full batch
-
-
-def _is_line_search(cls: type) -> bool:
-    from descend.optim import TrustRegion
-    from descend.optim.linesearch import LineSearchOptimizer
-
-    return issubclass(cls, (LineSearchOptimizer, TrustRegion, torch.optim.LBFGS))
-
-
-def _reject_natural_gradient(cls: type) -> None:
-    from descend.optim import NaturalGradient
-
-    if issubclass(cls, NaturalGradient):
-        raise ValueError(
-            "optimizer=NaturalGradient needs a closure returning per-sample losses, which "
-            "descend.fit does not give; use optimizer='newton' (for generalized linear "
-            "models the model Fisher is the Hessian) or drive NaturalGradient directly"
-        )
-
-
-class _ProximalStationarity(Callback):
-    r"""Stops a full-batch proximal-gradient run when :math:`\|w_k - w_{k+1}\|_2/\eta`
-    (the proximal gradient mapping, the gradient norm of the smooth case) is at most
-    ``tol``."""
-
-    def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer, tol: float) -> None:
-        self.params = [p for p in module.parameters() if p.requires_grad]
-        self.optimizer = optimizer
-        self.tol = tol
-        self.previous: list[Tensor] | None = None
-        self.stop_reason: str | None = None
-        self.mapping = math.inf
-
-    def on_begin(self, result: Any) -> None:
-        self.previous = [p.detach().clone() for p in self.params]
-
-    def on_step(self, result: Any) -> bool | None:
-        assert self.previous is not None
-        with torch.no_grad():
-            step = torch.linalg.vector_norm(
-                torch.stack(
-                    [torch.linalg.vector_norm(p - q) for p, q in zip(self.params, self.previous)]
-                )
-            )
-            for p, q in zip(self.params, self.previous):
-                q.copy_(p)
-        lr = float(self.optimizer.param_groups[0]["lr"])
-        mapping = self.mapping = float(step) / lr
-        if mapping <= self.tol:
-            self.stop_reason = f"proximal gradient mapping {mapping:.3g} <= tol {self.tol:g}"
-            return True
-        return None
-
-
-class _EpochEarlyStopping(EarlyStopping):
-    """EarlyStopping that checks at epoch ends only, and says so: fit then builds no
-    intermediate result for it after every step."""
-
-    def on_iteration(self, nit: int) -> bool:
-        return False
+from descend.train.fit import fit
 
 
 class DescendEstimator(BaseEstimator):
@@ -201,17 +115,13 @@ class DescendEstimator(BaseEstimator):
         """The method of ``optimizer="auto"``."""
         raise NotImplementedError
 
-    def _default_lr(self, method: str | None) -> float | None:
-        """The learning rate when ``lr=None`` (None: the method's own default)."""
-        return None
-
     def _penalty(self) -> tuple[float, float]:
         """``(l1, l2)`` strengths of fit's penalty on the weights."""
         return 0.0, 0.0
 
     def _curvature(self, fitted: dict[str, Any]) -> float:
         """An upper bound of the loss's second derivative in the model's output (for the
-        step 1/L of proximal gradient)."""
+        step 1/L of proximal gradient, :func:`~descend.optim.step_size.lipschitz_constant`)."""
         return 1.0
 
     def _validate_targets(
@@ -295,7 +205,7 @@ class DescendEstimator(BaseEstimator):
         if y.ndim == 2 and y.shape[1] == 1 and not fitted.get("_multi_output", False):
             y = y.ravel()
         X, _ = self._encode_features(X, fitted, first=False)
-        target = _pack(self._encode_targets(y, fitted), np.ones(len(y)), self._torch_dtype_)
+        target = pack_targets(self._encode_targets(y, fitted), np.ones(len(y)), self._torch_dtype_)
         weights = torch.ones(len(y), dtype=torch.float64)
         if sample_weight is not None:
             weights = torch.from_numpy(_check_sample_weight(sample_weight, X, dtype=np.float64))
@@ -324,60 +234,37 @@ class DescendEstimator(BaseEstimator):
     ) -> DescendEstimator:
         self._validate_params()
         first = not (partial and self._is_fitted())
-        kwargs = self._validate_X()
-        if first:
-            # validate on a copy: validate_data records n_features_in_ on its estimator,
-            # and nothing may change here until training has succeeded
-            scratch = copy.copy(self)
-            X, y = _validated(scratch, X, y, reset=True, **kwargs, **self._y_args())
-            names = getattr(scratch, "feature_names_in_", None)
-            fitted: dict[str, Any] = {"n_features_in_": scratch.n_features_in_}
-            fitted["feature_names_in_"] = names
-        else:
-            X, y = _validated(self, X, y, reset=False, **kwargs, **self._y_args())
-            fitted = {"n_features_in_": self.n_features_in_}
-        n = X.shape[0]
-        weights = None
-        if sample_weight is not None:
-            weights = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
-            )
-            total = float(weights.sum())
-            if not total > 0:
-                raise ValueError(
-                    "sample_weight sums to 0; at least one sample needs a positive weight"
-                )
-            weights = weights * (n / total)
-        fitted.update(
-            self._validate_targets(
-                y, first=first, classes=classes, partial=partial, weights=weights
-            )
+        X, y, weights, fitted = self._validated_data(
+            X, y, sample_weight, first=first, partial=partial, classes=classes
         )
-
-        X, updates = self._encode_features(X, fitted, first=first)
-        fitted.update(updates)
-        dtype = self._dtype(X) if first else self._torch_dtype_
-        fitted["_torch_dtype_"] = dtype
+        dtype = fitted["_torch_dtype_"]
         seed = self._seed(partial)
         l1, l2 = self._penalty()
-        plan = self._plan(partial=partial, l1=l1, fitted=fitted)
-        batch_size = self._batch_size(plan, n)
-        if l1 > 0 and plan.line_search:
+        plan = plan_optimizer(
+            self.optimizer,
+            method=lambda: self._default_method(partial=partial, l1=l1, fitted=fitted),
+            lr=self.lr,
+            options=self.optimizer_params or {},
+        )
+        if l1 > 0 and plan.needs_fixed_batch:
             raise ValueError(
                 f"optimizer={plan.label!r} is a line-search method for smooth objectives and "
                 "cannot take an L1 penalty (applied by a proximal step); use "
                 "optimizer='auto' (proximal gradient), 'gd', 'adam' or another first-order method"
             )
-        if batch_size is not None and plan.line_search:
-            raise ValueError(
-                f"optimizer={plan.label!r} searches along a line on one batch and needs "
-                f"batch_size='full', got batch_size={batch_size}"
-            )
+        batch_size = resolve_batch_size(
+            self.batch_size,
+            plan,
+            X.shape[0],
+            auto_full=(
+                self.optimizer == "auto" and l1 > 0 and not partial and self._full_batch_proximal
+            ),
+            auto_size=self._auto_batch_size,
+        )
 
         Xt = as_tensor(X, dtype)
-        target = self._encode_targets(y, fitted)
         loss = self._loss(fitted, weighted=weights is not None)
-        Yt = _pack(target, weights, dtype)
+        Yt = pack_targets(self._encode_targets(y, fitted), weights, dtype)
         val = None
         if validation is not None:
             val = self._validation_data(validation, fitted, dtype, weighted=weights is not None)
@@ -389,119 +276,54 @@ class DescendEstimator(BaseEstimator):
                 module = self._build_module(X.shape[1], fitted, dtype, seed)
             else:
                 module = self._module_for_update(fitted, seed)
-        params = [p for p in module.parameters() if p.requires_grad]
-        options_lr = None
-        if l1 > 0 and batch_size is None and plan.method in PROXIMAL_STEP and self.lr is None:
-            options_lr = 1.0 / self._lipschitz(Xt, weights, l2, fitted)
-            plan = self._plan(partial=partial, l1=l1, fitted=fitted, lr=options_lr)
-        fit_l2 = l2
-        if (
-            batch_size is not None
-            and l2 > 0
-            and plan.method in COUPLED_DECAY
-            and "weight_decay" not in (self.optimizer_params or {})
-        ):
-            # the same L2 gradient as fit's penalty term, added by the optimizer to the
-            # weights' gradients: no autograd graph for it at every step
-            named = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
-            groups = [
-                {
-                    "params": [p for name, p in named if not name.endswith("bias")],
-                    "weight_decay": l2,
-                },
-                {"params": [p for name, p in named if name.endswith("bias")]},
-            ]
-            optimizer = plan.build([g for g in groups if g["params"]])
-            fit_l2 = 0.0
-        else:
-            optimizer = plan.build(params)
-        if plan.method is None and batch_size is not None and _is_line_search(type(optimizer)):
-            # a factory's optimizer is known only now: a line search needs the full batch
-            if self.batch_size != "auto":
-                raise ValueError(
-                    f"the optimizer factory built {type(optimizer).__name__}, which searches "
-                    f"along a line on one batch and needs batch_size='full', got "
-                    f"batch_size={batch_size}"
-                )
-            batch_size = None
-        previous = getattr(self, "_optimizer", None)
-        if (
-            not first
-            and previous is not None
-            and getattr(self, "_optimizer_label", None) == plan.label
-            and [p.shape for p in params]
-            == [p.shape for p in self._module.parameters() if p.requires_grad]
-        ):
-            # the optimizer's state (moments, step counts) carries over partial_fit calls
-            optimizer.load_state_dict(copy.deepcopy(previous.state_dict()))
+        lr = None
+        if l1 > 0 and batch_size == "full" and self.lr is None:
+            lr = self._proximal_lr(plan, Xt, weights, l2, fitted)
+        optimizer, fit_l2 = build_optimizer(plan, module, batch_size=batch_size, l2=l2, lr=lr)
+        if plan.capabilities is None:
+            batch_size = check_built(optimizer, batch_size, self.batch_size)
+        if not first:
+            self._continue_optimizer(optimizer, plan.label, module)
 
-        callbacks: list[Callback] = []
-        early = None
-        stopping = None
-        validation_arg: Any = val
-        if partial:
-            epochs = 1
-        else:
-            epochs = self.max_epochs
-            if batch_size is None and not self.early_stopping:
-                if l1 > 0:
-                    callbacks.append(_ProximalStationarity(module, optimizer, self.tol))
-                    stopping = StoppingCriteria(max_iter=_NO_STEP_LIMIT, gtol=0.0, ftol=0.0)
-                else:
-                    stopping = StoppingCriteria(max_iter=_NO_STEP_LIMIT, gtol=self.tol, ftol=0.0)
-            elif self.early_stopping:
-                if val is None:
-                    validation_arg = float(self.validation_fraction)
-                early = _EpochEarlyStopping(
-                    monitor="val_loss",
-                    patience=self.n_iter_no_change,
-                    min_delta=self.tol,
-                    restore_best_weights=True,
-                )
-            else:
-                early = _EpochEarlyStopping(
-                    monitor="loss",
-                    patience=self.n_iter_no_change,
-                    min_delta=self.tol,
-                    restore_best_weights=False,
-                )
+        rules = stopping_rules(
+            partial=partial,
+            batch_size=batch_size,
+            max_epochs=self.max_epochs,
+            tol=self.tol,
+            early_stopping=self.early_stopping,
+            n_iter_no_change=self.n_iter_no_change,
+            validation=val,
+            validation_fraction=self.validation_fraction,
+        )
         device = self._device()
         try:
-            result = descend.fit(
+            result = fit(
                 module,
                 loss,
                 (Xt, Yt),
                 optimizer=optimizer,
-                batch_size="full" if batch_size is None else batch_size,
-                epochs=epochs,
+                batch_size=batch_size,
+                epochs=rules.epochs,
                 shuffle=True,
                 seed=seed,
                 l1=l1,
                 l2=fit_l2,
-                validation=validation_arg,
-                early_stopping=early,
-                callbacks=callbacks,
+                validation=rules.validation,
+                early_stopping=rules.early_stopping,
                 monitors=None,  # an estimator's fit stays quiet and lean: no health checks
                 device=device,
                 progress=bool(self.verbose),
-                stopping=stopping,
+                stopping=rules.stopping,
             )
         finally:
             module.to("cpu")
-        if result.status == Status.LINE_SEARCH_FAILED:
-            # a line search fails where f stops changing in floating point; that is
-            # convergence when the gradient there is within tol
-            norm = _gradient_norm(module, loss, Xt, Yt, l2)
-            if norm <= self.tol:
-                result.status = Status.GTOL
-            else:
-                result.message = (
-                    f"the gradient norm {norm:.3g} > tol={self.tol:g} where f stopped "
-                    f"decreasing in {str(dtype).replace('torch.', '')}: {result.message} "
-                    "Loosen tol, or fit float64 data"
-                )
-        proximal = next((c for c in callbacks if isinstance(c, _ProximalStationarity)), None)
-        self._warn(result, partial=partial, batch_size=batch_size, proximal=proximal)
+        self._warn(
+            result,
+            partial=partial,
+            gradient_test=rules.stopping is not None,
+            proximal=l1 > 0,
+            dtype=dtype,
+        )
 
         history = result.epoch_history
         curve = [float(v) for v in history["loss"]] if len(history) else []
@@ -525,6 +347,89 @@ class DescendEstimator(BaseEstimator):
         fitted.update(self._fitted_from_module(module, fitted))
         self._commit(fitted)
         return self
+
+    def _proximal_lr(
+        self,
+        plan: OptimizerPlan,
+        X: Tensor,
+        weights: np.ndarray | None,
+        l2: float,
+        fitted: dict[str, Any],
+    ) -> float | None:
+        """The method table's step for a known Lipschitz constant (gd: 1/L, ISTA's step),
+        for full-batch proximal gradient on a linear model; None: the method's default."""
+        method = plan.method
+        if method is None or method.lipschitz_lr is None:
+            return None
+        L = lipschitz_constant(
+            X,
+            weights=None if weights is None else torch.from_numpy(weights),
+            curvature=self._curvature(fitted),
+            l2=l2,
+            fit_intercept=getattr(self, "fit_intercept", False),
+        )
+        return method.default_lr(training=True, lipschitz=L)
+
+    def _continue_optimizer(
+        self, optimizer: torch.optim.Optimizer, label: str, module: nn.Module
+    ) -> None:
+        """Carry the optimizer's state (moments, step counts) over ``partial_fit`` calls,
+        when the method and the parameters' shapes are those of the last call."""
+        previous = getattr(self, "_optimizer", None)
+        shapes = [p.shape for p in module.parameters() if p.requires_grad]
+        if (
+            previous is not None
+            and getattr(self, "_optimizer_label", None) == label
+            and shapes == [p.shape for p in self._module.parameters() if p.requires_grad]
+        ):
+            optimizer.load_state_dict(copy.deepcopy(previous.state_dict()))
+
+    def _validated_data(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        *,
+        first: bool,
+        partial: bool,
+        classes: Any,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]]:
+        """``(X, y)`` checked and encoded, the sample weights rescaled to mean 1 (None when
+        not given), and the fitted attributes the data defines (nothing is set on ``self``:
+        a fit that fails later leaves the estimator as it was)."""
+        kwargs = self._validate_X()
+        if first:
+            # validate on a copy: validate_data records n_features_in_ on its estimator,
+            # and nothing may change here until training has succeeded
+            scratch = copy.copy(self)
+            X, y = validated(scratch, X, y, reset=True, **kwargs, **self._y_args())
+            names = getattr(scratch, "feature_names_in_", None)
+            fitted: dict[str, Any] = {"n_features_in_": scratch.n_features_in_}
+            fitted["feature_names_in_"] = names
+        else:
+            X, y = validated(self, X, y, reset=False, **kwargs, **self._y_args())
+            fitted = {"n_features_in_": self.n_features_in_}
+        n = X.shape[0]
+        weights = None
+        if sample_weight is not None:
+            weights = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+            total = float(weights.sum())
+            if not total > 0:
+                raise ValueError(
+                    "sample_weight sums to 0; at least one sample needs a positive weight"
+                )
+            weights = weights * (n / total)
+        fitted.update(
+            self._validate_targets(
+                y, first=first, classes=classes, partial=partial, weights=weights
+            )
+        )
+        X, updates = self._encode_features(X, fitted, first=first)
+        fitted.update(updates)
+        fitted["_torch_dtype_"] = self._dtype(X) if first else self._torch_dtype_
+        return X, y, weights, fitted
 
     def _y_args(self) -> dict[str, Any]:
         return {}
@@ -580,7 +485,7 @@ class DescendEstimator(BaseEstimator):
             yv = yv.ravel()
         target = self._encode_targets(yv, fitted)
         weights = np.ones(len(yv)) if weighted else None
-        return as_tensor(Xv, dtype), _pack(target, weights, dtype)
+        return as_tensor(Xv, dtype), pack_targets(target, weights, dtype)
 
     def _dtype(self, X: np.ndarray) -> torch.dtype:
         dtype = torch_dtype(X.dtype)
@@ -606,130 +511,22 @@ class DescendEstimator(BaseEstimator):
             raise ValueError(f"device={self.device!r} but CUDA is not available here")
         return device
 
-    def _plan(
-        self, *, partial: bool, l1: float, fitted: dict[str, Any], lr: float | None = None
-    ) -> _Plan:
-        spec = self.optimizer
-        options = dict(self.optimizer_params or {})
-        rate = self.lr if self.lr is not None else lr
-        if isinstance(spec, str):
-            name = (
-                self._default_method(partial=partial, l1=l1, fitted=fitted)
-                if spec == "auto"
-                else spec
-            )
-            try:
-                method = get_method(name)
-            except ValueError:
-                raise ValueError(
-                    f"optimizer={spec!r} is not a descend method; valid: 'auto', "
-                    f"{', '.join(repr(m) for m in METHODS)}, an optimizer class or instance, "
-                    "or a factory params -> optimizer"
-                ) from None
-            if rate is None:
-                rate = self._default_lr(method.name)
-            if rate is not None:
-                options["lr"] = rate
-            full = method.second_order or (
-                spec == "auto" and l1 > 0 and not partial and self._full_batch_proximal
-            )
-            return _Plan(
-                method.name,
-                lambda params: method.build(params, options),
-                method.second_order,
-                method.name,
-                full,
-            )
-        if isinstance(spec, torch.optim.Optimizer) or (
-            isinstance(spec, type) and issubclass(spec, torch.optim.Optimizer)
-        ):
-            cls = spec if isinstance(spec, type) else type(spec)
-            _reject_natural_gradient(cls)
-            kwargs: dict[str, Any] = {}
-            if not isinstance(spec, type):
-                accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
-                kwargs = {k: v for k, v in spec.defaults.items() if k in accepted}
-            if rate is not None:
-                kwargs["lr"] = rate
-            kwargs.update(options)
-            line_search = _is_line_search(cls)
-            return _Plan(
-                cls.__name__, lambda params: cls(params, **kwargs), line_search, None, line_search
-            )
-        if callable(spec):
-
-            def build(params: list[Tensor]) -> torch.optim.Optimizer:
-                opt = spec(params)
-                if not isinstance(opt, torch.optim.Optimizer):
-                    raise TypeError(
-                        "optimizer factory must return a torch.optim.Optimizer, got "
-                        f"{type(opt).__name__}"
-                    )
-                _reject_natural_gradient(type(opt))
-                return opt
-
-            name = getattr(spec, "__name__", type(spec).__name__)
-            return _Plan(name, build, False, None)
-        raise TypeError(
-            f"optimizer must be 'auto', a method name, an optimizer class or instance, or a "
-            f"factory params -> optimizer; got {type(spec).__name__}"
-        )
-
-    def _batch_size(self, plan: _Plan, n: int) -> int | None:
-        """None for the full batch, else the number of rows per step."""
-        size = self.batch_size
-        if size == "full":
-            return None
-        if size == "auto":
-            return None if plan.full else min(self._auto_batch_size, n)
-        return None if int(size) >= n and plan.line_search else int(size)
-
-    def _lipschitz(
-        self, X: Tensor, weights: np.ndarray | None, l2: float, fitted: dict[str, Any]
-    ) -> float:
-        r"""An upper bound :math:`L` of the smooth part's gradient Lipschitz constant:
-        :math:`c\,\lambda_{\max}(\tilde X^\top S \tilde X / n) + \lambda_2`, with
-        :math:`\tilde X` = X with a column of ones for the intercept, :math:`S` the weights,
-        :math:`c` the loss's curvature bound; by power iteration (exact for small d)."""
-        with torch.no_grad():
-            Xd = X.to(torch.float64)
-            n = Xd.shape[0]
-            if getattr(self, "fit_intercept", False):
-                Xd = torch.cat([Xd, torch.ones(n, 1, dtype=torch.float64)], dim=1)
-            if weights is not None:
-                Xd = Xd * torch.from_numpy(np.sqrt(weights)).reshape(-1, 1)
-            d = Xd.shape[1]
-            if d <= 512:
-                gram = Xd.T @ Xd / n
-                top = float(torch.linalg.eigvalsh(gram)[-1])
-            else:
-                v = torch.ones(d, dtype=torch.float64) / math.sqrt(d)
-                top = 0.0
-                for _ in range(50):
-                    w = Xd.T @ (Xd @ v) / n
-                    top = float(torch.linalg.vector_norm(w))
-                    if top == 0:
-                        break
-                    v = w / top
-                top *= 1.1  # power iteration approaches from below
-        return max(self._curvature(fitted) * top + l2, 1e-12)
-
     def _warn(
         self,
         result: Any,
         *,
         partial: bool,
-        batch_size: int | None,
-        proximal: _ProximalStationarity | None,
+        gradient_test: bool,
+        proximal: bool,
+        dtype: torch.dtype,
     ) -> None:
         status = result.status
         name = type(self).__name__
         if status == Status.MAX_ITER and not partial:
+            measure = "proximal gradient mapping" if proximal else "gradient norm"
             what = (
-                f"the proximal gradient mapping is {proximal.mapping:.3g} > tol={self.tol:g}"
-                if proximal is not None
-                else f"the gradient norm is {result.grad_norm:.3g} > tol={self.tol:g}"
-                if batch_size is None
+                f"the {measure} is {result.grad_norm:.3g} > tol={self.tol:g}"
+                if gradient_test
                 else f"the loss still improved by more than tol={self.tol:g} within "
                 f"n_iter_no_change={self.n_iter_no_change} epochs"
             )
@@ -739,217 +536,20 @@ class DescendEstimator(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,
             )
-        elif status in (Status.DIVERGED, Status.LINE_SEARCH_FAILED, Status.MAX_TIME):
+        elif status == Status.LINE_SEARCH_FAILED:
+            # the loop tests the gradient before each step: a search that then fails
+            # started where the gradient norm was above tol
+            precision = str(dtype).replace("torch.", "")
+            warnings.warn(
+                f"{name} stopped short ({status.value}): the gradient norm "
+                f"{result.grad_norm:.3g} > tol={self.tol:g} where f stopped decreasing in "
+                f"{precision}: {result.message} Loosen tol, or fit float64 data",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        elif status in (Status.DIVERGED, Status.MAX_TIME):
             warnings.warn(
                 f"{name} stopped short ({status.value}): {result.message}",
                 ConvergenceWarning,
                 stacklevel=4,
             )
-
-
-def _validated(estimator: Any, X: Any, y: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``validate_data`` for (X, y), with a plain message for text targets of a regressor."""
-    name = type(estimator).__name__
-    try:
-        X, y = validate_data(estimator, X, y, **kwargs)
-    except ValueError as exc:
-        if kwargs.get("y_numeric") and "could not convert string to float" in str(exc):
-            raise ValueError(
-                f"y must be numeric for {name}, a regressor; got text ({exc})"
-            ) from None
-        raise
-    if kwargs.get("y_numeric") and np.asarray(y).dtype.kind not in "biuf":
-        raise ValueError(f"y must be numeric for {name}, a regressor; got dtype {y.dtype}")
-    return X, y
-
-
-def _gradient_norm(
-    module: nn.Module, loss: Callable[[Tensor, Tensor], Tensor], X: Tensor, Y: Tensor, l2: float
-) -> float:
-    r""":math:`\|\nabla F\|_2` of the full-batch objective (mean loss and L2 term)."""
-    params = [p for p in module.parameters() if p.requires_grad]
-    with torch.enable_grad():
-        value = loss(module(X), Y)
-        if l2:
-            weights = [p for n, p in module.named_parameters() if not n.endswith("bias")]
-            value = value + 0.5 * l2 * sum((w * w).sum() for w in weights)
-        grads = torch.autograd.grad(value, params)
-    return float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
-
-
-def _pack(target: np.ndarray, weights: np.ndarray | None, dtype: torch.dtype) -> Tensor:
-    """The target tensor fit sees: the encoded targets, and the weights as a last column."""
-    if weights is None:
-        if target.dtype.kind in "iu":
-            return torch.from_numpy(np.ascontiguousarray(target, dtype=np.int64))
-        return as_tensor(np.asarray(target), dtype)
-    columns = target.reshape(len(target), -1).astype(np.float64)
-    return as_tensor(np.column_stack([columns, weights]), dtype)
-
-
-class ClassifierTargets:
-    """Label handling of the classifiers: ``classes_`` (sorted, any labels, strings
-    included), the ``classes`` argument of ``partial_fit``, labels to indices, and scores
-    to labels (one output for two classes, one per class otherwise)."""
-
-    def _y_args(self) -> dict[str, Any]:
-        return {}
-
-    def _n_outputs(self, fitted: dict[str, Any]) -> int:
-        k = len(fitted["classes_"])
-        return 1 if k == 2 else k
-
-    @staticmethod
-    def _scores(z: np.ndarray) -> np.ndarray:
-        """The outputs (n, k) as scores: shape (n,) for one output (two classes), else (n, k)."""
-        return z[:, 0] if z.shape[1] == 1 else z
-
-    def _labels(self, scores: np.ndarray) -> np.ndarray:
-        """The label of each row's largest score; scores (n,): ``classes_[1]`` where > 0."""
-        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return self.classes_[index]  # type: ignore[attr-defined]
-
-    def _validate_targets(
-        self,
-        y: Any,
-        *,
-        first: bool,
-        classes: Any,
-        partial: bool = False,
-        weights: np.ndarray | None = None,
-    ) -> dict[str, Any]:
-        from sklearn.utils.multiclass import check_classification_targets
-
-        check_classification_targets(y)
-        name = type(self).__name__
-        if not first:
-            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-                raise ValueError(
-                    f"classes={np.unique(classes).tolist()} differs from the classes of the "
-                    f"first partial_fit call, {self.classes_.tolist()}"
-                )
-            return {"classes_": self.classes_}
-        if classes is None and partial:
-            raise ValueError(
-                f"classes must be passed on the first call to {name}.partial_fit "
-                "(every label the model will see)"
-            )
-        found = np.unique(np.asarray(y))
-        classes_ = found if classes is None else np.unique(np.asarray(classes))
-        if classes is not None:
-            unknown = np.setdiff1d(found, classes_)
-            if unknown.size:
-                raise ValueError(
-                    f"y has labels {unknown.tolist()} that are not in classes={classes_.tolist()}"
-                )
-        if classes_.size < 2:
-            raise ValueError(
-                f"{name} needs samples of at least 2 classes in the data, but the data "
-                f"contains only one class: {classes_.tolist()[0]!r}"
-            )
-        return {"classes_": classes_}
-
-    @staticmethod
-    def _label_indices(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        """Each label's index in ``classes``; unknown labels raise a ValueError."""
-        y = np.asarray(y).reshape(-1)
-        index = np.searchsorted(classes, y)
-        index = np.clip(index, 0, len(classes) - 1)
-        bad = classes[index] != y
-        if np.any(bad):
-            raise ValueError(
-                f"y has labels {np.unique(y[bad]).tolist()[:10]} unseen in fit; known "
-                f"classes: {classes.tolist()}"
-            )
-        return index.astype(np.int64)
-
-
-class CrossEntropyTargets(ClassifierTargets):
-    """The classifiers of the cross-entropy loss: two classes have one output and the
-    logistic loss (sigmoid), K > 2 classes K outputs and the softmax cross-entropy."""
-
-    def _encode_targets(self, y: np.ndarray, fitted: dict[str, Any]) -> np.ndarray:
-        index = self._label_indices(y, fitted["classes_"])
-        if len(fitted["classes_"]) == 2:
-            return index.astype(np.float64).reshape(-1, 1)
-        return index
-
-    def _sample_loss(self, fitted: dict[str, Any]) -> Callable[[Tensor, Tensor], Tensor]:
-        if len(fitted["classes_"]) == 2:
-
-            def logistic(prediction: Tensor, target: Tensor) -> Tensor:
-                return F.binary_cross_entropy_with_logits(
-                    prediction, target, reduction="none"
-                ).reshape(-1)
-
-            return logistic
-
-        def multinomial(prediction: Tensor, target: Tensor) -> Tensor:
-            return F.cross_entropy(prediction, target.reshape(-1).long(), reduction="none")
-
-        return multinomial
-
-    def _mean_loss(self, fitted: dict[str, Any]) -> Callable[[Tensor, Tensor], Tensor]:
-        if len(fitted["classes_"]) == 2:
-            return F.binary_cross_entropy_with_logits
-        return F.cross_entropy
-
-    @staticmethod
-    def _probabilities(scores: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, n_classes) from the scores of :meth:`_scores`."""
-        if scores.ndim == 1:
-            p = expit(scores)
-            return np.column_stack([1.0 - p, p])
-        return softmax(scores, axis=1)
-
-    def predict_log_proba(self, X: Any) -> np.ndarray:
-        """The log of :meth:`predict_proba`."""
-        return np.log(self.predict_proba(X))  # type: ignore[attr-defined]
-
-
-class RegressorTargets:
-    """Target handling of the regressors: numeric y of shape (n,) or (n, k)."""
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()  # type: ignore[misc]
-        tags.target_tags.multi_output = True
-        return tags
-
-    def _y_args(self) -> dict[str, Any]:
-        return {"y_numeric": True, "multi_output": True}
-
-    def _validate_targets(
-        self,
-        y: Any,
-        *,
-        first: bool,
-        classes: Any,
-        partial: bool = False,
-        weights: np.ndarray | None = None,
-    ) -> dict[str, Any]:
-        y = np.asarray(y)
-        k = 1 if y.ndim == 1 else y.shape[1]
-        if first:
-            return {"_multi_output": y.ndim == 2, "n_outputs_": k}
-        if (y.ndim == 2) != self._multi_output or k != self.n_outputs_:
-            raise ValueError(
-                f"y has shape {y.shape}, but this model was fitted to {self.n_outputs_} "
-                f"target(s) given as {'2-D' if self._multi_output else '1-D'} y"
-            )
-        return {"_multi_output": self._multi_output, "n_outputs_": k}
-
-    def _encode_targets(self, y: np.ndarray, fitted: dict[str, Any]) -> np.ndarray:
-        y = np.asarray(y)
-        if y.dtype.kind not in "fiub":
-            raise ValueError(f"y must be numeric for a regressor, got dtype {y.dtype}")
-        y = y.reshape(len(y), -1).astype(np.float64)
-        if y.shape[1] != fitted["n_outputs_"]:
-            raise ValueError(
-                f"y has {y.shape[1]} target column(s), the model {fitted['n_outputs_']}"
-            )
-        if not np.isfinite(y).all():
-            raise ValueError("y contains NaN or infinity")
-        return y
-
-    def _n_outputs(self, fitted: dict[str, Any]) -> int:
-        return fitted["n_outputs_"]

@@ -75,7 +75,8 @@ class MatrixFactorization(RegressorMixin, DescendEstimator):
         init_scale: standard deviation > 0 of the initial factors.
         optimizer: ``"auto"`` (mini-batch Adam), a method name, an optimizer class or
             instance, or a factory ``params -> optimizer``.
-        lr: learning rate > 0 (default: the method's, 1e-2 for Adam).
+        lr: learning rate > 0 (None: the method's training default in
+            ``descend.METHODS``, 1e-3 for Adam).
         batch_size: ``"auto"`` (min(512, n)), ``"full"`` or rows per step >= 1.
         max_epochs: passes over the ratings (default 50).
         tol, early_stopping, validation_fraction, n_iter_no_change, random_state,

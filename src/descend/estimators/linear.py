@@ -31,7 +31,9 @@ from sklearn.base import MultiOutputMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor, nn
 
-from descend.estimators.base import DescendEstimator, RegressorTargets, as_tensor
+from descend.estimators.arrays import as_tensor
+from descend.estimators.base import DescendEstimator
+from descend.estimators.targets import RegressorTargets
 from descend.train.regularization import elastic_net
 
 #: LinearRegression's optimizer="auto" solves by Newton up to this many coefficients
@@ -135,8 +137,8 @@ class LinearRegression(RegressorTargets, MultiOutputMixin, RegressorMixin, Linea
             ``"newton"``, ``"adam"``, ``"gd"``, ...), a ``torch.optim.Optimizer`` class
             or instance (its class and hyperparameters, rebuilt over this model's
             parameters), or a factory ``params -> optimizer``.
-        lr: learning rate > 0 (None: the method's default; for proximal gradient
-            :math:`1/L`).
+        lr: learning rate > 0 (None: the method's training default in
+            ``descend.METHODS``; for proximal gradient :math:`1/L`).
         batch_size: ``"auto"`` (full batch for line-search methods and proximal gradient,
             else min(200, n)), ``"full"``, or rows per step >= 1 (1: stochastic).
         max_epochs: passes over the data (full batch: iterations), >= 1.

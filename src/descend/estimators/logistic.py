@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.base import ClassifierMixin
 from torch import nn
 
-from descend.estimators.base import CrossEntropyTargets
 from descend.estimators.linear import LinearModel
+from descend.estimators.targets import CrossEntropyTargets
 
 
 class LogisticRegression(CrossEntropyTargets, ClassifierMixin, LinearModel):

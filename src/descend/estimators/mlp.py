@@ -21,12 +21,9 @@ from sklearn.base import ClassifierMixin, MultiOutputMixin, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import Tensor, nn
 
-from descend.estimators.base import (
-    CrossEntropyTargets,
-    DescendEstimator,
-    RegressorTargets,
-    as_tensor,
-)
+from descend.estimators.arrays import as_tensor
+from descend.estimators.base import DescendEstimator
+from descend.estimators.targets import CrossEntropyTargets, RegressorTargets
 from descend.init import ALIASES, SCHEMES, initialize
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -145,12 +142,6 @@ class BaseMLP(DescendEstimator):
     def _default_method(self, *, partial: bool, l1: float, fitted: dict[str, Any]) -> str:
         return "adam"
 
-    def _default_lr(self, method: str | None) -> float | None:
-        # scikit-learn's learning_rate_init for its adam and sgd solvers
-        return (
-            1e-3 if method in ("adam", "adamw", "amsgrad", "gd", "momentum", "nesterov") else None
-        )
-
     def _penalty(self) -> tuple[float, float]:
         return 0.0, float(self.alpha)
 
@@ -217,7 +208,8 @@ _COMMON_DOC = """
             :math:`\\frac{\\alpha}{2}\\sum\\|W\\|^2`.
         optimizer: ``"auto"`` (mini-batch Adam), a method name of ``descend.METHODS``,
             an optimizer class or instance, or a factory ``params -> optimizer``.
-        lr: learning rate > 0 (default 1e-3 for Adam and SGD-type methods).
+        lr: learning rate > 0 (None: the method's training default in ``descend.METHODS``,
+            1e-3 for Adam).
         batch_size: ``"auto"`` (min(200, n)), ``"full"``, or rows per step >= 1.
         max_epochs: passes over the data, >= 1 (default 200).
         tol: least improvement of the epoch loss (or validation loss) that counts, >= 0.

@@ -10,8 +10,8 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from torch import Tensor
 
-from descend.estimators.base import ClassifierTargets
 from descend.estimators.linear import LinearModel
+from descend.estimators.targets import ClassifierTargets
 
 
 class LinearSVC(ClassifierTargets, ClassifierMixin, LinearModel):
@@ -104,11 +104,6 @@ class LinearSVC(ClassifierTargets, ClassifierMixin, LinearModel):
             # crawls on ill-conditioned data (LIBLINEAR solves this primal by Newton-CG)
             return "newton-cg"
         return super()._default_method(partial=partial, l1=l1, fitted=fitted)
-
-    def _default_lr(self, method: str | None) -> float | None:
-        # the hinge has no curvature to settle Adam's steps: a smaller rate gets nearer
-        # the optimum (within a point of LIBLINEAR's accuracy on sklearn's datasets)
-        return 1e-3 if self.loss == "hinge" and method == "adam" else None
 
     def _curvature(self, fitted: dict[str, Any]) -> float:
         return 2.0  # the squared hinge's second derivative

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.capabilities import Capabilities
 from descend.optim.flat import fused_call
 from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_positive
@@ -37,6 +38,8 @@ class Adagrad(Optimizer):
     Example:
         >>> opt = descend.optim.Adagrad(model.parameters(), lr=0.1)
     """
+
+    capabilities = Capabilities(elementwise=True, couples_weight_decay=True)
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.capabilities import Capabilities
 from descend.optim.flat import fused_call
 from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_positive, check_unit_interval
@@ -42,6 +43,8 @@ class Adam(Optimizer):
         >>> opt = descend.optim.Adam(model.parameters(), lr=1e-3)
         >>> loss = loss_fn(model(x), y); loss.backward(); opt.step(); opt.zero_grad()
     """
+
+    capabilities = Capabilities(elementwise=True, couples_weight_decay=True)
 
     decoupled_weight_decay = False
 
@@ -135,6 +138,8 @@ class AdamW(Adam):
     Same arguments as :class:`Adam`; ``weight_decay`` defaults to 0.01 as in
     ``torch.optim.AdamW``.
     """
+
+    capabilities = Capabilities(elementwise=True)
 
     decoupled_weight_decay = True
 

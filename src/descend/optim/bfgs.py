@@ -7,7 +7,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.optim.linesearch import LineSearchOptimizer, LineSearchResult, check_search_constants
+from descend.optim.capabilities import Capabilities
+from descend.optim.line_search_optimizer import LineSearchOptimizer
+from descend.optim.linesearch import LineSearchResult, check_search_constants
 from descend.validation import check_int, check_positive
 
 
@@ -33,8 +35,9 @@ class BFGS(LineSearchOptimizer):
     trying ``t = lr`` first; the first iteration tries a step of length ``lr``
     (:math:`t_0 = \text{lr}/\|g_0\|_2`). Failures fall back to steepest descent and then
     raise :class:`~descend.optim.StepFailed`, as described in
-    :class:`~descend.optim.linesearch.LineSearchOptimizer`. Memory is :math:`n^2` numbers,
-    time :math:`O(n^2)` per iteration: for large ``n`` use :class:`~descend.optim.LBFGS`.
+    :class:`~descend.optim.line_search_optimizer.LineSearchOptimizer`. Memory is
+    :math:`n^2` numbers, time :math:`O(n^2)` per iteration: for large ``n`` use
+    :class:`~descend.optim.LBFGS`.
 
     Args:
         params: parameters (one group, one dtype and device).
@@ -48,6 +51,8 @@ class BFGS(LineSearchOptimizer):
         >>> for _ in range(50):
         ...     opt.step(closure)
     """
+
+    capabilities = Capabilities(needs_fixed_batch=True, second_order=True)
 
     def __init__(
         self,

@@ -8,7 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.optim.linesearch import LineSearchOptimizer, LineSearchResult, check_search_constants
+from descend.optim.capabilities import Capabilities
+from descend.optim.line_search_optimizer import LineSearchOptimizer
+from descend.optim.linesearch import LineSearchResult, check_search_constants
 from descend.validation import check_choice, check_int, check_positive
 
 BETAS = ("polak-ribiere", "fletcher-reeves", "hestenes-stiefel", "hager-zhang")
@@ -61,6 +63,8 @@ class ConjugateGradient(LineSearchOptimizer):
         >>> for _ in range(100):
         ...     opt.step(closure)
     """
+
+    capabilities = Capabilities(needs_fixed_batch=True)
 
     def __init__(
         self,

@@ -3,7 +3,7 @@ r"""Curvature plumbing shared by the second-order optimizers.
 Second-order rules see the parameters as one flat vector :math:`x \in \mathbb{R}^n`, however
 many tensors they are spread over. This module gives them:
 
-* helpers over :class:`~descend.optim.linesearch.FlatParams` (the parameter list seen as
+* helpers over :class:`~descend.optim.flat_params.FlatParams` (the parameter list seen as
   one vector, shared with the line searches): :func:`split`, :func:`flatten`,
   :func:`set_grad`;
 * :func:`hvp_fn`: Hessian-vector products :math:`v \mapsto \nabla^2 f(x)\,v` at the current
@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.optim.linesearch import FlatParams
+from descend.optim.flat_params import FlatParams
 
 #: columns per batched double-backward when a dense Hessian is assembled: bounds the
 #: temporary memory to about this many bytes whatever n is

@@ -8,12 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from descend.optim.linesearch import (
-    LINE_SEARCHES,
-    LineSearchOptimizer,
-    LineSearchResult,
-    check_search_constants,
-)
+from descend.optim.capabilities import Capabilities
+from descend.optim.line_search_optimizer import LineSearchOptimizer
+from descend.optim.linesearch import LINE_SEARCHES, LineSearchResult, check_search_constants
 from descend.validation import check_choice, check_int, check_non_negative, check_positive
 
 
@@ -86,6 +83,8 @@ class LBFGS(LineSearchOptimizer):
         >>> for _ in range(100):
         ...     opt.step(closure)  # closure: zero_grad, loss, backward, return loss
     """
+
+    capabilities = Capabilities(needs_fixed_batch=True, second_order=True)
 
     def __init__(
         self,

@@ -9,8 +9,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.capabilities import Capabilities
+from descend.optim.flat_params import FlatParams
 from descend.optim.hessian import flatten, set_grad, single_group_params, split
-from descend.optim.linesearch import FlatParams, backtracking_armijo
+from descend.optim.linesearch import backtracking_armijo
 from descend.optim.newton import truncated_cg
 from descend.optim.optimizer import StepFailed
 from descend.validation import check_choice, check_int, check_non_negative, check_number
@@ -96,6 +98,10 @@ class NaturalGradient(torch.optim.Optimizer):
         JMLR 21, 2020 (arXiv:1412.1193, 2014). F. Kunstner, L. Balles and P. Hennig,
         "Limitations of the empirical Fisher approximation", NeurIPS 2019.
     """
+
+    capabilities = Capabilities(
+        needs_fixed_batch=True, couples_weight_decay=True, second_order=True
+    )
 
     def __init__(
         self,

@@ -10,12 +10,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.capabilities import Capabilities
 from descend.optim.hessian import (
     HessianVectorProduct,
     check_dense_hessian_memory,
     dense_hessian,
 )
-from descend.optim.linesearch import LINE_SEARCHES, LineSearchOptimizer, check_search_constants
+from descend.optim.line_search_optimizer import LineSearchOptimizer
+from descend.optim.linesearch import LINE_SEARCHES, check_search_constants
 from descend.optim.optimizer import StepFailed
 from descend.validation import check_choice, check_int, check_number, check_positive
 
@@ -146,7 +148,7 @@ class Newton(LineSearchOptimizer):
 
     The search (strong Wolfe with ``c1``, ``c2``, backtracking Armijo with ``c1``, or none)
     and its fallbacks are those of
-    :class:`~descend.optim.linesearch.LineSearchOptimizer`: it ends with the closure
+    :class:`~descend.optim.line_search_optimizer.LineSearchOptimizer`: it ends with the closure
     evaluated at the new point; if it finds no lower f along :math:`d` it is tried along
     :math:`-g_k`, and if that fails too :class:`~descend.optim.StepFailed` is raised with
     the parameters where they were.
@@ -178,6 +180,8 @@ class Newton(LineSearchOptimizer):
         (Alg. 3.3), §7.1 (Alg. 7.1). S. C. Eisenstat and H. F. Walker, "Choosing the
         forcing terms in an inexact Newton method", SIAM J. Sci. Comput. 17, 1996.
     """
+
+    capabilities = Capabilities(needs_fixed_batch=True, second_order=True)
 
     def __init__(
         self,

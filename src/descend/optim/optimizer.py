@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.capabilities import Capabilities
 from descend.optim.flat import FlatLayout, check_fused_supported
 from descend.validation import check_non_negative
 
@@ -54,6 +55,8 @@ class Optimizer(torch.optim.Optimizer):
     compiled pass over flat buffers, see :mod:`descend.optim.flat`) supports
     ``fused=True``.
     """
+
+    capabilities = Capabilities()
 
     def _state_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
         """Per-parameter state tensors shaped like the parameter, in the order

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.capabilities import Capabilities
 from descend.optim.flat import fused_call
 from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_positive, check_unit_interval
@@ -41,6 +42,8 @@ class RMSprop(Optimizer):
     Example:
         >>> opt = descend.optim.RMSprop(model.parameters(), lr=1e-3, centered=True)
     """
+
+    capabilities = Capabilities(elementwise=True, couples_weight_decay=True)
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.capabilities import Capabilities
 from descend.optim.flat import fused_call
 from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_number
@@ -39,6 +40,8 @@ class SGD(Optimizer):
     Example:
         >>> opt = descend.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     """
+
+    capabilities = Capabilities(elementwise=True, couples_weight_decay=True)
 
     def __init__(
         self,

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descend.optim.capabilities import Capabilities
+from descend.optim.flat_params import FlatParams
 from descend.optim.hessian import (
     HessianVectorProduct,
     evaluate,
@@ -17,7 +19,6 @@ from descend.optim.hessian import (
     set_grad,
     single_group_params,
 )
-from descend.optim.linesearch import FlatParams
 from descend.optim.optimizer import StepFailed
 from descend.validation import check_int, check_number, check_positive
 
@@ -204,6 +205,8 @@ class TrustRegion(torch.optim.Optimizer):
         large scale optimization", SIAM J. Numer. Anal. 20, 1983. Ph. L. Toint, "Towards an
         efficient sparsity exploiting Newton method for minimization", 1981.
     """
+
+    capabilities = Capabilities(needs_fixed_batch=True, second_order=True)
 
     def __init__(
         self,

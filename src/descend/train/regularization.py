@@ -1,45 +1,49 @@
 r"""Penalties and gradient clipping for ``fit``.
 
-* L2: :math:`\tfrac{\lambda_2}{2}\sum_i \|w_i\|_2^2` is added to the loss, so its gradient
-  :math:`\lambda_2 w` reaches every optimizer (and the curvature of second-order ones).
-* L1: :math:`\lambda_1 \sum_i \|w_i\|_1` is not differentiable at 0; it is applied by the
-  proximal step after each optimizer step,
-  :math:`w \leftarrow \operatorname{sign}(w)\max(|w| - \eta\lambda_1, 0)`
-  (soft-thresholding by the group's learning rate :math:`\eta` times :math:`\lambda_1`),
-  which sets small weights exactly to zero (proximal gradient descent, ISTA).
+* L2: :math:`\tfrac{\lambda_2}{2}\sum_i \|w_i\|_2^2` is added to the loss (:class:`Penalty`),
+  so its gradient :math:`\lambda_2 w` reaches every optimizer (and the curvature of
+  second-order ones).
+* L1: :math:`\lambda_1 \sum_i \|w_i\|_1` is not differentiable at 0; it is the optimizer's
+  business: :class:`descend.optim.ProximalL1` follows each step with the proximal step
+  :math:`w \leftarrow \operatorname{sign}(w)\max(|w| - \eta\lambda_1, 0)` (proximal
+  gradient descent, ISTA), which sets small weights exactly to zero.
 * Elastic net: both at once; :func:`elastic_net` converts scikit-learn's
   ``(alpha, l1_ratio)`` into ``(l1, l2)``.
 
 Penalties apply to weights, not to biases: every parameter whose name does not end in
-``bias``.
+``bias`` (:func:`penalized_weights`).
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from descend.optim.proximal import soft_threshold_
 from descend.validation import check_non_negative, check_number, check_positive
 
 
+def penalized_weights(model: nn.Module) -> list[Tensor]:
+    """The trainable parameters a penalty applies to: all but the biases."""
+    return [
+        p for name, p in model.named_parameters() if p.requires_grad and not name.endswith("bias")
+    ]
+
+
 class Penalty:
-    """L1 (by proximal step) and L2 (in the loss) on a model's weights.
+    r"""The L2 term :math:`\frac{\lambda_2}{2}\sum\|w\|_2^2` on a model's weights.
 
     Args:
-        model: the module whose weights are penalized.
-        l1: the L1 strength :math:`\\lambda_1 \\ge 0`.
-        l2: the L2 strength :math:`\\lambda_2 \\ge 0` (penalty :math:`\\lambda_2\\|w\\|^2/2`).
+        model: the module whose weights are penalized (:func:`penalized_weights`).
+        l1: transitional, until ``fit`` wraps its optimizer in
+            :class:`~descend.optim.ProximalL1`: the L1 strength that :meth:`prox` applies.
+        l2: the L2 strength :math:`\lambda_2 \ge 0`.
     """
 
     def __init__(self, model: nn.Module, l1: float = 0.0, l2: float = 0.0) -> None:
         self.l1 = check_non_negative("l1", l1)
         self.l2 = check_non_negative("l2", l2)
-        self.weights = [
-            p
-            for name, p in model.named_parameters()
-            if p.requires_grad and not name.endswith("bias")
-        ]
+        self.weights = penalized_weights(model)
         self._ids = {id(p) for p in self.weights}
 
     @property
@@ -47,23 +51,20 @@ class Penalty:
         return (self.l1 > 0 or self.l2 > 0) and bool(self.weights)
 
     def l2_term(self) -> Tensor | None:
-        """:math:`\\lambda_2\\sum\\|w\\|^2/2` as a differentiable tensor, or None when off."""
+        r""":math:`\lambda_2\sum\|w\|^2/2` as a differentiable tensor, or None when off."""
         if self.l2 == 0 or not self.weights:
             return None
         return 0.5 * self.l2 * sum((w * w).sum() for w in self.weights)
 
     @torch.no_grad()
     def prox(self, optimizer: torch.optim.Optimizer) -> None:
-        """Soft-threshold each weight by its group's ``lr * l1`` (no-op when ``l1 == 0``)."""
+        """Transitional (see ``l1``): the proximal step of
+        :meth:`descend.optim.ProximalL1.prox`; a no-op when ``l1 == 0``."""
         if self.l1 == 0:
             return
         for group in optimizer.param_groups:
-            lr = group.get("lr", 1.0)
-            lr = float(lr) if not isinstance(lr, Tensor) else float(lr.item())
-            threshold = lr * self.l1
-            for p in group["params"]:
-                if id(p) in self._ids:
-                    p.copy_(F.softshrink(p, threshold))
+            params = [p for p in group["params"] if id(p) in self._ids]
+            soft_threshold_(params, group.get("lr", 1.0) * self.l1)
 
 
 def elastic_net(alpha: float, l1_ratio: float) -> tuple[float, float]:
