@@ -325,6 +325,15 @@ class DescendEstimator(BaseEstimator):
             dtype=dtype,
         )
 
+        fitted.update(self._run_attributes(result, first=first))
+        fitted.update(_module=module.eval(), _optimizer=optimizer, _optimizer_label=plan.label)
+        fitted.update(self._fitted_from_module(module, fitted))
+        self._commit(fitted)
+        return self
+
+    def _run_attributes(self, result: Any, *, first: bool) -> dict[str, Any]:
+        """The fitted attributes a run adds (a ``partial_fit`` continues the last ones):
+        epochs, steps and evaluations, the final loss and the loss curves."""
         history = result.epoch_history
         curve = [float(v) for v in history["loss"]] if len(history) else []
         val_curve = [float(v) for v in history["val_loss"]] if result.has_validation else None
@@ -332,21 +341,16 @@ class DescendEstimator(BaseEstimator):
             curve = list(self.loss_curve_) + curve
             if val_curve is not None and getattr(self, "validation_loss_curve_", None) is not None:
                 val_curve = list(self.validation_loss_curve_) + val_curve
-        fitted.update(
-            _module=module.eval(),
-            _optimizer=optimizer,
-            _optimizer_label=plan.label,
-            _fit_result=result,  # the last run, for run records (descend fit); not pickled
-            n_iter_=(self.n_iter_ + result.epoch) if not first else result.epoch,
-            loss_=float(result.fun),
-            loss_curve_=curve,
-            validation_loss_curve_=val_curve,
-            t_=(getattr(self, "t_", 0) if not first else 0) + result.nit,
-            n_evaluations_=(getattr(self, "n_evaluations_", 0) if not first else 0) + result.nfev,
-        )
-        fitted.update(self._fitted_from_module(module, fitted))
-        self._commit(fitted)
-        return self
+        before = (lambda name: 0) if first else (lambda name: getattr(self, name, 0))
+        return {
+            "_fit_result": result,  # the last run, for run records (descend fit); not pickled
+            "n_iter_": before("n_iter_") + result.epoch,
+            "loss_": float(result.fun),
+            "loss_curve_": curve,
+            "validation_loss_curve_": val_curve,
+            "t_": before("t_") + result.nit,
+            "n_evaluations_": before("n_evaluations_") + result.nfev,
+        }
 
     def _proximal_lr(
         self,
