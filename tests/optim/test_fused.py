@@ -14,8 +14,11 @@ afterwards), so the configurations below are few and shared between tests.
 from __future__ import annotations
 
 import copy
+import getpass
 import io
+import os
 import pickle
+import tempfile
 from typing import Any
 
 import pytest
@@ -26,6 +29,25 @@ import descend
 import descend.optim
 from descend.optim import flat
 from descend.optim.flat import FlatLayout, FusedUnavailable
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _inductor_cache_of_this_cpu_capability():
+    """Inductor's on-disk cache (torch 2.13) keys a compiled graph by the graph, not by the
+    vector ISA its C++ was generated for: a kernel cached by a native run and loaded under
+    ATEN_CPU_CAPABILITY=default no longer builds ("'at::vec' has not been declared"). A
+    run that chooses a capability gets a cache of its own, so either order passes."""
+    capability = os.environ.get("ATEN_CPU_CAPABILITY")
+    if not capability:
+        yield
+        return
+    base = os.environ.get("TORCHINDUCTOR_CACHE_DIR") or os.path.join(
+        tempfile.gettempdir(), f"torchinductor_{getpass.getuser()}"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCHINDUCTOR_CACHE_DIR", f"{base}-{capability}")
+        yield
+
 
 F64 = {"rtol": 1e-9, "atol": 1e-12}
 F32 = {"rtol": 1e-5, "atol": 1e-6}

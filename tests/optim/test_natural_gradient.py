@@ -5,6 +5,7 @@ Hessian, and logistic and softmax regression against scikit-learn's optimum."""
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -164,10 +165,15 @@ def iterations_to(step, f, w: Tensor, f_star: float, max_iter: int) -> int:
     return max_iter + 1
 
 
-def gradient_descent_iterations(xt: Tensor, yt: Tensor, f, f_star: float) -> int:
+def gradient_descent_iterations(xt: Tensor, yt: Tensor, f, f_star: float) -> tuple[int, int]:
+    """Iterations of gradient descent with the step 1/L to f* + 1e-6, and the bound of
+    the theory for an L-smooth, mu-strongly convex f: f_k - f* <= (1 - mu/L)^k (f_0 - f*),
+    with mu = LAMBDA (the penalty's curvature; the log-loss only adds to it)."""
     # the largest safe fixed step: 1/L, L = lambda_max(X'X)/(4N) + LAMBDA
     lipschitz = torch.linalg.eigvalsh(xt.T @ xt / len(xt))[-1].item() / 4 + LAMBDA
     w = torch.zeros(xt.shape[1], dtype=torch.float64, requires_grad=True)
+    gap0 = f(w) - f_star
+    bound = math.ceil(math.log(gap0 / 1e-6) / -math.log1p(-LAMBDA / lipschitz))
     opt = SGD([w], lr=1 / lipschitz)
 
     def step() -> None:
@@ -175,12 +181,12 @@ def gradient_descent_iterations(xt: Tensor, yt: Tensor, f, f_star: float) -> int
         (F.binary_cross_entropy_with_logits(xt @ w, yt) + LAMBDA / 2 * w @ w).backward()
         opt.step()
 
-    return iterations_to(step, f, w, f_star, 5000)
+    return iterations_to(step, f, w, f_star, 5000), bound
 
 
-@pytest.mark.parametrize(("fisher", "pinned"), [("model", 6), ("empirical", 9)])
+@pytest.mark.parametrize("fisher", ["model", "empirical"])
 def test_logistic_regression_in_a_tenth_of_gradient_descents_iterations(
-    breast_cancer, fisher: str, pinned: int
+    breast_cancer, fisher: str
 ) -> None:
     xt, yt, f, f_star = breast_cancer
     w = torch.zeros(xt.shape[1], dtype=torch.float64, requires_grad=True)
@@ -192,9 +198,9 @@ def test_logistic_regression_in_a_tenth_of_gradient_descents_iterations(
         return (losses, z) if fisher == "model" else losses
 
     ng = iterations_to(lambda: opt.step(closure), f, w, f_star, 100)
-    gd = gradient_descent_iterations(xt, yt, f, f_star)
-    assert gd == 926  # pinned
-    assert ng == pinned and ng <= gd / 10
+    gd, gd_bound = gradient_descent_iterations(xt, yt, f, f_star)
+    assert gd <= gd_bound  # 926 <= 4421: gradient descent itself is sound
+    assert ng <= gd / 10  # both measured in this run
 
 
 def test_softmax_regression_reaches_scikit_learns_optimum() -> None:

@@ -136,21 +136,22 @@ def test_exact_newton_solves_a_quadratic_in_one_step() -> None:
     assert res.nhev == 30  # one dense Hessian: n products
 
 
-# Pinned counts, regression tripwires: from (-1.2, 1) to gradient norm 1e-8 (ftol off).
-# SciPy's Newton-CG (xtol 1e-8, exact Hessian-vector products) takes 85 iterations, 107
-# evaluations to 3.2e-10; exact Newton needs a quarter of that, Newton-CG about as many.
-PINNED = {
-    "newton": dict(nit=22, nfev=29, nhev=44),
-    "newton-cg": dict(nit=74, nfev=101, nhev=125),
-}
-
-
+# From (-1.2, 1) to gradient norm 1e-8 (ftol off). SciPy's Newton-CG (xtol 1e-8, exact
+# Hessian-vector products) takes 85 iterations, 107 evaluations to 3.2e-10; exact Newton
+# needs a quarter of that, Newton-CG about as many: test_newton_cg_is_comparable_to_scipy
+# holds both against SciPy in the same run. Here: the counts' relations by construction.
 @pytest.mark.parametrize("method", ["newton", "newton-cg"])
 def test_rosenbrock_to_gradient_1e_8(method: str) -> None:
     res = descend.minimize(ROSENBROCK.fn, list(ROSENBROCK.start), method, gtol=1e-8, ftol=0.0)
     assert res.status == descend.Status.GTOL and res.grad_norm <= 1e-8
     np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-8)
-    assert {"nit": res.nit, "nfev": res.nfev, "nhev": res.nhev} == PINNED[method]
+    assert res.nfev >= res.nit + 1  # the start, then at least one trial per iteration
+    if method == "newton":
+        assert res.nhev == 2 * res.nit  # one dense Hessian per iteration: n = 2 products
+    else:
+        # one CG solve per iteration: at least one product, at most n = 2 (the residual
+        # after two is at rounding level, far below min(0.5, sqrt|g|) |g| >= 1e-4 |g|)
+        assert res.nit <= res.nhev <= 2 * res.nit
     assert res.njev == res.nfev  # every evaluation gives f and the gradient together
 
 

@@ -144,7 +144,7 @@ def test_exact_model_doubles_the_radius_on_the_boundary_and_keeps_it_inside() ->
 
 
 def test_rejected_steps_restore_the_point_and_the_last_evaluation_is_accepted() -> None:
-    """On Rosenbrock the radius grows too far three times; rejected trials are undone."""
+    """On Rosenbrock the radius now and then grows too far; rejected trials are undone."""
     x = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
     objective = Objective.from_autograd([x], lambda: ROSENBROCK.fn(x))
     opt = TrustRegion([x])
@@ -156,8 +156,9 @@ def test_rejected_steps_restore_the_point_and_the_last_evaluation_is_accepted() 
         assert objective.nfev == nfev  # the step's last evaluation was at the new point
         assert f_new < f
         f = f_new
-    assert opt.state[x]["rejected"] == 3
-    assert objective.nfev == 1 + 27 + 3
+    rejected = opt.state[x]["rejected"]
+    assert rejected >= 1  # the run went through the restore path
+    assert objective.nfev == 1 + 27 + rejected  # one evaluation per trial, accepted or not
 
 
 def test_a_step_that_cannot_be_accepted_restores_parameters_and_gradients() -> None:
@@ -196,6 +197,11 @@ def test_rounding_level_changes_of_f_do_not_reject_good_steps() -> None:
 
 
 def test_rosenbrock_follows_scipy_trust_ncg() -> None:
+    """The same algorithm as SciPy's trust-ncg (radius rules, eta = 0.15, forcing
+    min(0.5, sqrt|g|)), so the same accepted iterates. Rounding (1e-16 here, 1e-14 at the
+    end) cannot change a decision: every rho stays 0.017 or more from the 0.25 and 0.75
+    thresholds, and the gradient norm jumps from 3e-7 to 4e-11 across gtol."""
+    trials = []  # SciPy calls back after every trial, accepted or rejected
     ref = scipy.optimize.minimize(
         scipy.optimize.rosen,
         [-1.2, 1.0],
@@ -203,15 +209,24 @@ def test_rosenbrock_follows_scipy_trust_ncg() -> None:
         jac=scipy.optimize.rosen_der,
         hessp=scipy.optimize.rosen_hess_prod,
         options={"gtol": 1e-8},
+        callback=lambda xk: trials.append(np.array(xk)),
     )
-    res = descend.minimize(ROSENBROCK.fn, [-1.2, 1.0], "trust-region", gtol=1e-8, ftol=0.0)
+    accepted = [np.array([-1.2, 1.0])]
+    for x in trials:
+        if not np.array_equal(x, accepted[-1]):
+            accepted.append(x)
+    res = descend.minimize(
+        ROSENBROCK.fn, [-1.2, 1.0], "trust-region", gtol=1e-8, ftol=0.0, record=True
+    )
     assert res.status == descend.Status.GTOL and res.grad_norm <= 1e-8
-    # pinned: 27 accepted steps (+3 rejected trials), 31 evaluations, 46 products
-    assert (res.nit, res.nfev, res.nhev) == (27, 31, 46)
-    # the same algorithm (radius rules, eta = 0.15, forcing min(0.5, sqrt|g|)) as SciPy:
-    # SciPy counts rejected trials as iterations; the evaluations agree exactly
-    assert res.nit + 3 == ref.nit and res.nfev == ref.nfev
-    np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-12)
+    path = np.asarray(res.history["x"])
+    assert path.shape == (len(accepted), 2) and res.nit == len(accepted) - 1
+    np.testing.assert_allclose(path, np.array(accepted), rtol=0, atol=1e-10)
+    # both evaluate once at the start and once per trial (SciPy counts trials as iterations)
+    assert res.nfev == ref.nfev == ref.nit + 1
+    # one CG solve per trial: at least one product, at most n = 2 (after two CG steps the
+    # residual is at rounding level, far below the forcing term eta |g| >= 1e-4 |g|)
+    assert res.nfev - 1 <= res.nhev <= 2 * (res.nfev - 1)
 
 
 def test_float32_and_several_tensors() -> None:
@@ -285,14 +300,19 @@ def test_quadratic_exact_inner_solves_double_the_radius_then_step_inside() -> No
     g0 = float(x.grad.norm())
     distance = math.sqrt(N)  # ||x0 - x*||
     d_bound = math.sqrt(float(EIGENVALUES.sum()))  # ||x0 - x*||_A / sqrt(lambda_min)
+    # CG's 2-norm error falls monotonically, so ||x_k - x*|| <= distance: the step is
+    # interior once the radius 2^k reaches the distance
     predicted = math.ceil(math.log2(distance)) + 1
+    # a step is at most the radius: k boundary steps cover at most 2^k - 1, and the
+    # Newton step fits only when 2^k >= distance - (2^k - 1)
+    fewest = math.ceil(math.log2(distance + 1))
     nit = 0
     while float(x.grad.norm()) > 1e-11 * g0:
         opt.step(objective)
         objective()
         nit += 1
         assert nit <= math.ceil(math.log2(d_bound)) + 1
-    assert nit == predicted == 6
+    assert fewest <= nit <= predicted  # 6 <= nit <= 6
     assert opt.state[x]["rejected"] == 0 and opt.radius == 32.0
 
 
@@ -321,8 +341,9 @@ def test_quadratic_truncated_inner_solves_meet_the_forcing_bound() -> None:
             assert float(x.grad.norm()) <= eta * g_norm * (1 + 1e-6) + 1e-11
             assert opt.state[x]["cg_iter"] - cg_before <= cg_bound(eta)
         assert opt.state[x]["last_rho"] == pytest.approx(1.0, abs=1e-6)
-    assert nit <= boundary_bound + interior_bound
-    assert nit == 30  # pinned
+    # a step is at most the radius, which at most doubles per step: the steps cover
+    # ||x0 - x*|| = sqrt(n) only after ceil(log2(sqrt(n) + 1)) of them
+    assert math.ceil(math.log2(math.sqrt(N) + 1)) <= nit <= boundary_bound + interior_bound
     assert opt.state[x]["rejected"] == 0
 
 
