@@ -83,7 +83,7 @@ class DeadReLUMonitor(Monitor):
             self._arm(nit)
         return nit + 1 if self.handles else self.next_multiple(nit) - 1
 
-    def finish(self, result: Any) -> None:
+    def release(self) -> None:
         self._disarm()
 
     def _arm(self, nit: int) -> None:
@@ -99,18 +99,24 @@ class DeadReLUMonitor(Monitor):
 
     def _hook(self, index: int) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Tensor) -> None:
-            if not isinstance(output, Tensor) or output.dim() < 2:
+            if self.failure is not None or not isinstance(output, Tensor) or output.dim() < 2:
                 return
-            with torch.no_grad():
-                positive = output.detach() > 0
-                alive = positive.any(dim=0)
-                if alive.dim() > 1:
-                    alive = alive.flatten(1).any(dim=1)  # a channel lives if any position does
-            self.batch = output.shape[0]
-            held = self.alive.get(index)
-            self.alive[index] = alive if held is None or held.shape != alive.shape else held | alive
+            try:
+                self._record(index, output)
+            except Exception as error:  # inside the model's forward pass: never raise there
+                self.fail("its forward hook", self.armed_at + 1, error)
 
         return hook
+
+    def _record(self, index: int, output: Tensor) -> None:
+        with torch.no_grad():
+            positive = output.detach() > 0
+            alive = positive.any(dim=0)
+            if alive.dim() > 1:
+                alive = alive.flatten(1).any(dim=1)  # a channel lives if any position does
+        self.batch = output.shape[0]
+        held = self.alive.get(index)
+        self.alive[index] = alive if held is None or held.shape != alive.shape else held | alive
 
     def _evaluate(self, nit: int) -> None:
         self._disarm()

@@ -32,8 +32,12 @@ class SmallLearningRateMonitor(Monitor):
     sharpest curvature :math:`\lambda_\max` (Lanczos on exact Hessian-vector products):
     with the effective rate :math:`\eta_\text{eff} = \|s\|/\|g\|` (the rate itself for
     gradient descent), steps stay stable up to :math:`2/\lambda_\max`, so the room is
-    :math:`m = \min(t^*, 1/(\eta_\text{eff}\lambda_\max))`. It reports when
-    :math:`m \ge` ``headroom`` and suggests :math:`\eta\,m` (rounded down, capped at
+    :math:`m = \min(t^*, 1/(\eta_\text{eff}\lambda_\max))`. With
+    :math:`\lambda_\max \le 0` (f linear, as :math:`|x|` or a linear model under an
+    absolute loss, or concave) no curvature bounds the step, and the Polyak step to
+    :math:`f = 0` does: :math:`m = \min(t^*, |f|/p)`, the longest multiple after which
+    the linear model still has :math:`f \ge 0` (a loss is bounded below). It reports
+    when :math:`m \ge` ``headroom`` and suggests :math:`\eta\,m` (rounded down, capped at
     :math:`10^4\eta`). A failed confirmation doubles the wait before the next one, so a
     run pays for O(log steps) of them.
 
@@ -149,6 +153,7 @@ class SmallLearningRateMonitor(Monitor):
                 "step": nit,
                 "ratio": r,
                 "t_star": t_star,
+                "polyak": abs(f_a) / predicted,
                 "decrease": actual,
                 "predicted": predicted,
                 "relative": relative,
@@ -168,8 +173,14 @@ class SmallLearningRateMonitor(Monitor):
             self.next_confirm = math.inf  # no curvature to confirm with: stay silent
             return
         lam_max = spectrum.largest
+        if not math.isfinite(lam_max):
+            self.next_confirm = math.inf  # autograd's curvature is not a number here
+            return
         rate = latest["step_norm"] / latest["grad_norm"] if latest["grad_norm"] > 0 else 0.0
-        stable = 1.0 / (rate * lam_max) if rate > 0 and lam_max > 0 else math.inf
+        if lam_max > 0:
+            stable = 1.0 / (rate * lam_max) if rate > 0 else math.inf
+        else:  # no curvature bounds the step: the Polyak step to f = 0 does
+            stable = latest["polyak"]
         room = min(latest["t_star"], stable, 1e4)
         if room < self.headroom:
             self.next_confirm = nit + self.gap
@@ -189,11 +200,20 @@ class SmallLearningRateMonitor(Monitor):
             "grad_norm": latest["grad_norm"],
             "step_norm": latest["step_norm"],
         }
+        if lam_max > 0:
+            bound = (
+                f"the sharpest curvature ({lam_max:.3g}) allows {room:.3g}x longer steps "
+                f"(effective rate {rate:.3g} vs a stability limit of {2.0 / lam_max:.3g})"
+            )
+        else:
+            bound = (
+                f"no positive curvature bounds the step (largest Hessian eigenvalue "
+                f"{lam_max:.3g}: f is linear or concave here) and a {room:.3g}x longer step "
+                "would still not take f past 0 by the linear model"
+            )
         message = (
             f"each step decreases f by {latest['ratio']:.4f} of the first-order prediction "
-            f"and f falls only {latest['relative']:.2g} of itself per step, while the "
-            f"sharpest curvature ({lam_max:.3g}) allows {room:.3g}x longer steps "
-            f"(effective rate {rate:.3g} vs a stability limit of {2.0 / lam_max:.3g})"
+            f"and f falls only {latest['relative']:.2g} of itself per step, while {bound}"
         )
         suggested: dict[str, float] = {}
         if math.isfinite(lr) and lr > 0:

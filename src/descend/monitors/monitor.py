@@ -9,6 +9,11 @@ one host synchronization per check at most. It never asks the loop for the inter
 result (``on_iteration`` returns False), so the loop need not build one for it. At the
 end it adds its findings to ``result.diagnoses``: each kind at most once per run, the
 first time it was seen.
+
+A monitor never breaks the run it watches: an exception in its own checks (``begin``,
+``watch``, ``finish``, ``release``, hooks it puts on the model) switches that monitor off
+for the rest of the run and becomes a ``monitor_error`` diagnosis of severity warning,
+naming the monitor and the exception.
 """
 
 from __future__ import annotations
@@ -20,18 +25,21 @@ import torch
 from torch import Tensor
 
 from descend.callbacks import Callback
-from descend.monitors.diagnosis import Diagnosis
+from descend.monitors.diagnosis import Diagnosis, Severity
 from descend.result import HISTORY_COLUMNS
 from descend.validation import check_int
+
+_NEVER = 2**62  # a wake-up step no run reaches
 
 
 class Monitor(Callback):
     """Base class: scheduling, binding to the run, and reporting once per kind.
 
     Subclasses set ``kinds`` (what they can report) and override :meth:`begin`,
-    :meth:`watch` (called at the iterations it asks for, with the iteration number) and
-    :meth:`finish` (called with the final result, before the findings are attached).
-    ``self.view`` reads the run's history.
+    :meth:`watch` (called at the iterations it asks for, with the iteration number),
+    :meth:`finish` (called with the final result, before the findings are attached) and
+    :meth:`release` (called last, to take off hooks). ``self.view`` reads the run's
+    history. An exception in any of them is reported by :meth:`fail`, never raised.
 
     Args:
         every: the check interval in steps, an integer >= 1.
@@ -45,6 +53,7 @@ class Monitor(Callback):
         self.optimizer: Any = None
         self.model: Any = None
         self.found: dict[str, Diagnosis] = {}
+        self.failure: Diagnosis | None = None
         self.wake = 1
 
     # -- the callback contract -----------------------------------------------------------
@@ -60,21 +69,29 @@ class Monitor(Callback):
 
     def on_begin(self, result: Any) -> None:
         self.found = {}
+        self.failure = None
         self.wake = 1
         if self.optimizer is None:
             self.optimizer = getattr(result, "optimizer", None)
         if self.model is None:
             self.model = getattr(result, "model", None)
-        self.view = HistoryView(result.history)
-        self.begin(result)
+        try:
+            self.view = HistoryView(result.history)
+            self.begin(result)
+        except Exception as error:
+            self.fail("begin", 0, error)
 
     def on_iteration(self, nit: int) -> bool:
         if nit >= self.wake:
-            if len(self.found) < len(self.kinds):
-                wake = self.watch(nit)
-                self.wake = nit + 1 if wake is None else max(wake, nit + 1)
+            if self.failure is None and len(self.found) < len(self.kinds):
+                try:
+                    wake = self.watch(nit)
+                except Exception as error:
+                    self.fail("watch", nit, error)
+                else:
+                    self.wake = nit + 1 if wake is None else max(wake, nit + 1)
             else:
-                self.wake = 2**62  # everything this monitor reports was found
+                self.wake = _NEVER  # everything this monitor reports was found, or it failed
         return False
 
     def on_step(self, result: Any) -> bool | None:
@@ -83,9 +100,40 @@ class Monitor(Callback):
         return None
 
     def on_end(self, result: Any) -> None:
-        if len(self.found) < len(self.kinds):
-            self.finish(result)
-        attach(result, self.found.values())
+        nit = int(getattr(result, "nit", 0) or 0)
+        if self.failure is None and len(self.found) < len(self.kinds):
+            try:
+                self.finish(result)
+            except Exception as error:
+                self.fail("finish", nit, error)
+        try:
+            self.release()
+        except Exception as error:
+            self.fail("release", nit, error)
+        attach(result, self.diagnoses)
+
+    def fail(self, where: str, nit: int, error: Exception) -> None:
+        """Switch this monitor off for the rest of the run and report ``error`` as a
+        ``monitor_error`` diagnosis instead of raising it (the first failure of a run is
+        kept). Called by the hooks above, and by a monitor's own hooks on the model."""
+        self.wake = _NEVER
+        if self.failure is not None:
+            return
+        name = type(self).__name__
+        self.failure = Diagnosis(
+            kind="monitor_error",
+            severity=Severity.WARNING,
+            step=nit,
+            message=(
+                f"the {name} check ({', '.join(self.kinds)}) failed in {where} with "
+                f"{type(error).__name__}: {error}; it was switched off for the rest of the "
+                "run, which went on unaffected"
+            ),
+            suggestion=(
+                "report it to the descend developers with this message; until then this "
+                f"run has no findings from {name}"
+            ),
+        )
 
     # -- for subclasses ------------------------------------------------------------------
 
@@ -100,6 +148,10 @@ class Monitor(Callback):
     def finish(self, result: Any) -> None:
         """Last look at the final result."""
 
+    def release(self) -> None:
+        """Take off what the monitor attached to the run (hooks on the model): called at the
+        end of every run, also after a failure."""
+
     def report(self, diagnosis: Diagnosis) -> None:
         """Keep ``diagnosis`` unless this run already has one of its kind."""
         self.found.setdefault(diagnosis.kind, diagnosis)
@@ -111,8 +163,9 @@ class Monitor(Callback):
 
     @property
     def diagnoses(self) -> list[Diagnosis]:
-        """What this monitor found in its latest run."""
-        return list(self.found.values())
+        """What this monitor found in its latest run (and its own failure, if it failed)."""
+        found = list(self.found.values())
+        return found if self.failure is None else [*found, self.failure]
 
     def params(self) -> list[Tensor]:
         """The tensors being optimized: the objective's, else the model's, else none."""
@@ -170,7 +223,7 @@ class MonitorGroup(Callback):
             for m in self.monitors:
                 if nit >= m.wake:
                     m.on_iteration(nit)
-            self.wake = min((m.wake for m in self.monitors), default=2**62)
+            self.wake = min((m.wake for m in self.monitors), default=_NEVER)
         return False
 
     def on_step(self, result: Any) -> bool | None:
