@@ -2,6 +2,7 @@
 
 from descend import diagnostics, optim, runs
 from descend.callbacks import Callback
+from descend.least_squares import LeastSquaresResult, least_squares
 from descend.methods import METHODS
 from descend.minimize import minimize
 from descend.multistart import MultistartResult, multistart
@@ -15,12 +16,14 @@ __all__ = [
     "Callback",
     "FitResult",
     "History",
+    "LeastSquaresResult",
     "MultistartResult",
     "OptimizeResult",
     "Status",
     "StoppingCriteria",
     "diagnostics",
     "fit",
+    "least_squares",
     "minimize",
     "multistart",
     "optim",
