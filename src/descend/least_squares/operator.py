@@ -63,7 +63,7 @@ class JacobianOperator:
         r""":math:`\operatorname{diag}(r) J \operatorname{diag}(c)\, v`."""
         if self.cols is not None:
             v = self.cols * v
-        out = torch.func.jvp(self._fun, (self._x,), (v,))[1]
+        out = torch.func.jvp(self._fun, (self._x,), (v,))[1].to(self._x.dtype)
         return out if self.rows is None else self.rows * out
 
     def rmatvec(self, u: Tensor) -> Tensor:

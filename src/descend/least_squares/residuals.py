@@ -56,7 +56,8 @@ class Residuals:
         if self.matrix_free:
             return JacobianOperator(self.fun, x)
         transform = torch.func.jacfwd if m >= x.numel() else torch.func.jacrev
-        return transform(self.fun)(x)
+        # jacfwd can promote float32 to float64 (seen with torch 2.13 on x ** 2)
+        return transform(self.fun)(x).to(x.dtype)
 
     def linearize(
         self, x: Tensor, f: Tensor, loss: RobustLoss | None
