@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -129,7 +130,8 @@ def train(config: dict[str, Any]) -> TrainedRun:
     ``config`` holds ``data`` (the CSV file), ``target``, ``model`` (a key of
     :data:`MODELS`), ``optimizer``, ``batch_size`` (text: an integer, ``full`` or
     ``auto``), ``epochs``, ``lr``, ``validation_split`` (in [0, 1)), ``seed`` and
-    ``standardize``. The warnings the fit raised come back as ``notes``.
+    ``standardize``. The warnings the fit raised come back as ``notes``, in the words of
+    ``descend fit`` (:func:`in_cli_words`).
     """
     from sklearn.model_selection import train_test_split
 
@@ -165,8 +167,21 @@ def train(config: dict[str, Any]) -> TrainedRun:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator.fit(X_train, y_train, validation=held_out)
-    notes = [" ".join(str(warning.message).split()) for warning in caught]
+    notes = [in_cli_words(" ".join(str(warning.message).split())) for warning in caught]
     return TrainedRun(estimator, scaling, features, X_train, y_train, held_out, notes)
+
+
+#: the estimator's parameters that ``descend fit`` sets, by its flags
+CLI_FLAGS = {"max_epochs": "--epochs"}
+
+
+def in_cli_words(note: str) -> str:
+    """An estimator's message with the parameters ``descend fit`` sets named by their flags:
+    ``max_epochs=200`` becomes ``--epochs 200``, ``raise max_epochs`` ``raise --epochs``."""
+    for name, flag in CLI_FLAGS.items():
+        note = re.sub(rf"\b{name}=", f"{flag} ", note)
+        note = re.sub(rf"\b{name}\b", flag, note)
+    return note
 
 
 def rerun_fit(config: dict[str, Any]) -> Any:

@@ -125,7 +125,8 @@ def test_stopping_short_is_a_note_not_a_failure(tables):
     classes, _ = tables
     result = invoke("fit", classes, "--target", "label", "--model", "logistic", "--epochs", "1")
     assert result.exit_code == 0
-    assert "note: LogisticRegression did not converge in max_epochs=1" in result.stderr
+    assert "note: LogisticRegression did not converge in --epochs 1: " in result.stderr
+    assert "raise --epochs" in result.stderr and "max_epochs" not in result.stderr
 
 
 def test_user_errors_are_one_line(tables, tmp_path):

@@ -7,6 +7,7 @@ from torch import nn
 
 from descend.callbacks import FunctionCallback
 from descend.monitors import (
+    FIT_MONITORS,
     MODEL_MONITORS,
     MONITORS,
     MonitorGroup,
@@ -15,12 +16,14 @@ from descend.monitors import (
 )
 
 
-def test_default_is_one_group_of_the_standard_monitors_and_the_network_ones_with_a_model():
+def test_default_is_one_group_of_the_standard_monitors_and_the_fit_ones_with_a_model():
     for asked in ("default", True):
         (group,) = monitors_for_run(asked)
         assert isinstance(group, MonitorGroup)
         names = [type(m) for m in group.monitors]
-        assert names == [cls for name, cls in MONITORS.items() if name not in MODEL_MONITORS]
+        assert names == [
+            cls for name, cls in MONITORS.items() if name not in MODEL_MONITORS + FIT_MONITORS
+        ]
     (group,) = monitors_for_run("default", model=nn.Sequential(nn.Linear(2, 2), nn.ReLU()))
     assert [type(m) for m in group.monitors] == list(MONITORS.values())
 

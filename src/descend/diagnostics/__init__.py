@@ -2,7 +2,7 @@
 
 * Health monitors (on by default in ``minimize`` and ``fit``): divergence, oscillation,
   a learning rate too small, plateaus, saddle points, vanishing and exploding gradients,
-  dead ReLU units and gradient noise. Each finding is a :class:`Diagnosis` on
+  dead ReLU units, gradient noise and overfitting. Each finding is a :class:`Diagnosis` on
   ``result.diagnoses``; :func:`print_diagnoses` prints them. They live in
   :mod:`descend.monitors` (below ``minimize`` and ``fit``, which build the default set
   from it) and are re-exported here.
@@ -15,6 +15,7 @@
 from descend.diagnostics.gradcheck import GradcheckReport, gradcheck
 from descend.diagnostics.lr_range import LRRangeResult, lr_range_test
 from descend.monitors import (
+    FIT_MONITORS,
     MODEL_MONITORS,
     MONITORS,
     DeadReLUMonitor,
@@ -25,6 +26,7 @@ from descend.monitors import (
     Monitor,
     MonitorGroup,
     OscillationMonitor,
+    OverfittingMonitor,
     PlateauMonitor,
     SaddleMonitor,
     Severity,
@@ -40,6 +42,7 @@ from descend.monitors import (
 )
 
 __all__ = [
+    "FIT_MONITORS",
     "MODEL_MONITORS",
     "MONITORS",
     "DeadReLUMonitor",
@@ -52,6 +55,7 @@ __all__ = [
     "Monitor",
     "MonitorGroup",
     "OscillationMonitor",
+    "OverfittingMonitor",
     "PlateauMonitor",
     "SaddleMonitor",
     "Severity",

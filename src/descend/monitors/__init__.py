@@ -2,7 +2,7 @@
 
 On by default in ``minimize`` and ``fit`` (:func:`monitors_for_run`): divergence,
 oscillation, a learning rate too small, plateaus, saddle points, vanishing and exploding
-gradients, dead ReLU units and gradient noise. Each finding is a :class:`Diagnosis` on
+gradients, dead ReLU units, gradient noise and overfitting. Each finding is a :class:`Diagnosis` on
 ``result.diagnoses``; :func:`print_diagnoses` prints them.
 
 This layer sits beside :mod:`descend.callbacks`, below the front ends (``minimize``,
@@ -20,9 +20,11 @@ from descend.monitors.layer_gradients import LayerGradientMonitor
 from descend.monitors.learning_rate import SmallLearningRateMonitor
 from descend.monitors.monitor import Monitor, MonitorGroup
 from descend.monitors.oscillation import OscillationMonitor
+from descend.monitors.overfitting import OverfittingMonitor
 from descend.monitors.plateau import PlateauMonitor
 from descend.monitors.saddle import SaddleMonitor
 from descend.monitors.standard import (
+    FIT_MONITORS,
     MODEL_MONITORS,
     MONITORS,
     default_group,
@@ -31,6 +33,7 @@ from descend.monitors.standard import (
 )
 
 __all__ = [
+    "FIT_MONITORS",
     "MODEL_MONITORS",
     "MONITORS",
     "DeadReLUMonitor",
@@ -41,6 +44,7 @@ __all__ = [
     "Monitor",
     "MonitorGroup",
     "OscillationMonitor",
+    "OverfittingMonitor",
     "PlateauMonitor",
     "SaddleMonitor",
     "Severity",

@@ -11,7 +11,7 @@ end it adds its findings to ``result.diagnoses``: each kind at most once per run
 first time it was seen.
 
 A monitor never breaks the run it watches: an exception in its own checks (``begin``,
-``watch``, ``finish``, ``release``, hooks it puts on the model) switches that monitor off
+``watch``, ``watch_epoch``, ``finish``, ``release``, its hooks on the model) switches it off
 for the rest of the run and becomes a ``monitor_error`` diagnosis of severity warning,
 naming the monitor and the exception.
 """
@@ -29,7 +29,8 @@ from descend.monitors.diagnosis import Diagnosis, Severity
 from descend.result import HISTORY_COLUMNS
 from descend.validation import check_int
 
-_NEVER = 2**62  # a wake-up step no run reaches
+#: a wake-up step no run reaches: what :meth:`Monitor.watch` returns to rest for the run
+NEVER = 2**62
 
 
 class Monitor(Callback):
@@ -37,9 +38,10 @@ class Monitor(Callback):
 
     Subclasses set ``kinds`` (what they can report) and override :meth:`begin`,
     :meth:`watch` (called at the iterations it asks for, with the iteration number),
-    :meth:`finish` (called with the final result, before the findings are attached) and
-    :meth:`release` (called last, to take off hooks). ``self.view`` reads the run's
-    history. An exception in any of them is reported by :meth:`fail`, never raised.
+    :meth:`watch_epoch` (after each pass over the data, in ``fit``), :meth:`finish`
+    (called with the final result, before the findings are attached) and :meth:`release`
+    (called last, to take off hooks). ``self.view`` reads the run's history. An
+    exception in any of them is reported by :meth:`fail`, never raised.
 
     Args:
         every: the check interval in steps, an integer >= 1.
@@ -91,12 +93,20 @@ class Monitor(Callback):
                 else:
                     self.wake = nit + 1 if wake is None else max(wake, nit + 1)
             else:
-                self.wake = _NEVER  # everything this monitor reports was found, or it failed
+                self.wake = NEVER  # everything this monitor reports was found, or it failed
         return False
 
     def on_step(self, result: Any) -> bool | None:
         # reached only from loops that do not call on_iteration first
         self.on_iteration(result.nit)
+        return None
+
+    def on_epoch_end(self, result: Any) -> bool | None:
+        if self.failure is None and len(self.found) < len(self.kinds):
+            try:
+                self.watch_epoch(result)
+            except Exception as error:
+                self.fail("watch_epoch", int(getattr(result, "nit", 0) or 0), error)
         return None
 
     def on_end(self, result: Any) -> None:
@@ -116,7 +126,7 @@ class Monitor(Callback):
         """Switch this monitor off for the rest of the run and report ``error`` as a
         ``monitor_error`` diagnosis instead of raising it (the first failure of a run is
         kept). Called by the hooks above, and by a monitor's own hooks on the model."""
-        self.wake = _NEVER
+        self.wake = NEVER
         if self.failure is not None:
             return
         name = type(self).__name__
@@ -144,6 +154,10 @@ class Monitor(Callback):
         """Look at the run after iteration ``nit``; return the next iteration to be called
         at (None: the next one). Call :meth:`report` on a finding."""
         return self.next_multiple(nit)
+
+    def watch_epoch(self, result: Any) -> None:
+        """Look at the run after a pass over the data (``fit``): ``result.logs`` holds the
+        epoch's ``loss`` and, with validation, ``val_loss``."""
 
     def finish(self, result: Any) -> None:
         """Last look at the final result."""
@@ -223,11 +237,16 @@ class MonitorGroup(Callback):
             for m in self.monitors:
                 if nit >= m.wake:
                     m.on_iteration(nit)
-            self.wake = min((m.wake for m in self.monitors), default=_NEVER)
+            self.wake = min((m.wake for m in self.monitors), default=NEVER)
         return False
 
     def on_step(self, result: Any) -> bool | None:
         self.on_iteration(result.nit)
+        return None
+
+    def on_epoch_end(self, result: Any) -> bool | None:
+        for m in self.monitors:
+            m.on_epoch_end(result)
         return None
 
     def on_end(self, result: Any) -> None:

@@ -14,6 +14,7 @@ from descend.monitors.layer_gradients import LayerGradientMonitor
 from descend.monitors.learning_rate import SmallLearningRateMonitor
 from descend.monitors.monitor import Monitor, MonitorGroup
 from descend.monitors.oscillation import OscillationMonitor
+from descend.monitors.overfitting import OverfittingMonitor
 from descend.monitors.plateau import PlateauMonitor
 from descend.monitors.saddle import SaddleMonitor
 
@@ -27,22 +28,28 @@ MONITORS: dict[str, type[Monitor]] = {
     "gradient_noise": GradientNoiseMonitor,
     "layer_gradients": LayerGradientMonitor,
     "dead_relu": DeadReLUMonitor,
+    "overfitting": OverfittingMonitor,
 }
 
 #: those that need a network (``model``), added only when the run has one
 MODEL_MONITORS = ("layer_gradients", "dead_relu")
+
+#: those that read a training run's epochs (``fit``: validation loss), added only when the
+#: run trains a model
+FIT_MONITORS = ("overfitting",)
 
 
 def default_monitors(*, model: Any = None, off: Iterable[str] = (), **run: Any) -> list[Monitor]:
     """Fresh instances of the standard monitors, with their default settings.
 
     Every run of ``minimize`` gets these unless ``monitors=`` says otherwise; ``fit``
-    adds the network monitors (``layer_gradients``, ``dead_relu``) for its model. Each
+    adds the network monitors (``layer_gradients``, ``dead_relu``) for its model and the
+    epoch monitor (``overfitting``, silent without validation data). Each
     checks only every few steps and reads what the loop already recorded, so together
     they cost a few percent of a step at most (``benchmarks/monitor_overhead.py``).
 
     Args:
-        model: the network being trained, if any (adds the network monitors).
+        model: the network being trained, if any (adds the network and epoch monitors).
         off: names from :data:`MONITORS` to leave out.
         **run: ignored (what runners know about the run; the monitors take it in ``bind``).
 
@@ -55,7 +62,7 @@ def default_monitors(*, model: Any = None, off: Iterable[str] = (), **run: Any) 
             raise ValueError(f"unknown monitor {name!r} in off; valid names: {', '.join(MONITORS)}")
     chosen = []
     for name, cls in MONITORS.items():
-        if name in off or (name in MODEL_MONITORS and model is None):
+        if name in off or (name in MODEL_MONITORS + FIT_MONITORS and model is None):
             continue
         chosen.append(cls(model) if name in MODEL_MONITORS else cls())
     return chosen
