@@ -42,6 +42,7 @@ class DeadReLUMonitor(Monitor):
     """
 
     kinds = ("dead_relu",)
+    state = ("alive", "batch", "streak", "armed_at", "armed")
 
     def __init__(
         self,
@@ -71,6 +72,7 @@ class DeadReLUMonitor(Monitor):
         self.batch = 0
         self.streak: dict[int, Tensor] = {}  # per layer: consecutive checks dead, per unit
         self.armed_at = -10
+        self.armed = False  # hooks on: they watch the forward pass of step armed_at + 1
 
     def watch(self, nit: int) -> int:
         if not self.relus:
@@ -83,19 +85,28 @@ class DeadReLUMonitor(Monitor):
             self._arm(nit)
         return nit + 1 if self.handles else self.next_multiple(nit) - 1
 
+    def resume(self) -> None:
+        if self.armed:  # saved between arming and the step it watches: hook up again
+            self._hook_up()
+
     def release(self) -> None:
         self._disarm()
 
     def _arm(self, nit: int) -> None:
         self.alive = {}
         self.armed_at = nit
+        self._hook_up()
+
+    def _hook_up(self) -> None:
         for i, (_, module) in enumerate(self.relus):
             self.handles.append(module.register_forward_hook(self._hook(i)))
+        self.armed = True
 
     def _disarm(self) -> None:
         for handle in self.handles:
             handle.remove()
         self.handles = []
+        self.armed = False
 
     def _hook(self, index: int) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Tensor) -> None:

@@ -70,6 +70,7 @@ class GradientNoiseMonitor(Monitor):
     """
 
     kinds = ("gradient_noise",)
+    state = ("active", "estimates", "recent", "previous", "screens", "drawn")
 
     def __init__(
         self,
@@ -114,6 +115,7 @@ class GradientNoiseMonitor(Monitor):
 
     def begin(self, result: Any) -> None:
         self.iterator: Iterator[Any] | None = None
+        self.drawn: int | None = None  # batches drawn from the iterator (None: no iterator)
         self.active = True
         self.estimates = []
         self.recent: list[dict[str, float]] = []  # the latest estimates, pooled
@@ -259,15 +261,34 @@ class GradientNoiseMonitor(Monitor):
     def _next_batch(self) -> Any:
         for _ in range(2):
             if self.iterator is None:
-                with torch.random.fork_rng(devices=[]):
-                    source = self.batches
-                    self.iterator = iter(source() if callable(source) else source)
+                self._open()
             try:
                 with torch.random.fork_rng(devices=[]):
-                    return next(self.iterator)
+                    batch = next(self.iterator)  # type: ignore[arg-type]
             except StopIteration:
-                self.iterator = None
+                self.iterator, self.drawn = None, None
+            else:
+                self.drawn = (self.drawn or 0) + 1
+                return batch
         return None
+
+    def _open(self) -> None:
+        with torch.random.fork_rng(devices=[]):
+            source = self.batches
+            self.iterator = iter(source() if callable(source) else source)
+        self.drawn = 0
+
+    def resume(self) -> None:
+        # the same place in the batches: a fresh pass (fit's draws the same order every
+        # time) advanced by the batches drawn before the checkpoint
+        drawn = self.drawn
+        self.iterator = None
+        if drawn is not None and self.batches is not None:
+            self._open()
+            with torch.random.fork_rng(devices=[]):
+                for _ in range(drawn):
+                    next(self.iterator)  # type: ignore[arg-type]
+            self.drawn = drawn
 
     def _data_size(self) -> int | None:
         dataset = getattr(self.batches, "dataset", None)

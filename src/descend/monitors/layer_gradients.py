@@ -77,6 +77,7 @@ class LayerGradientMonitor(Monitor):
     """
 
     kinds = ("vanishing_gradients", "exploding_gradients")
+    state = ("streak", "last")
 
     def __init__(
         self,

@@ -60,6 +60,18 @@ class SmallLearningRateMonitor(Monitor):
     """
 
     kinds = ("lr_too_small",)
+    state = (
+        "lag",
+        "stage",
+        "stage_step",
+        "x_a",
+        "g_a",
+        "f_a",
+        "pending",
+        "streak",
+        "gap",
+        "next_confirm",
+    )
 
     def __init__(
         self,

@@ -10,6 +10,9 @@ result (``on_iteration`` returns False), so the loop need not build one for it. 
 end it adds its findings to ``result.diagnoses``: each kind at most once per run, the
 first time it was seen.
 
+A monitor's findings and run state go into a ``fit`` checkpoint (``state_dict``; the
+attributes named by ``state``), so a resumed run reports what an uninterrupted one does.
+
 A monitor never breaks the run it watches: an exception in its own checks (``begin``,
 ``watch``, ``watch_epoch``, ``finish``, ``release``, its hooks on the model) switches it off
 for the rest of the run and becomes a ``monitor_error`` diagnosis of severity warning,
@@ -26,6 +29,7 @@ from torch import Tensor
 
 from descend.callbacks import Callback
 from descend.monitors.diagnosis import Diagnosis, Severity
+from descend.monitors.state import as_plain, from_plain
 from descend.result import HISTORY_COLUMNS
 from descend.validation import check_int
 
@@ -41,13 +45,19 @@ class Monitor(Callback):
     :meth:`watch_epoch` (after each pass over the data, in ``fit``), :meth:`finish`
     (called with the final result, before the findings are attached) and :meth:`release`
     (called last, to take off hooks). ``self.view`` reads the run's history. An
-    exception in any of them is reported by :meth:`fail`, never raised.
+    exception in any of them is reported by :meth:`fail`, never raised. ``state`` names
+    the attributes that ``begin`` sets and the run changes: what a checkpoint keeps
+    (plain values, tensors, lists and dicts of them; see :mod:`descend.monitors.state`);
+    :meth:`resume` rebuilds what they imply (hooks, iterators) after a resume. A monitor
+    whose run state is a fold over the history rows (``DivergenceMonitor``) needs none:
+    after a resume its first ``watch`` folds the restored history from row 0 again.
 
     Args:
         every: the check interval in steps, an integer >= 1.
     """
 
     kinds: ClassVar[tuple[str, ...]] = ()
+    state: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, every: int = 10) -> None:
         self.every = check_int("every", every, low=1)
@@ -122,6 +132,30 @@ class Monitor(Callback):
             self.fail("release", nit, error)
         attach(result, self.diagnoses)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The findings so far and the run state named by ``state``, as plain values."""
+        return {
+            "wake": self.wake,
+            "found": [as_plain(d) for d in self.found.values()],
+            "failure": as_plain(self.failure),
+            "run": {name: as_plain(getattr(self, name)) for name in self.state},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back :meth:`state_dict` (after ``on_begin``, on resume); tensors go to the
+        device of the run's parameters."""
+        try:
+            params = self.params()
+            device = params[0].device if params else None
+            self.found = {d.kind: d for d in (from_plain(f) for f in state["found"])}
+            self.failure = from_plain(state["failure"])
+            for name, value in state["run"].items():
+                setattr(self, name, from_plain(value, device))
+            self.wake = state["wake"]
+            self.resume()
+        except Exception as error:
+            self.fail("load_state_dict", 0, error)
+
     def fail(self, where: str, nit: int, error: Exception) -> None:
         """Switch this monitor off for the rest of the run and report ``error`` as a
         ``monitor_error`` diagnosis instead of raising it (the first failure of a run is
@@ -161,6 +195,9 @@ class Monitor(Callback):
 
     def finish(self, result: Any) -> None:
         """Last look at the final result."""
+
+    def resume(self) -> None:
+        """Rebuild what the loaded state implies (hooks on the model, iterators)."""
 
     def release(self) -> None:
         """Take off what the monitor attached to the run (hooks on the model): called at the
@@ -252,6 +289,26 @@ class MonitorGroup(Callback):
     def on_end(self, result: Any) -> None:
         for m in self.monitors:
             m.on_end(result)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Each monitor's :meth:`Monitor.state_dict`, in order, by class name."""
+        return {"monitors": [(type(m).__name__, m.state_dict()) for m in self.monitors]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back :meth:`state_dict`; a checkpoint without it (written before monitors
+        kept state) leaves the monitors as a fresh run has them."""
+        saved = state.get("monitors")
+        if saved is None:
+            return
+        names = [type(m).__name__ for m in self.monitors]
+        if names != [name for name, _ in saved]:
+            raise ValueError(
+                f"the checkpoint was saved with monitors {[n for n, _ in saved]}, this run "
+                f"has {names}; resume with the same monitors"
+            )
+        for m, (_, monitor_state) in zip(self.monitors, saved):
+            m.load_state_dict(monitor_state)
+        self.wake = min((m.wake for m in self.monitors), default=NEVER)
 
     @property
     def diagnoses(self) -> list[Diagnosis]:

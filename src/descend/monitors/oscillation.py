@@ -43,6 +43,16 @@ class OscillationMonitor(Monitor):
     """
 
     kinds = ("oscillation",)
+    state = (
+        "snap",
+        "snap_step",
+        "step_vec",
+        "step_end",
+        "pending",
+        "log",
+        "max_step",
+        "pairs",
+    )
 
     def __init__(
         self,

@@ -42,6 +42,7 @@ class OverfittingMonitor(Monitor):
     """
 
     kinds = ("overfitting",)
+    state = ("epochs", "windows", "best")
 
     def __init__(self, *, patience: int = 10, rise: float = 0.01) -> None:
         super().__init__(every=1)

@@ -69,6 +69,7 @@ class PlateauMonitor(Monitor):
     """
 
     kinds = ("plateau",)
+    state = ("seen", "f0", "f_best", "g_max", "gap", "next_confirm")
 
     def __init__(
         self,

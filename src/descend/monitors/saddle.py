@@ -45,6 +45,7 @@ class SaddleMonitor(Monitor):
     """
 
     kinds = ("saddle",)
+    state = ("g_max", "seen", "gap", "checks", "last_check", "spectrum", "direction")
 
     def __init__(
         self,
