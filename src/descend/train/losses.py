@@ -18,7 +18,17 @@ from torch import Tensor
 @dataclass(frozen=True)
 class Loss:
     """A loss of (prediction, target), the kind of target it takes, and whether the model
-    outputs logits (which decides how ``"accuracy"`` reads a single output column)."""
+    outputs logits (which decides how ``"accuracy"`` reads a single output column).
+
+    A call checks the target against the model's output, whose shape says what the
+    target must be: for a ``"float"`` target the output's own shape (a target with as
+    many values in another shape, as ``(n,)`` for ``(n, 1)``, is reshaped); for class
+    indices (``"long"``) one per row, the output without its class dimension, each in
+    ``0 .. C-1`` for the output's C classes (or ``-100``, torch's label for a row to
+    ignore). A mismatch is a ValueError naming both shapes, never a silent broadcast.
+    Labels are checked only when torch refuses them (on the CPU, at no cost to a
+    correct call; an accelerator reports them as a device-side assertion).
+    """
 
     fn: Callable[[Tensor, Tensor], Tensor]
     name: str
@@ -26,10 +36,45 @@ class Loss:
     logits: bool = False
 
     def __call__(self, prediction: Tensor, target: Tensor) -> Tensor:
-        mismatched = prediction.shape != target.shape
-        if self.target == "float" and mismatched and prediction.numel() == target.numel():
-            target = target.reshape(prediction.shape)
+        if self.target == "float":
+            target = self._shaped(prediction, target, prediction.shape, "one value per output")
+        elif self.target == "long" and not target.is_floating_point():
+            rows = prediction.shape[:1] + prediction.shape[2:] if prediction.dim() > 1 else ()
+            target = self._shaped(prediction, target, torch.Size(rows), "one class label per row")
+            try:
+                return self.fn(prediction, target)
+            except (IndexError, RuntimeError) as error:
+                refused = self._label_error(prediction, target)
+                if refused is None:
+                    raise  # torch refused something else: its own error says what
+                raise refused from error
         return self.fn(prediction, target)
+
+    def _shaped(self, prediction: Tensor, target: Tensor, shape: torch.Size, what: str) -> Tensor:
+        if target.shape == shape:
+            return target
+        if target.numel() == shape.numel():
+            return target.reshape(shape)
+        raise ValueError(
+            f"loss {self.name!r}: the target has shape {tuple(target.shape)} but the model's "
+            f"output has shape {tuple(prediction.shape)}; {self.name} takes {what}, a target "
+            f"of shape {tuple(shape)}"
+        )
+
+    def _label_error(self, prediction: Tensor, target: Tensor) -> ValueError | None:
+        classes = prediction.shape[1] if prediction.dim() > 1 else prediction.shape[0]
+        bad = target[((target < 0) & (target != _IGNORED)) | (target >= classes)]
+        if bad.numel() == 0:
+            return None
+        shown = ", ".join(str(v) for v in bad.unique()[:5].tolist())
+        return ValueError(
+            f"loss {self.name!r}: labels must be class indices 0..{classes - 1} for the "
+            f"model's {classes} outputs (classes), got {shown}; encode the labels as "
+            f"0..n_classes-1, or give the model one output per class"
+        )
+
+
+_IGNORED = -100  # torch's ignore_index: a row whose label is this adds nothing to the loss
 
 
 LOSSES: dict[str, Loss] = {
