@@ -129,6 +129,25 @@ def test_stopping_short_is_a_note_not_a_failure(tables):
     assert "raise --epochs" in result.stderr and "max_epochs" not in result.stderr
 
 
+def test_overfitting_is_shown_after_the_metrics(tmp_path):
+    # the first-hour report: a wide MLP on diabetes with adam, the validation loss climbing
+    # while the training loss falls, and the fix printed under the table
+    datasets = pytest.importorskip("sklearn.datasets")
+    frame = datasets.load_diabetes(as_frame=True).frame
+    table = write_csv(tmp_path / "diabetes.csv", {c: frame[c].to_numpy() for c in frame})
+    args = ["fit", table, "--target", "target", "--model", "mlp-regressor", "--optimizer"]
+    result = invoke(*args, "adam", "--epochs", "40", "--no-record")
+    assert result.exit_code == 0, result.output
+    table_end = result.stdout.index("validation")
+    shown = result.stdout.index("MLPRegressor: what the monitors saw")
+    assert shown > table_end
+    assert "[warning] overfitting (step" in result.stdout
+    assert "early_stopping=True" in result.stdout
+    held_in = invoke(*args, "adam", "--epochs", "40", "--validation-split", "0", "--no-record")
+    assert held_in.exit_code == 0, held_in.output
+    assert "what the monitors saw" not in held_in.stdout  # nothing held out: nothing to read
+
+
 def test_user_errors_are_one_line(tables, tmp_path):
     classes, values = tables
     garbage = tmp_path / "garbage.csv"

@@ -56,7 +56,8 @@ def test_wide_mlp_on_diabetes_is_reported_with_the_fix(diabetes):
     assert e["window_train_loss"] == pytest.approx(float(loss[epoch - p : epoch].mean()))
     best = int(torch.as_tensor(list(val[:epoch])).argmin()) + 1
     assert e["best_epoch"] == best and d.suggested == {"epochs": best}
-    assert "early_stopping=" in d.suggestion and "l2=" in d.suggestion
+    assert f"stop at epoch {best}" in d.suggestion
+    assert "early_stopping=True" in d.suggestion and "l2=" in d.suggestion
     assert "more training data" in d.suggestion
 
 

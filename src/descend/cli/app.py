@@ -38,6 +38,7 @@ from descend.cli.common import (
     NoRecordOpt,
     check_plot_path,
     number,
+    print_diagnoses,
     stdout_console,
     user_errors,
 )
@@ -287,18 +288,8 @@ def minimize_command(
     table.add_row("options", _options_used(spec, options))
     console = stdout_console()
     console.print(table)
-    _print_diagnoses(console, {spec.name: result})
+    print_diagnoses(console, {spec.name: result})
     recorder.announce(console)
-
-
-def _print_diagnoses(console: Any, results: dict[str, Any]) -> None:
-    """What the health monitors saw, once per finding, after the table."""
-    from descend.monitors import format_diagnoses
-
-    for name, result in results.items():
-        if getattr(result, "diagnoses", None):
-            console.print(Text(f"{name}: what the monitors saw", style="bold"))
-            console.print(Text(format_diagnoses(result)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -381,7 +372,7 @@ def compare_command(
     for name, result in results.items():
         if not result.converged:
             console.print(Text.assemble((name, "bold"), f" did not converge: {result.message}"))
-    _print_diagnoses(console, results)
+    print_diagnoses(console, results)
     if plot is not None:
         from descend.viz import plot_race
 

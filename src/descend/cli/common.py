@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 try:  # typer >= 0.2x vendors click as typer._click
     from typer._click.exceptions import UsageError
@@ -64,6 +65,16 @@ def stdout_console() -> Console:
     """The console for tables and results (progress goes to stderr)."""
     # Wide enough for the tables when piped; a terminal uses its own width.
     return Console(width=None if sys.stdout.isatty() else 120, highlight=False)
+
+
+def print_diagnoses(console: Console, results: dict[str, Any]) -> None:
+    """What the health monitors saw in each named run, once per finding, after its table."""
+    from descend.monitors import format_diagnoses  # torch: only for commands that computed
+
+    for name, result in results.items():
+        if getattr(result, "diagnoses", None):
+            console.print(Text(f"{name}: what the monitors saw", style="bold"))
+            console.print(Text(format_diagnoses(result)))
 
 
 def check_plot_path(path: Path) -> None:

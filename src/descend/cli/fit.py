@@ -24,7 +24,14 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from descend.cli.common import DbOpt, NoRecordOpt, check_plot_path, stdout_console, user_errors
+from descend.cli.common import (
+    DbOpt,
+    NoRecordOpt,
+    check_plot_path,
+    print_diagnoses,
+    stdout_console,
+    user_errors,
+)
 from descend.cli.recording import CliRecorder
 from descend.tabular import (
     CLASSIFIERS,
@@ -151,6 +158,7 @@ def fit_command(
         + (" (standardized)" if standardize else "")
     )
     console.print(_metrics_table(model, metrics, scaling))
+    print_diagnoses(console, {MODELS[model]: estimator._fit_result})
     recorder.record(
         "fit",
         {**config, "metrics": metrics},

@@ -78,6 +78,7 @@ from descend.estimators.plan import (
     resolve_batch_size,
     stopping_rules,
 )
+from descend.monitors import OverfittingMonitor
 from descend.optim.step_size import lipschitz_constant
 from descend.result import Status
 from descend.train.fit import fit
@@ -310,7 +311,9 @@ class DescendEstimator(BaseEstimator):
                 l2=fit_l2,
                 validation=rules.validation,
                 early_stopping=rules.early_stopping,
-                monitors=None,  # an estimator's fit stays quiet and lean: no health checks
+                # an estimator's fit stays lean: of the health checks only the one that
+                # reads epochs, and only with held-out rows to read
+                monitors=None if rules.validation is None else [OverfittingMonitor()],
                 device=device,
                 progress=bool(self.verbose),
                 stopping=rules.stopping,

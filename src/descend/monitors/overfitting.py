@@ -27,8 +27,9 @@ class OverfittingMonitor(Monitor):
       under a wandering validation loss is noise, not overfitting.
 
     The fix it names stops at the best epoch (the lowest validation loss so far:
-    ``early_stopping=``, or ``epochs=``) or makes the noise harder to fit (``l2=``, a
-    smaller model, more data).
+    ``early_stopping=``, or as many epochs) or makes the noise harder to fit (weight
+    decay: ``l2=`` in ``fit``, ``alpha=`` in the estimators; dropout, a smaller model,
+    more data). The estimators run it too whenever they hold rows out.
 
     Args:
         patience: the window, in epochs, an integer >= 1.
@@ -112,10 +113,11 @@ class OverfittingMonitor(Monitor):
                     "best_val_loss": best_val,
                 },
                 suggestion=(
-                    "stop at the best epoch: early_stopping=True keeps the weights of the "
-                    f"best validation epoch (or train for epochs={best_epoch}); or make the "
-                    "noise harder to fit: l2= (weight decay), a smaller model, more "
-                    "training data"
+                    f"stop at epoch {best_epoch}, where the validation loss was lowest: "
+                    "early_stopping=True keeps the best epoch's weights (in fit and the "
+                    f"estimators), or train for {best_epoch} epochs; or make the noise "
+                    "harder to fit: weight decay (l2= in fit, alpha= in the estimators), "
+                    "dropout, a smaller model, more training data"
                 ),
                 suggested={"epochs": best_epoch},
             )
