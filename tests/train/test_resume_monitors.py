@@ -13,7 +13,8 @@ from torch import nn
 
 from descend import fit
 from descend.callbacks import Checkpoint
-from descend.monitors import MonitorGroup, default_monitors
+from descend.monitors import Monitor, MonitorGroup, default_monitors
+from descend.monitors.monitor import NEVER
 from descend.train.checkpoint import load_checkpoint
 
 
@@ -157,3 +158,42 @@ def test_a_checkpoint_from_before_monitor_state_starts_the_monitors_fresh():
     assert all(m.failure is None for m in group.monitors)
     with pytest.raises(ValueError, match="saved with monitors"):
         group.load_state_dict({"monitors": [("PlateauMonitor", {})]})
+
+
+class Unwritable(Monitor):
+    kinds = ("unwritable",)
+    state = ("hook",)
+
+    def begin(self, result):
+        self.hook = lambda: None  # not a value a checkpoint can hold
+
+
+def test_a_state_that_cannot_be_saved_switches_the_monitor_off(tmp_path):
+    X, y = torch.randn(40, 3), torch.randn(40, 1)
+    path = tmp_path / "run.pt"
+    monitor = Unwritable()
+    res = fit(
+        nn.Linear(3, 1),
+        "mse",
+        (X, y),
+        epochs=2,
+        checkpoint=path,
+        monitors=[monitor],
+        seed=0,
+        progress=False,
+    )
+    [failure] = res.diagnoses
+    assert failure.kind == "monitor_error" and "state_dict" in failure.message
+    resumed = Unwritable()
+    fit(
+        nn.Linear(3, 1),
+        "mse",
+        (X, y),
+        epochs=3,
+        checkpoint=path,
+        resume=path,
+        monitors=[resumed],
+        seed=0,
+        progress=False,
+    )
+    assert resumed.failure is not None and resumed.wake == NEVER  # still off after a resume

@@ -133,12 +133,18 @@ class Monitor(Callback):
         attach(result, self.diagnoses)
 
     def state_dict(self) -> dict[str, Any]:
-        """The findings so far and the run state named by ``state``, as plain values."""
+        """The findings so far and the run state named by ``state``, as plain values (a
+        state that cannot be written switches the monitor off, in the run and on resume)."""
+        try:
+            run = {name: as_plain(getattr(self, name)) for name in self.state}
+        except Exception as error:
+            self.fail("state_dict", 0, error)
+            run = {}
         return {
             "wake": self.wake,
             "found": [as_plain(d) for d in self.found.values()],
             "failure": as_plain(self.failure),
-            "run": {name: as_plain(getattr(self, name)) for name in self.state},
+            "run": run,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
