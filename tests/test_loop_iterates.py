@@ -18,11 +18,11 @@ import pytest
 import torch
 from torch import Tensor
 
-from descend.loop import run_descent
+from descend.engine import run_descent
 from descend.objective import Objective
 from descend.optim.optimizer import StepFailed
 from descend.result import Status
-from descend.stopping import StoppingCriteria
+from descend.engine.stopping import StoppingCriteria
 
 
 class Scripted(torch.optim.Optimizer):

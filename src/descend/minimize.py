@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from dataclasses import replace
 from collections.abc import Callable
 from typing import Any
 
@@ -11,14 +12,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from descend.callbacks import as_callbacks, bind_callbacks
-from descend.loop import run_descent
+from descend.callbacks import CallbackList, as_callbacks
+from descend.engine import Engine, FunctionFeed, StoppingCriteria
 from descend.methods import get_method
 from descend.monitors import monitors_for_run
 from descend.objective import Objective
 from descend.result import OptimizeResult
-from descend.scipy_form import bind_args, scipy_callbacks, translate
-from descend.stopping import StoppingCriteria
+from descend.scipy_form import bind_args, inverse_hessian, scipy_callbacks, translate
 
 DEFAULT_METHOD = "lbfgs"
 
@@ -129,7 +129,7 @@ def minimize(
         ),
         extra=optimizer_options,
         n=_size(x0),
-        keywords=_KEYWORDS,
+        keywords=KEYWORDS,
     )  # fmt: skip
     if call.scipy and (restarts is not None or bounds is not None):
         raise ValueError(
@@ -166,36 +166,34 @@ def minimize(
     spec = get_method(method)
     x, present = _as_parameter(x0, device)
     evaluate = _evaluator(fun, jac, x, tuple(x0.shape) if isinstance(x0, Tensor) else x.shape)
-    stopping = StoppingCriteria(
-        max_iter=spec.max_iter if max_iter is None else max_iter,
-        gtol=gtol,
-        ftol=spec.ftol if ftol is None else ftol,
-        xtol=xtol,
-        max_time=max_time,
-        target=target,
-        patience=spec.patience if patience is None else patience,
-        divergence_factor=divergence_factor,
-    )
-    callbacks = as_callbacks(callback)
+    stopping = StoppingCriteria(**call.stopping)
+    maximize = bool(options.get("maximize", False))
+    if maximize and stopping.target is not None:  # the loop reads -f: f >= target
+        stopping = replace(stopping, target=-stopping.target)
     optimizer = spec.build([x], options)
     objective = Objective([x], evaluate, loss_fn=None if jac else lambda: fun(x).reshape(()))
     _check_start(objective)
     # monitors first: their findings are on the result when the user's on_end sees it
-    callbacks = monitors_for_run(monitors) + callbacks
-    bind_callbacks(callbacks, objective=objective, optimizer=optimizer)
-    return run_descent(
-        objective,
-        optimizer,
-        stopping,
-        callbacks=callbacks,
-        record=record,
-        present=lambda params: present(params[0]),
-        method=spec.name,
-    )
+    callbacks = CallbackList(monitors_for_run(monitors) + as_callbacks(callback))
+    callbacks.bind(objective=objective, optimizer=optimizer)
+    feed = FunctionFeed(
+        objective, optimizer, stopping, record=record,
+        present=lambda params: present(params[0]), method=spec.name, maximize=maximize,
+    )  # fmt: skip
+    engine = Engine(feed, optimizer, stopping, callbacks)
+    engine.run()
+    result = feed.result(engine)
+    objective.closure()  # the gradient at x (cached unless the best iterate was restored)
+    result.jac = present(x.grad)
+    hess_inv = inverse_hessian(optimizer)
+    if hess_inv is not None:
+        result.hess_inv = present(hess_inv)
+    engine.end(result)
+    return result
 
 
 #: minimize's keywords, for the nearest valid name in a misspelled keyword's error
-_KEYWORDS = tuple(
+KEYWORDS = tuple(
     name
     for name, p in inspect.signature(minimize).parameters.items()
     if p.kind is inspect.Parameter.KEYWORD_ONLY

@@ -7,13 +7,13 @@ function's distinct local minima on the way ("multistart"; see A. TÃ¶rn and A. Å
 *Global Optimization*, LNCS 350, Springer 1989, ch. 2, and M. Locatelli and F. Schoen,
 *Global Optimization: Theory, Algorithms, and Applications*, SIAM 2013, ch. 4).
 
-Elementwise first-order methods (``gd, momentum, nesterov, adagrad, rmsprop, adam, adamw,
-amsgrad``) run all K starts as one computation: one optimizer over a (K, n) tensor X with
-objective :math:`F(X) = \sum_k f(x_k)`. Since :math:`\partial F / \partial x_k = \nabla
-f(x_k)` and the update rules act elementwise, every row follows exactly the iterates it
-would follow alone. Each row keeps its own stopping tests (those of
-:class:`descend.StoppingCriteria`); a finished row is frozen (its gradient is zeroed and its
-value restored after every step) while the others go on. Methods with line searches or
+Elementwise first-order methods (``capabilities(...).elementwise``: ``gd, momentum,
+nesterov, adagrad, rmsprop, adam, adamw, amsgrad``, ...) run all K starts as one
+computation: one optimizer over a (K, n) tensor X with objective :math:`F(X) = \sum_k
+f(x_k)`. Since :math:`\partial F / \partial x_k = \nabla f(x_k)` and the update rules
+act elementwise, every row follows exactly the iterates it would follow alone: the
+engine's rows feed (:mod:`descend.engine.rows_feed`), each row with its own stopping
+tests, a finished row frozen while the others go on. Methods with line searches or
 Hessians (``lbfgs, bfgs, cg, newton, newton-cg, trust-region``) couple the coordinates
 through inner products and run the starts one after another through :func:`minimize`.
 """
@@ -30,30 +30,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from descend import optim
+from descend.engine import Engine, StoppingCriteria
+from descend.engine.rows_feed import RowsFeed
 from descend.methods import get_method
-from descend.minimize import DEFAULT_METHOD, minimize
+from descend.minimize import DEFAULT_METHOD, KEYWORDS, minimize
+from descend.optim.capabilities import capabilities
 from descend.problems.problem import Problem
-from descend.result import History, OptimizeResult, Status
-from descend.stopping import StoppingCriteria, divergence_message, max_iter_message
+from descend.result import OptimizeResult
+from descend.scipy_form import translate
 from descend.validation import check_int, check_positive
 
-__all__ = ["ELEMENTWISE_OPTIMIZERS", "LocalMinimum", "MultistartResult", "multistart"]
-
-#: update rules whose step for each coordinate depends on that coordinate alone
-ELEMENTWISE_OPTIMIZERS: tuple[type[torch.optim.Optimizer], ...] = (
-    optim.SGD,
-    optim.Adagrad,
-    optim.RMSprop,
-    optim.Adam,
-    optim.AdamW,
-)
-
-# keywords of ``minimize`` that the batched loop handles itself (the rest go to the optimizer)
-_LOOP_OPTIONS = (
-    "max_iter", "gtol", "ftol", "xtol", "max_time", "target", "patience",
-    "divergence_factor", "record",
-)  # fmt: skip
+__all__ = ["LocalMinimum", "MultistartResult", "multistart"]
 
 
 @dataclass(frozen=True)
@@ -208,7 +195,7 @@ def multistart(
     starts = _starts(k, bounds, x0, scale, seed, None if problem is None else problem.dim)
     present = _presenter(kind_tensor, x0)
 
-    elementwise = issubclass(spec.optimizer, ELEMENTWISE_OPTIMIZERS)
+    elementwise = capabilities(spec.optimizer).elementwise
     blockers = [name for name in ("callback", "jac") if minimize_options.get(name) is not None]
     if minimize_options.get("monitors", "default") not in (None, "default"):
         blockers.append("monitors")
@@ -385,205 +372,28 @@ def _run_batched(
     present: Callable[[Tensor], Any],
     options: dict[str, Any],
 ) -> list[OptimizeResult]:
-    """All starts as rows of one tensor under one optimizer; per-row stopping as in the loop."""
-    loop = {key: options[key] for key in _LOOP_OPTIONS if key in options}
-    device = options.get("device")
-    optimizer_options = {
-        key: value
-        for key, value in options.items()
-        if key not in _LOOP_OPTIONS and key not in ("device", "callback", "jac", "monitors")
-    }
-    record = bool(loop.get("record", False))
-    max_iter, patience = loop.get("max_iter"), loop.get("patience")
-    stopping = StoppingCriteria(  # minimize's defaults
-        max_iter=spec.max_iter if max_iter is None else max_iter,
-        gtol=loop.get("gtol", 1e-5),
-        ftol=getattr(spec, "ftol", 2.2e-9) if loop.get("ftol") is None else loop["ftol"],
-        xtol=loop.get("xtol", 0.0),
-        max_time=loop.get("max_time"),
-        target=loop.get("target"),
-        patience=spec.patience if patience is None else patience,
-        divergence_factor=loop.get("divergence_factor", 1e6),
+    """All starts as rows of one tensor under one optimizer: the engine on a rows feed,
+    with minimize's stopping rules for the method."""
+    given = {key: options.get(key) for key in _STOPPING}
+    extra = {k: v for k, v in options.items() if k not in (*_STOPPING, *_RUN)}
+    call = translate(
+        spec.name, None, None, given=given, extra=extra, n=starts.shape[1], keywords=KEYWORDS
     )
+    stopping = StoppingCriteria(**call.stopping)
     x = starts.clone()
-    if device is not None:
-        x = x.to(device)
+    if options.get("device") is not None:
+        x = x.to(options["device"])
     x.requires_grad_(True)
-    optimizer = spec.build([x], optimizer_options)
-    return _BatchedDescent(batch_fn, x, optimizer, stopping, record, present, spec.name).run()
+    optimizer = spec.build([x], call.options)
+    feed = RowsFeed(batch_fn, x, stopping, record=bool(options.get("record")),
+                    present=present, method=spec.name)  # fmt: skip
+    engine = Engine(feed, optimizer, stopping)
+    engine.run()
+    return feed.results(engine)
 
 
-class _BatchedDescent:
-    """The descent loop for K independent rows: the tests of ``run_descent``, per row."""
-
-    def __init__(
-        self,
-        batch_fn: Callable[[Tensor], Tensor],
-        x: Tensor,
-        optimizer: torch.optim.Optimizer,
-        stopping: StoppingCriteria,
-        record: bool,
-        present: Callable[[Tensor], Any],
-        method: str,
-    ) -> None:
-        self.fn, self.x, self.optimizer, self.stopping = batch_fn, x, optimizer, stopping
-        self.record, self.present, self.method = record, present, method
-        k = x.shape[0]
-        self.k = k
-        self.active = np.ones(k, dtype=bool)
-        self.status: list[tuple[Status, str] | None] = [None] * k
-        self.nit = np.zeros(k, dtype=np.int64)
-        self.rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, float, float]] = []
-        self.snapshots: list[np.ndarray] = []
-
-    def evaluate(self) -> tuple[Tensor, Tensor]:
-        """f per row (K,) and the gradient rows left in ``x.grad``; the gradient norms."""
-        self.x.grad = None
-        with torch.enable_grad():
-            values = self.fn(self.x)
-            values.sum().backward()
-        return values.detach(), torch.linalg.vector_norm(self.x.grad, dim=-1)
-
-    def run(self) -> list[OptimizeResult]:
-        stopping, x = self.stopping, self.x
-        clock = time.perf_counter
-        start = clock()
-        f_t, g_t = self.evaluate()
-        f, g = _host(f_t, g_t)
-        if not np.isfinite(f).all():
-            i = int(np.flatnonzero(~np.isfinite(f))[0])
-            raise ValueError(
-                f"fun is {f[i]} at start {i} (x = {x[i].detach().cpu().tolist()}); "
-                "start from points where f is finite"
-            )
-        f0 = f.copy()
-        best_f, best_g, best_nit = f.copy(), g.copy(), np.zeros(self.k, dtype=np.int64)
-        best_x = x.detach().clone()
-        f_prev = f.copy()
-        calm_f = np.zeros(self.k, dtype=np.int64)
-        calm_x = np.zeros(self.k, dtype=np.int64)
-        self._record(0, f, g, np.full(self.k, np.nan), 0.0)
-        for i in range(self.k):
-            self._finish_at_point(i, f[i], g[i], 0)
-        lr = _lr(self.optimizer)
-        it = 0
-        while self.active.any() and it < stopping.max_iter:
-            done = torch.as_tensor(~self.active, device=x.device)
-            with torch.no_grad():
-                x.grad[done] = 0.0
-                previous = x.detach().clone()
-            self.optimizer.step()
-            with torch.no_grad():
-                x.copy_(torch.where(done[:, None], previous, x))
-                step = torch.linalg.vector_norm(x - previous, dim=-1)
-            it += 1
-            f_t, g_t = self.evaluate()
-            f, g, s = _host(f_t, g_t, step)
-            elapsed = clock() - start
-            lr = _lr(self.optimizer)
-            self._record(it, f, g, s, elapsed)
-            active = np.flatnonzero(self.active)
-            self.nit[active] = it
-            x_norm = None
-            if stopping.xtol > 0:
-                x_norm = _host(torch.linalg.vector_norm(x.detach(), dim=-1))[0]
-            improved = []
-            for i in active:
-                fi, gi = f[i], g[i]
-                if not (math.isfinite(fi) and math.isfinite(gi)):
-                    what, value = ("f", fi) if not math.isfinite(fi) else ("the gradient norm", gi)
-                    self._stop(i, Status.DIVERGED, divergence_message(
-                        value, best_f[i], it - best_nit[i], lr, what))  # fmt: skip
-                    continue
-                if fi < best_f[i]:
-                    best_f[i], best_g[i], best_nit[i] = fi, gi, it
-                    improved.append(i)
-                elif stopping.diverging(fi, best_f[i], f0[i]):
-                    self._stop(i, Status.DIVERGED, divergence_message(
-                        fi, best_f[i], it - best_nit[i], lr))  # fmt: skip
-                    continue
-                if self._finish_at_point(i, fi, gi, it):
-                    continue
-                calm_f[i] = calm_f[i] + 1 if stopping.ftol > 0 and stopping.ftol_met(
-                    f_prev[i], fi) else 0  # fmt: skip
-                calm_x[i] = calm_x[i] + 1 if x_norm is not None and stopping.xtol_met(
-                    s[i], x_norm[i]) else 0  # fmt: skip
-                f_prev[i] = fi
-                if calm_f[i] >= stopping.patience:
-                    self._stop(i, Status.FTOL, (
-                        f"relative change of f <= ftol {stopping.ftol:g} for {calm_f[i]} "
-                        "iteration(s)"))  # fmt: skip
-                elif calm_x[i] >= stopping.patience:
-                    self._stop(i, Status.XTOL, (
-                        f"step norm {s[i]:.3g} <= xtol {stopping.xtol:g} for {calm_x[i]} "
-                        "iteration(s)"))  # fmt: skip
-                elif stopping.max_time is not None and elapsed >= stopping.max_time:
-                    self._stop(i, Status.MAX_TIME, (
-                        f"stopped at max_time = {stopping.max_time:g} s after {it} "
-                        f"iterations (gradient norm {gi:.3g})"))  # fmt: skip
-            if improved:
-                rows = torch.as_tensor(improved, device=x.device)
-                best_x[rows] = x.detach()[rows]
-        for i in np.flatnonzero(self.active):
-            self._stop(i, Status.MAX_ITER, max_iter_message(stopping.max_iter, g[i], stopping.gtol))
-        return [
-            self._result(i, f, g, best_f, best_g, best_nit, best_x, start) for i in range(self.k)
-        ]
-
-    # -- per-row bookkeeping --------------------------------------------------------------
-
-    def _finish_at_point(self, i: int, f: float, g: float, it: int) -> bool:
-        outcome = self.stopping.at_point(f, g, it)
-        if outcome is not None:
-            self._stop(i, *outcome)
-        return outcome is not None
-
-    def _stop(self, i: int, status: Status, message: str) -> None:
-        self.status[i] = (status, message)
-        self.active[i] = False
-
-    def _record(self, it: int, f: np.ndarray, g: np.ndarray, s: np.ndarray, t: float) -> None:
-        self.rows.append((it, f, g, s, _lr(self.optimizer), t))
-        if self.record:
-            self.snapshots.append(self.x.detach().cpu().numpy().copy())
-
-    def _result(
-        self,
-        i: int,
-        f_last: np.ndarray,
-        g_last: np.ndarray,
-        best_f: np.ndarray,
-        best_g: np.ndarray,
-        best_nit: np.ndarray,
-        best_x: Tensor,
-        start: float,
-    ) -> OptimizeResult:
-        nit = int(self.nit[i])
-        status, message = self.status[i]  # type: ignore[misc]
-        history = History(record_x=self.record)
-        for j, (it, f, g, s, lr, t) in enumerate(self.rows[: nit + 1]):
-            row = (it, float(f[i]), float(g[i]), float(s[i]), math.nan if lr is None else lr,
-                   t, it + 1, it + 1)  # fmt: skip
-            history.append(row, self.snapshots[j][i] if self.record else None)
-        f, g = float(self.rows[nit][1][i]), float(self.rows[nit][2][i])
-        x = self.x.detach()[i]
-        if not status.converged and not f <= best_f[i]:  # also when f is NaN
-            f, g, x = float(best_f[i]), float(best_g[i]), best_x[i]
-            message += f" Returned the best iterate (iteration {best_nit[i]}, f = {f:.6g})."
-        elapsed = self.rows[nit][5]
-        return OptimizeResult(
-            x=self.present(x), fun=f, grad_norm=g, nit=nit, nfev=nit + 1, njev=nit + 1,
-            status=status, message=message, history=history, method=self.method,
-            time=elapsed,
-        )  # fmt: skip
-
-
-def _host(*tensors: Tensor) -> list[np.ndarray]:
-    """Several (K,) tensors to NumPy with one host synchronization."""
-    stacked = torch.stack([t.detach().to(torch.float64) for t in tensors])
-    return list(stacked.cpu().numpy())
-
-
-def _lr(optimizer: torch.optim.Optimizer) -> float | None:
-    lr = optimizer.param_groups[0].get("lr")
-    return float(lr) if isinstance(lr, (int, float)) else None
+#: minimize's keywords that make its stopping rule, and those that shape the run
+_STOPPING = (
+    "max_iter", "gtol", "ftol", "xtol", "max_time", "target", "patience", "divergence_factor",
+)  # fmt: skip
+_RUN = ("device", "callback", "jac", "monitors", "record")

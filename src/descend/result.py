@@ -24,6 +24,7 @@ class Status(str, Enum):
     MAX_TIME = "max_time"
     CALLBACK = "callback"
     EARLY_STOPPING = "early_stopping"
+    SADDLE = "saddle"
     DIVERGED = "diverged"
     LINE_SEARCH_FAILED = "line_search_failed"
     RUNNING = "running"

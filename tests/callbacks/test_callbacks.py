@@ -72,7 +72,7 @@ def test_early_stopping_fires_and_restores_the_best_epoch():
     )
     val_loss = res.epoch_history["val_loss"]
     best = int(np.argmin(val_loss)) + 1
-    assert res.status == Status.CALLBACK and "EarlyStopping: val_loss" in res.message
+    assert res.status == Status.EARLY_STOPPING and "EarlyStopping: val_loss" in res.message
     assert res.epoch == best + 3 < 200  # stopped patience epochs after the best
     assert stopper.best_epoch == best and stopper.best == val_loss[best - 1]
     assert torch.equal(model.weight, seen.weights[best])
@@ -130,7 +130,7 @@ def test_early_stopping_in_minimize_watches_f_per_step():
     res = descend.minimize(
         lambda x: (x**2).sum(), [1.0, 1.0], "gd", lr=0.1, callback=stopper, max_iter=10_000
     )
-    assert res.status == Status.CALLBACK
+    assert res.status == Status.EARLY_STOPPING
     assert stopper._watch.interval == "step" and stopper.best_step == res.nit - 5
 
 

@@ -68,7 +68,7 @@ def expected_failed_checks(estimator):
         LinearRegression(),
         LinearRegression(penalty="elasticnet", alpha=0.01, max_epochs=200),
         LogisticRegression(),
-        LogisticRegression(optimizer="newton-cg"),
+        LogisticRegression(optimizer="newton-cg", tol=1e-8),  # stops where tol is met
         LinearSVC(tol=1e-8),
         LinearSVC(loss="hinge", max_epochs=30),
         MLPClassifier((16,), lr=1e-2, max_epochs=40),

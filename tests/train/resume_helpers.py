@@ -59,7 +59,8 @@ def sigkill_then_resume(tmp_path, extra):
     victim.wait()
     assert victim.returncode == -signal.SIGKILL
     state = load_checkpoint(killed / "run.ckpt")
-    assert state["position"] == {"step": 21, "epoch": 2, "batch_index": 1}
+    assert state["position"] == {"epoch": 2, "batch_index": 1, "data_ran_out": False}
+    assert state["engine"]["nit"] == 21
     assert not [p for p in os.listdir(killed) if p.endswith(".tmp")]
 
     finish(launch(killed, "--resume", *extra))

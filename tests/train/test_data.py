@@ -123,7 +123,8 @@ def test_stream_holds_at_most_a_buffer_of_rows(files, monkeypatch):
 def test_full_batch_stream_accumulates_the_full_gradient(files):
     folder, frame = files
     X, y = frame.drop(columns="target").to_numpy(), frame["target"].to_numpy()
-    kw = {"optimizer": "gd", "lr": 0.2, "batch_size": "full", "epochs": 30}
+    # 10 epochs: f still falls, so no run returns an earlier iterate lower by float32 noise
+    kw = {"optimizer": "gd", "lr": 0.2, "batch_size": "full", "epochs": 10}
     expected, ref = train((X, y), **kw)
     got, res = train(stream(folder / "all.csv", "target", chunk_rows=50), **kw)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)  # float32, other sum order

@@ -76,7 +76,7 @@ class EarlyStopping(Callback):
             self.best_epoch = getattr(result, "epoch", None)
             model = getattr(result, "model", None)
             if self.restore_best_weights and model is not None:
-                self._best_weights = _copy_state(model)
+                self._best_weights = self._measured_state(result, model)
             return None
         self._watch.wait += 1
         if self._watch.wait >= self.patience:
@@ -93,6 +93,15 @@ class EarlyStopping(Callback):
             )
             return True
         return None
+
+    def _measured_state(self, result: Any, model: Any) -> dict[str, Any]:
+        """The weights the watched value measures: the model now for validation metrics;
+        for a training metric at an epoch's end (the mean loss over the epoch's steps),
+        the weights at the epoch's start, before the steps that loss paid for."""
+        start = getattr(result, "epoch_start", None)
+        if self._watch.interval == "epoch" and not self._watch.name.startswith("val_") and start:
+            return _copy_state_dict(start)
+        return _copy_state(model)
 
     def on_step(self, result: Any) -> bool | None:
         return self._check(result) if self._watch.interval == "step" else None
@@ -120,4 +129,8 @@ class EarlyStopping(Callback):
 
 
 def _copy_state(model: Any) -> dict[str, Any]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return _copy_state_dict(model.state_dict())
+
+
+def _copy_state_dict(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.detach().clone() for k, v in state.items()}

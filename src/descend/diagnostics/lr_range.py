@@ -13,11 +13,11 @@ import torch
 from torch import Tensor, nn
 
 from descend.callbacks import Callback
-from descend.loop import run_descent
+from descend.engine import run_descent
+from descend.engine.stopping import StoppingCriteria
 from descend.methods import get_method
 from descend.minimize import minimize
 from descend.objective import Objective
-from descend.stopping import StoppingCriteria
 from descend.validation import check_int, check_number
 
 

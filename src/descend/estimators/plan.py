@@ -29,9 +29,9 @@ import torch
 from torch import Tensor, nn
 
 from descend.callbacks import EarlyStopping
+from descend.engine.stopping import StoppingCriteria
 from descend.methods import METHODS, Method, get_method
 from descend.optim import Capabilities, NaturalGradient, capabilities
-from descend.stopping import StoppingCriteria
 
 #: how far fit's steps may run when only epochs bound them
 NO_STEP_LIMIT = 2**62

@@ -57,6 +57,9 @@ class Monitor(Callback):
     """
 
     kinds: ClassVar[tuple[str, ...]] = ()
+    #: run :meth:`finish` even when every kind was already found (the last iterate's
+    #: verdict matters: a run that stops at a saddle says so in its status)
+    recheck_at_end: ClassVar[bool] = False
     state: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, every: int = 10) -> None:
@@ -95,7 +98,7 @@ class Monitor(Callback):
 
     def on_iteration(self, nit: int) -> bool:
         if nit >= self.wake:
-            if self.failure is None and len(self.found) < len(self.kinds):
+            if self.failure is None and (self.recheck_at_end or len(self.found) < len(self.kinds)):
                 try:
                     wake = self.watch(nit)
                 except Exception as error:
@@ -112,7 +115,7 @@ class Monitor(Callback):
         return None
 
     def on_epoch_end(self, result: Any) -> bool | None:
-        if self.failure is None and len(self.found) < len(self.kinds):
+        if self.failure is None and (self.recheck_at_end or len(self.found) < len(self.kinds)):
             try:
                 self.watch_epoch(result)
             except Exception as error:
@@ -121,7 +124,7 @@ class Monitor(Callback):
 
     def on_end(self, result: Any) -> None:
         nit = int(getattr(result, "nit", 0) or 0)
-        if self.failure is None and len(self.found) < len(self.kinds):
+        if self.failure is None and (self.recheck_at_end or len(self.found) < len(self.kinds)):
             try:
                 self.finish(result)
             except Exception as error:

@@ -45,6 +45,7 @@ class SaddleMonitor(Monitor):
     """
 
     kinds = ("saddle",)
+    recheck_at_end = True
     state = ("g_max", "seen", "gap", "checks", "last_check", "spectrum", "direction")
 
     def __init__(
@@ -78,6 +79,10 @@ class SaddleMonitor(Monitor):
         self.spectrum: Spectrum | None = None
         self.direction = None
 
+    def _maximizing(self) -> bool:
+        groups = getattr(self.optimizer, "param_groups", None) or [{}]
+        return bool(groups[0].get("maximize", False))
+
     def _loss_fn(self) -> Any:
         return getattr(self.objective, "loss_fn", None)
 
@@ -98,7 +103,7 @@ class SaddleMonitor(Monitor):
 
     def finish(self, result: Any) -> None:
         g = result.grad_norm
-        near = self._near_stationary(g) or (result.status.converged and result.nit > 0)
+        near = self._near_stationary(g) or result.status.converged
         if self.checks < self.max_checks + 1 and result.nit != self.last_check and near:
             self._examine(result.nit, g, result.fun)
 
@@ -118,41 +123,42 @@ class SaddleMonitor(Monitor):
         x = flat(params)
         self.spectrum = spectrum
         lam_min, lam_max = spectrum.smallest, spectrum.largest
+        v = spectrum.vectors[:, 0]
+        if self._maximizing():  # ascent: a maximum is the goal, positive curvature the saddle
+            lam_min, lam_max, v = -lam_max, -lam_min, spectrum.vectors[:, -1]
         size = max(abs(lam_min), abs(lam_max))
         if not (math.isfinite(lam_min) and lam_min < 0 and -lam_min > self.curvature_tol * size):
             return
-        v = spectrum.vectors[:, 0]
         self.direction = v.detach().clone()
         # the step along v that a quadratic model trusts: where the gradient term and the
         # curvature term balance, at least a step of 1e-3 in scale
         t = max(2.0 * g / -lam_min, 1e-3 * max(float(x.norm()), 1.0))
         decrease = 0.5 * -lam_min * t * t
-        self.report(
-            Diagnosis(
-                kind="saddle",
-                severity=Severity.ERROR,
-                step=nit,
-                message=(
-                    f"the gradient is nearly zero (norm {g:.3g}, {g / self.g_max:.2g} of its "
-                    f"peak) but the Hessian has a negative eigenvalue {lam_min:.4g} "
-                    f"(largest {lam_max:.4g}, from {spectrum.iterations} Lanczos steps): "
-                    "this is a saddle point, not a minimum"
-                ),
-                evidence={
-                    "lambda_min": lam_min,
-                    "lambda_max": lam_max,
-                    "grad_norm": g,
-                    "f": f,
-                    "hessian_vector_products": spectrum.iterations,
-                    "escape_step": t,
-                    "predicted_decrease": decrease,
-                },
-                suggestion=(
-                    f"step off along the negative-curvature direction "
-                    f"(SaddleMonitor.direction): a step of {t:.3g} lowers f by about "
-                    f"{decrease:.3g}; or restart from a perturbed point, or use a method "
-                    "that escapes saddles (momentum, adam with noise, trust-region, "
-                    "newton with negative-curvature steps)"
-                ),
-            )
+        share = f"{g / self.g_max:.2g} of its peak" if self.g_max > 0 else "it never rose"
+        # the latest saddle replaces an earlier one: a run that stops at one says so
+        self.found["saddle"] = Diagnosis(
+            kind="saddle",
+            severity=Severity.ERROR,
+            step=nit,
+            message=(
+                f"the gradient is nearly zero (norm {g:.3g}, {share}) but the Hessian has a negative eigenvalue {lam_min:.4g} "
+                f"(largest {lam_max:.4g}, from {spectrum.iterations} Lanczos steps): "
+                "this is a saddle point, not a minimum"
+            ),
+            evidence={
+                "lambda_min": lam_min,
+                "lambda_max": lam_max,
+                "grad_norm": g,
+                "f": f,
+                "hessian_vector_products": spectrum.iterations,
+                "escape_step": t,
+                "predicted_decrease": decrease,
+            },
+            suggestion=(
+                f"step off along the negative-curvature direction "
+                f"(SaddleMonitor.direction): a step of {t:.3g} lowers f by about "
+                f"{decrease:.3g}; or restart from a perturbed point, or use a method "
+                "that escapes saddles (momentum, adam with noise, trust-region, "
+                "newton with negative-curvature steps)"
+            ),
         )

@@ -1,19 +1,12 @@
-"""``fit``: the descent loop fed by batches of a data set.
+"""``fit``: the engine fed by batches of a data set.
 
 Batch, stochastic and mini-batch gradient descent are one loop fed differently: each step
 takes the next batch (all rows, one row, or ``k`` rows), evaluates the loss and gradient
 on it through an :class:`descend.objective.Objective`, and hands that objective to the
 optimizer as its closure, exactly as ``minimize`` does; second-order methods re-evaluate it
-and use its exact Hessian-vector products on the same batch.
-
-Why a loop of its own rather than ``run_descent``: ``run_descent`` tests and records f
-at the new point after every step, which on a data set means either a second
-forward/backward per step or a record mixing points and batches, and it has no notion of
-epochs, validation or a position in the data to checkpoint. So ``fit``'s loop is built
-from the same pieces instead: :class:`descend.StoppingCriteria` (gtol on full-batch
-gradients, ftol and target on epoch losses, max_time, the divergence test),
-:func:`descend.stopping.divergence_message`, :class:`descend.History`, the
-:class:`descend.callbacks.Callback` contract and :class:`descend.optim.StepFailed`.
+and use its exact Hessian-vector products on the same batch. The loop, its tests and
+messages are the engine's (:class:`descend.engine.Engine`); :class:`Trainer` is the feed:
+epochs, validation, a position in the data and the checkpoint round trip.
 """
 
 from __future__ import annotations
@@ -21,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,25 +23,28 @@ from torch import Tensor, nn
 
 from descend.callbacks import (
     Callback,
+    CallbackList,
     Checkpoint,
     EarlyStopping,
     ProgressBar,
     as_callbacks,
-    bind_callbacks,
 )
+from descend.engine import Engine, Measure, Outcome, StoppingCriteria, describe
+from descend.engine.feed import host, step_tests
+from descend.engine.iterates import Iterates
 from descend.methods import get_method
 from descend.monitors import monitors_for_run
 from descend.objective import Objective
-from descend.optim.optimizer import StepFailed
+from descend.optim.capabilities import capabilities
+from descend.optim.proximal import ProximalL1, proximal_gradient_mapping
 from descend.result import Status
-from descend.stopping import StoppingCriteria, divergence_message
 from descend.train.checkpoint import FORMAT, check_compatible, load_checkpoint
 from descend.train.data import Converter, DataSource, FullPass, InMemory, as_source
 from descend.train.losses import Loss, get_loss, get_metric
 from descend.train.regularization import GradientClipper, Penalty
 from descend.train.result import FitResult, epoch_history, step_history
 from descend.train.schedules import build_schedule
-from descend.validation import check_int
+from descend.validation import check_int, check_non_negative
 
 #: steps allowed when neither ``epochs`` nor ``max_steps`` bounds a run (never reached)
 UNBOUNDED = 2**62
@@ -194,6 +189,16 @@ def fit(
     metric_spec = get_metric(metric, loss_spec) if metric is not None else None
 
     method, opt = _optimizer(optimizer, params, lr, options)
+    if capabilities(opt).needs_fixed_batch and size is not None:
+        raise ValueError(
+            f"optimizer {method!r} needs the same function at every step (its line search or "
+            f"curvature pairs compare evaluations), so it trains on the full batch only: "
+            f"pass batch_size='full', or a first-order method (adam, momentum, gd) for "
+            f"batch_size={size}"
+        )
+    penalty = Penalty(model, l2)
+    if check_non_negative("l1", l1) > 0 and penalty.weights:
+        opt = ProximalL1(opt, l1=l1, params=penalty.weights)
     stopping = (
         stopping
         if stopping is not None
@@ -214,7 +219,7 @@ def fit(
         optimizer=opt,
         method=method,
         schedule=sched,
-        penalty=Penalty(model, l1, l2),
+        penalty=penalty,
         clipper=GradientClipper(clip_grad_norm, clip_grad_value),
         callbacks=monitors_for_run(monitors, model=model)
         + _callbacks(callbacks, early_stopping, checkpoint, progress),
@@ -228,8 +233,7 @@ def fit(
         seed=seed,
         device=device,
     )
-    bind_callbacks(
-        trainer.callbacks,
+    trainer.callbacks.bind(
         objective=trainer.objective,
         optimizer=opt,
         model=model,
@@ -244,7 +248,18 @@ def fit(
 
 
 class Trainer:
-    """One training run: its state, the step, the epoch end, and checkpoint round trips."""
+    """One training run as the engine's batch feed: its state, the evaluation of a batch,
+    the epoch's end and the checkpoint round trip. The loop itself is the engine's.
+
+    Full batch (``batch_size=None``) is an exact feed: f and the gradient at every iterate,
+    so the point tests (gtol, ftol, xtol, target) and the best-iterate rule apply per step.
+    Mini-batches are a stochastic feed: divergence on each batch's loss, ftol and target on
+    each epoch's mean loss, and the best state is a candidate per epoch (the validated
+    weights at its end, or without validation the weights at its start, which its mean
+    training loss describes), restored after a failed stop.
+    """
+
+    rows = 1
 
     def __init__(
         self,
@@ -274,36 +289,39 @@ class Trainer:
         self.model, self.params, self.loss = model, params, loss
         self.source, self.validation, self.metric = source, validation, metric
         self.optimizer, self.method, self.schedule = optimizer, method, schedule
-        self.penalty, self.clipper, self.callbacks = penalty, clipper, callbacks
+        self.penalty, self.clipper = penalty, clipper
+        self.callbacks = CallbackList(callbacks)
         self.stopping, self.batch_size = stopping, batch_size
         self.epochs, self.max_steps, self.total_steps = epochs, max_steps, total_steps
         self.shuffle, self.seed, self.device = shuffle, seed, device
         self.steps_per_epoch = steps_per_epoch
+        self.exact = batch_size is None
         self.generator = torch.Generator().manual_seed(seed)
         self.objective = Objective(params, self._evaluate)
+        self.engine = Engine(self, optimizer, stopping, self.callbacks)
+        self.iterates = Iterates(params) if self.exact else None
         self.history, self.epoch_history = step_history(), epoch_history()
         # position in the data and running sums; all of it goes into a checkpoint
-        self.step = self.epoch = self.batch_index = 0
+        self.epoch = self.batch_index = 0
         self.epoch_start_rng = self.generator.get_state()
         self.epoch_loss_sum, self.epoch_rows = 0.0, 0
-        self.f0: float | None = None
-        self.best_step_loss, self.best_step_at = math.inf, 0
-        self.prev_epoch_loss: float | None = None
-        self.calm = 0
         self.fun = self.grad_norm = math.nan
         self.logs: dict[str, float] = {}
+        # the epoch's first weights, and the best candidate (stochastic feeds)
+        self.epoch_start = _copy_state(model)
         self.best_value, self.best_epoch = math.inf, 0
-        self.best_weights = _copy_state(model)
-        self.elapsed_before = 0.0
-        self._start = time.perf_counter()
-        # the batch being evaluated and what its first evaluation measured
+        self.best_weights = self.epoch_start
+        # the epoch's batches, the batch being evaluated and what its evaluation measured
+        self._batches: Iterator[Any] | None = None
+        self._next: Any = None
         self._batch: Any = None
-        self._batch_rows = 0
-        self._step_loss: Tensor | None = None
-        self._step_norm: Tensor | None = None
-        # what the latest evaluation measured: a step that starts where the previous
-        # step's line search ended, on the same batch, reuses it instead of evaluating
-        self._last_eval: tuple[Tensor, Tensor, int] | None = None
+        self._measured: tuple[float, float, int] = (math.nan, math.nan, 0)
+        self._lr = math.nan
+        self._eval: tuple[Tensor, Tensor, int, Tensor] | None = None
+
+    @property
+    def nit(self) -> int:
+        return self.engine.nit
 
     # -- evaluation of one batch ------------------------------------------------------
 
@@ -333,10 +351,7 @@ class Trainer:
                 total_t = data if term is None else data + term
                 total_t.backward()
                 data_loss, total = data.detach(), total_t.detach()
-        norm = self.clipper(self.params)
-        if self._step_loss is None:  # the step's own point; line searches evaluate others
-            self._step_loss, self._step_norm, self._batch_rows = data_loss, norm, rows
-        self._last_eval = (data_loss, norm, rows)
+        self._eval = (data_loss, self.clipper(self.params), rows, total)
         return total
 
     def _accumulate(self, batch: FullPass) -> tuple[Tensor, int]:
@@ -382,62 +397,28 @@ class Trainer:
             raise ValueError("validation has no rows")
         return loss_sum / rows, (metric_sum / rows if self.metric is not None else math.nan)
 
-    # -- the loop ---------------------------------------------------------------------
+    # -- the feed -------------------------------------------------------------------------
 
-    def run(self, state: dict[str, Any] | None) -> FitResult:
-        was_training = self.model.training
-        self.model.train()
-        with _forked_rng(self.device, _derive(self.seed, 3)):
-            if state is not None:
-                self.load_state_dict(state)
-            self._start = time.perf_counter()
-            begin = self.result(Status.RUNNING, "starting")
-            for cb in self.callbacks:
-                cb.on_begin(begin)
-            if state is not None:
-                _load_callbacks(self.callbacks, state["callbacks"])
-            status, message = self._train()
-        if status == Status.DIVERGED:  # a failed line search already left the best point
-            self.model.load_state_dict(self.best_weights)
-            where = f"epoch {self.best_epoch}" if self.best_epoch else "the start"
-            message += f" Returned the weights from {where}."
-        self.model.train(was_training)
-        result = self.result(status, message)
-        for cb in self.callbacks:
-            cb.on_end(result)
-        return result
-
-    def _train(self) -> tuple[Status, str]:
-        while True:
-            if self.epochs is not None and self.epoch >= self.epochs:
-                return Status.MAX_ITER, (
-                    f"completed {self.epochs} epoch(s) ({self.step} steps); train longer "
-                    "(epochs, max_steps) if the loss is still falling"
-                )
+    def _draw(self) -> Any:
+        """The next batch of the epoch, starting (or, after a resume, replaying) one."""
+        if self._batches is None:
             if self.batch_index == 0:
                 self.epoch_start_rng = self.generator.get_state()
+                self.epoch_start = _copy_state(self.model)
             else:  # resuming mid-epoch: replay this epoch's draws, skip what was done
                 self.generator.set_state(self.epoch_start_rng)
-            for batch in self.source.batches(
-                self.batch_size,
-                shuffle=self.shuffle,
-                generator=self.generator,
+            self._batches = self.source.batches(
+                self.batch_size, shuffle=self.shuffle, generator=self.generator,
                 skip=self.batch_index,
-            ):
-                outcome = self._step(batch)
-                if outcome is not None:
-                    budget = outcome[0] in (Status.MAX_ITER, Status.MAX_TIME)
-                    if budget and self.batch_index == self.steps_per_epoch:
-                        # the budget ran out on the epoch's last batch: the epoch is complete
-                        outcome = self._epoch_end() or outcome
-                    return outcome
-            if self.batch_index == 0 and self.epoch_rows == 0:
+            )  # fmt: skip
+            self._next = next(self._batches, None)
+            if self._next is None:
                 raise ValueError("data yielded no batches; it needs at least one row")
-            outcome = self._epoch_end()
-            if outcome is not None:
-                return outcome
+        batch = self._next
+        return batch
 
-    def _step(self, batch: Any) -> tuple[Status, str] | None:
+    def measure(self, loop: Engine) -> Measure:
+        batch = self._draw()
         if isinstance(batch, FullPass):
             self._batch = batch
             self.objective.loss_fn = None
@@ -452,82 +433,71 @@ class Trainer:
                 and previous[1] is self._batch[1]
             ):
                 self.objective.forget()
-        self._step_loss = self._step_norm = None
-        lr = _lr(self.optimizer)
+        self._lr = loop.lr()
         self.objective.closure()
-        if self._step_loss is None and self._last_eval is not None:
-            # the same batch at the point the last evaluation saw (the Objective's cache
-            # checks that no parameter changed since): its values are this step's
-            self._step_loss, self._step_norm, self._batch_rows = self._last_eval
-        try:
-            self.optimizer.step(self.objective)
-        except StepFailed as failure:
-            return Status(failure.status), failure.message
-        self.penalty.prox(self.optimizer)
-        self.step += 1
-        self.batch_index += 1
-        loss, norm = _floats(self._step_loss, self._step_norm)
-        self.epoch_loss_sum += loss * self._batch_rows
-        self.epoch_rows += self._batch_rows
-        self.fun = loss if self.epoch == 0 else self.fun
-        self.grad_norm = norm
-        elapsed = self.elapsed()
-        self.history.append((self.step, self.epoch, loss, norm, lr, elapsed))
-        self.logs = {
-            "step": self.step,
-            "epoch": self.epoch,
-            "loss": loss,
-            "grad_norm": norm,
-            "lr": lr,
-            "time": elapsed,
-        }
+        assert self._eval is not None
+        data_loss, norm_t, rows, total_t = self._eval
+        loss, norm, total = host(data_loss, norm_t, total_t)
+        self._measured = (loss, norm, rows)
+        if not self.exact:
+            return Measure([loss], [norm], [norm], [math.nan], [1.0])
+        # the tests and the best iterate read the objective itself, penalty included
+        assert self.iterates is not None
+        g_test = norm
+        if loop.nit > 0 and self.stopping.xtol > 0:
+            step, scale = host(
+                *step_tests(self.stopping, self.iterates.step(), self.iterates.data())
+            )
+        else:
+            step, scale = math.nan, 1.0
+        if capabilities(self.optimizer).proximal:
+            g_test = self._mapping if loop.nit > 0 else math.inf
+        return Measure([total], [norm], [g_test], [step], [scale])
 
-        if not (math.isfinite(loss) and math.isfinite(norm)):
-            what, value = (
-                ("the loss", loss) if not math.isfinite(loss) else ("the gradient norm", norm)
-            )
-            if self.f0 is None:
-                return Status.DIVERGED, (
-                    f"{what} is {value} at the first step, before any update: check the data "
-                    "for NaN or infinite values and the model's initialization"
-                )
-            return Status.DIVERGED, divergence_message(
-                value, self.best_step_loss, self.step - self.best_step_at, lr, what
-            )
-        if self.f0 is None:
-            self.f0 = loss
-        if loss < self.best_step_loss:
-            self.best_step_loss, self.best_step_at = loss, self.step
-        elif self.stopping.diverging(loss, self.best_step_loss, self.f0):
-            return Status.DIVERGED, divergence_message(
-                loss, self.best_step_loss, self.step - self.best_step_at, lr, "the loss"
-            )
-
-        outcome = None
-        if self.batch_size is None:  # the full gradient: the point tests apply
-            outcome = self.stopping.at_point(loss, norm, self.step)
-        if self.schedule is not None:
-            self.schedule.step(self.logs, "step")
-        # a result only for callbacks that want this step (monitors checking every N
-        # steps do not), as in descend.loop
-        wanted = [cb for cb in self.callbacks if cb.on_iteration(self.step)]
-        if wanted and _any_stop(wanted, "on_step", self.result(Status.RUNNING, "running")):
-            return Status.CALLBACK, self._stop_message()
-        if outcome is not None:
-            return outcome
-        limit = min(self.max_steps or UNBOUNDED, self.stopping.max_iter)
-        if self.step >= limit:
-            return Status.MAX_ITER, (
-                f"reached max_steps = {limit} in epoch {self.epoch + 1}; raise max_steps or "
-                "epochs if the loss is still falling"
-            )
-        if self.stopping.max_time is not None and elapsed >= self.stopping.max_time:
-            return Status.MAX_TIME, (
-                f"stopped at max_time = {self.stopping.max_time:g} s after {self.step} steps"
+    def exhausted(self, loop: Engine) -> Outcome | None:
+        if self.epochs is not None and self.epoch >= self.epochs:
+            return Status.MAX_ITER, describe(Status.MAX_ITER, epochs=self.epochs, nit=loop.nit)
+        if self.max_steps is not None and loop.nit >= self.max_steps:
+            return Status.MAX_ITER, describe(
+                Status.MAX_ITER, max_steps=self.max_steps, epoch=self.epoch + 1
             )
         return None
 
-    def _epoch_end(self) -> tuple[Status, str] | None:
+    def step(self, optimizer: torch.optim.Optimizer, active: list[int]) -> None:
+        previous = None
+        if self.iterates is not None:
+            self.iterates.before_step()
+            if capabilities(optimizer).proximal:
+                previous = [
+                    [p.detach().clone() for p in g["params"]] for g in optimizer.param_groups
+                ]
+        optimizer.step(self.objective)
+        if previous is not None:
+            self._mapping = host(proximal_gradient_mapping(optimizer, previous))[0]
+
+    def after_step(self, loop: Engine) -> None:
+        """The step's record, and a look at whether the epoch's data ran out."""
+        loss, norm, rows = self._measured
+        self.batch_index += 1
+        self.epoch_loss_sum += loss * rows
+        self.epoch_rows += rows
+        self.fun = loss if self.epoch == 0 else self.fun
+        self.grad_norm = norm
+        elapsed = loop.elapsed()
+        self.history.append((loop.nit, self.epoch, loss, norm, self._lr, elapsed))
+        self.logs = {
+            "step": loop.nit, "epoch": self.epoch, "loss": loss, "grad_norm": norm,
+            "lr": self._lr, "time": elapsed,
+        }  # fmt: skip
+        if self.schedule is not None:
+            self.schedule.step(self.logs, "step")
+        assert self._batches is not None
+        self._next = next(self._batches, None)
+
+    def epoch_end(self, loop: Engine) -> Outcome | None:
+        if self._next is not None:
+            return None
+        self._batches = None
         self.epoch += 1
         self.batch_index = 0
         train_loss = self.epoch_loss_sum / max(self.epoch_rows, 1)
@@ -535,60 +505,88 @@ class Trainer:
         val_loss = val_metric = math.nan
         if self.validation is not None:
             val_loss, val_metric = self._validate()
-        lr = _lr(self.optimizer)
+        lr = loop.lr()
         self.fun = train_loss
-        elapsed = self.elapsed()
+        elapsed = loop.elapsed()
         self.epoch_history.append(
-            (self.epoch, self.step, train_loss, val_loss, val_metric, lr, elapsed)
+            (self.epoch, loop.nit, train_loss, val_loss, val_metric, lr, elapsed)
         )
-        self.logs = {"epoch": self.epoch, "step": self.step, "loss": train_loss}
+        self.logs = {"epoch": self.epoch, "step": loop.nit, "loss": train_loss}
         if self.validation is not None:
             self.logs["val_loss"] = val_loss
             if self.metric is not None:
                 self.logs[f"val_{self.metric[0]}"] = val_metric
         self.logs.update(lr=lr, time=elapsed)
+        # the candidate best state: validated weights now, or the epoch's starting weights
+        # that its mean training loss describes
         watched = val_loss if self.validation is not None else train_loss
-        if math.isfinite(watched) and watched < self.best_value:
+        if not self.exact and math.isfinite(watched) and watched < self.best_value:
             self.best_value, self.best_epoch = watched, self.epoch
-            self.best_weights = _copy_state(self.model)
-
-        outcome = None
-        if self.stopping.target is not None and train_loss <= self.stopping.target:
-            outcome = (
-                Status.TARGET,
-                (f"epoch loss {train_loss:.6g} reached the target {self.stopping.target:g}"),
+            self.best_weights = (
+                _copy_state(self.model) if self.validation is not None else self.epoch_start
             )
-        if self.stopping.ftol > 0 and self.prev_epoch_loss is not None:
-            met = self.stopping.ftol_met(self.prev_epoch_loss, train_loss)
-            self.calm = self.calm + 1 if met else 0
-            if outcome is None and self.calm >= self.stopping.patience:
-                outcome = (
-                    Status.FTOL,
-                    (
-                        f"relative change of the epoch loss <= ftol {self.stopping.ftol:g} for "
-                        f"{self.calm} epoch(s)"
-                    ),
-                )
-        self.prev_epoch_loss = train_loss
+        outcome = None
+        if not self.exact:  # an exact feed met these at the point itself
+            tracker = loop.trackers[0]
+            outcome = tracker.target(train_loss, "epoch loss") or tracker.change(
+                train_loss, unit="epoch"
+            )
         if self.schedule is not None:
             self.schedule.step(self.logs, "epoch")
-        if self.callbacks and _any_stop(
-            self.callbacks, "on_epoch_end", self.result(Status.RUNNING, "running")
-        ):
-            return Status.CALLBACK, self._stop_message()
+        if self.callbacks.on_epoch_end(self.result(Status.RUNNING, "running")):
+            return loop.callback_outcome(epoch=self.epoch)
         return outcome
 
-    def _stop_message(self) -> str:
-        reasons = [r for cb in self.callbacks if (r := getattr(cb, "stop_reason", None))]
-        where = f"after {self.step} steps ({self.epoch} epochs)"
-        return (
-            ("; ".join(reasons) + f"; stopped {where}")
-            if reasons
-            else (f"a callback stopped the run {where}")
-        )
+    def keep_best(self, rows: list[int]) -> None:
+        assert self.iterates is not None
+        self.iterates.new_best()
+
+    def restore_best(self, rows: list[int]) -> str | None:
+        if self.iterates is not None:
+            self.iterates.restore_best()
+            self.objective.forget()
+            return None
+        self.model.load_state_dict(self.best_weights)
+        if self.best_epoch == 0:
+            return "the starting weights"
+        if self.validation is not None:
+            return f"the weights from the end of epoch {self.best_epoch}"
+        return f"the weights from the start of epoch {self.best_epoch}"
+
+    def intermediate(self, loop: Engine, status: Status, message: str) -> FitResult:
+        return self.result(status, message)
+
+    # -- the run ------------------------------------------------------------------------
+
+    def run(self, state: dict[str, Any] | None) -> FitResult:
+        was_training = self.model.training
+        self.model.train()
+        with _forked_rng(self.device, _derive(self.seed, 3)):
+            if state is not None:
+                self.load_state_dict(state)
+
+            def resumed() -> Outcome | None:
+                # the callbacks' saved state; then the epoch end the checkpoint came before
+                assert state is not None
+                self.callbacks.load_state_dict(state["callbacks"])
+                return self.epoch_end(self.engine) if state["position"]["data_ran_out"] else None
+
+            self.engine.run(after_begin=None if state is None else resumed)
+        status, message = self.engine.outcomes[0]  # type: ignore[misc]
+        tracker = self.engine.trackers[0]
+        if self.exact:
+            restored = self.engine.restored[0]
+            self.fun = tracker.best_f if restored else tracker.last_f
+            self.grad_norm = tracker.best_g if restored else tracker.last_g
+        elif self.engine.restored[0]:
+            self.fun = self.best_value if self.best_epoch else tracker.f0
+        self.model.train(was_training)
+        result = self.result(status, message)
+        self.engine.end(result)
+        return result
 
     def elapsed(self) -> float:
-        return self.elapsed_before + time.perf_counter() - self._start
+        return self.engine.elapsed()
 
     def result(self, status: Status, message: str) -> FitResult:
         return FitResult(
@@ -599,7 +597,7 @@ class Trainer:
             epoch_history=self.epoch_history,
             fun=self.fun,
             grad_norm=self.grad_norm,
-            nit=self.step,
+            nit=self.engine.nit,
             epoch=self.epoch,
             epochs=self.epochs,
             total_steps=self.total_steps,
@@ -612,6 +610,7 @@ class Trainer:
             logs=dict(self.logs),
             has_validation=self.validation is not None,
             optimizer=self.optimizer,
+            epoch_start=self.epoch_start,
             _state_fn=self.state_dict,
         )
 
@@ -632,15 +631,16 @@ class Trainer:
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state(self.device) if cuda else None,
             },
-            "position": {"step": self.step, "epoch": self.epoch, "batch_index": self.batch_index},
+            "position": {
+                "epoch": self.epoch,
+                "batch_index": self.batch_index,
+                # saved between the epoch's last step and its end (a step checkpoint)
+                "data_ran_out": self._batches is not None and self._next is None,
+            },
+            "engine": self.engine.state_dict(),
             "sums": {
                 "epoch_loss_sum": self.epoch_loss_sum,
                 "epoch_rows": self.epoch_rows,
-                "f0": self.f0,
-                "best_step_loss": self.best_step_loss,
-                "best_step_at": self.best_step_at,
-                "prev_epoch_loss": self.prev_epoch_loss,
-                "calm": self.calm,
                 "fun": self.fun,
                 "grad_norm": self.grad_norm,
                 "logs": dict(self.logs),
@@ -649,6 +649,7 @@ class Trainer:
                 "value": self.best_value,
                 "epoch": self.best_epoch,
                 "weights": self.best_weights,
+                "epoch_start": self.epoch_start,
             },
             "counts": {
                 "nfev": self.objective.nfev,
@@ -657,8 +658,7 @@ class Trainer:
             },
             "history": self.history.state_dict(),
             "epoch_history": self.epoch_history.state_dict(),
-            "callbacks": [(type(cb).__name__, cb.state_dict()) for cb in self.callbacks],
-            "elapsed": self.elapsed(),
+            "callbacks": self.callbacks.state_dict(),
         }
 
     def _config(self) -> dict[str, Any]:
@@ -689,22 +689,22 @@ class Trainer:
         if rng["cuda"] is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
         pos = state["position"]
-        self.step, self.epoch, self.batch_index = pos["step"], pos["epoch"], pos["batch_index"]
+        self.epoch, self.batch_index = pos["epoch"], pos["batch_index"]
+        self.engine.load_state_dict(state["engine"])
         sums = state["sums"]
         self.epoch_loss_sum, self.epoch_rows = sums["epoch_loss_sum"], sums["epoch_rows"]
-        self.f0, self.best_step_loss = sums["f0"], sums["best_step_loss"]
-        self.best_step_at, self.prev_epoch_loss = sums["best_step_at"], sums["prev_epoch_loss"]
-        self.calm, self.fun, self.grad_norm = sums["calm"], sums["fun"], sums["grad_norm"]
+        self.fun, self.grad_norm = sums["fun"], sums["grad_norm"]
         self.logs = dict(sums["logs"])
         best = state["best"]
         self.best_value, self.best_epoch = best["value"], best["epoch"]
-        self.best_weights = {k: v.to(self.device) for k, v in best["weights"].items()}
+        here = self.device
+        self.best_weights = {k: v.to(here) for k, v in best["weights"].items()}
+        self.epoch_start = {k: v.to(here) for k, v in best["epoch_start"].items()}
         counts = state["counts"]
         self.objective.nfev, self.objective.njev = counts["nfev"], counts["njev"]
         self.objective.nhev = counts["nhev"]
         self.history.load_state_dict(state["history"])
         self.epoch_history.load_state_dict(state["epoch_history"])
-        self.elapsed_before = state["elapsed"]
 
 
 # -- pieces -------------------------------------------------------------------------------
@@ -804,27 +804,6 @@ def _resume_state(resume: Any, checkpoint: Any) -> dict[str, Any] | None:
     return load_checkpoint(resume)
 
 
-def _load_callbacks(callbacks: list[Callback], saved: list[tuple[str, Any]]) -> None:
-    names = [type(cb).__name__ for cb in callbacks]
-    if names != [name for name, _ in saved]:
-        raise ValueError(
-            f"the checkpoint was saved with callbacks {[n for n, _ in saved]}, "
-            f"this run has {names}; resume with the same callbacks"
-        )
-    for cb, (_, cb_state) in zip(callbacks, saved):
-        cb.load_state_dict(cb_state)
-
-
-def _any_stop(callbacks: list[Callback], hook: str, result: FitResult) -> bool:
-    stop = False
-    for cb in callbacks:
-        try:
-            stop = bool(getattr(cb, hook)(result)) or stop
-        except StopIteration:
-            stop = True
-    return stop
-
-
 @contextmanager
 def _forked_rng(device: torch.device, seed: int) -> Iterator[None]:
     """Seed the global RNG (dropout, user code) for the run and restore it afterwards."""
@@ -843,18 +822,3 @@ def _derive(seed: int, stream: int) -> int:
 
 def _copy_state(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-def _lr(optimizer: torch.optim.Optimizer) -> float:
-    lr = optimizer.param_groups[0].get("lr")
-    if isinstance(lr, Tensor):
-        return float(lr.item())
-    return float(lr) if isinstance(lr, (int, float)) else math.nan
-
-
-def _floats(*tensors: Tensor | None) -> list[float]:
-    """One host synchronization for the step's scalars."""
-    values = [t if t is not None else torch.tensor(math.nan) for t in tensors]
-    if all(t.device.type == "cpu" for t in values):
-        return [float(t) for t in values]
-    return torch.stack([t.detach().double().cpu() for t in values]).tolist()

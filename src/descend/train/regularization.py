@@ -19,7 +19,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from descend.optim.proximal import soft_threshold_
 from descend.validation import check_non_negative, check_number, check_positive
 
 
@@ -31,40 +30,24 @@ def penalized_weights(model: nn.Module) -> list[Tensor]:
 
 
 class Penalty:
-    r"""The L2 term :math:`\frac{\lambda_2}{2}\sum\|w\|_2^2` on a model's weights.
+    r"""The L2 term :math:`\frac{\lambda_2}{2}\sum\|w\|_2^2` on a model's weights
+    (:func:`penalized_weights`); the L1 term is the optimizer's
+    (:class:`~descend.optim.ProximalL1` over :attr:`weights`).
 
     Args:
-        model: the module whose weights are penalized (:func:`penalized_weights`).
-        l1: transitional, until ``fit`` wraps its optimizer in
-            :class:`~descend.optim.ProximalL1`: the L1 strength that :meth:`prox` applies.
+        model: the module whose weights are penalized.
         l2: the L2 strength :math:`\lambda_2 \ge 0`.
     """
 
-    def __init__(self, model: nn.Module, l1: float = 0.0, l2: float = 0.0) -> None:
-        self.l1 = check_non_negative("l1", l1)
+    def __init__(self, model: nn.Module, l2: float = 0.0) -> None:
         self.l2 = check_non_negative("l2", l2)
         self.weights = penalized_weights(model)
-        self._ids = {id(p) for p in self.weights}
-
-    @property
-    def active(self) -> bool:
-        return (self.l1 > 0 or self.l2 > 0) and bool(self.weights)
 
     def l2_term(self) -> Tensor | None:
         r""":math:`\lambda_2\sum\|w\|^2/2` as a differentiable tensor, or None when off."""
         if self.l2 == 0 or not self.weights:
             return None
         return 0.5 * self.l2 * sum((w * w).sum() for w in self.weights)
-
-    @torch.no_grad()
-    def prox(self, optimizer: torch.optim.Optimizer) -> None:
-        """Transitional (see ``l1``): the proximal step of
-        :meth:`descend.optim.ProximalL1.prox`; a no-op when ``l1 == 0``."""
-        if self.l1 == 0:
-            return
-        for group in optimizer.param_groups:
-            params = [p for p in group["params"] if id(p) in self._ids]
-            soft_threshold_(params, group.get("lr", 1.0) * self.l1)
 
 
 def elastic_net(alpha: float, l1_ratio: float) -> tuple[float, float]:

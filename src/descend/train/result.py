@@ -40,8 +40,9 @@ class FitResult:
         message: the same in plain English, with advice when it failed.
         history: per-step :class:`descend.History` (columns ``STEP_COLUMNS``).
         epoch_history: per-epoch history (columns ``EPOCH_COLUMNS``).
-        fun: the latest training loss (the last epoch's mean, or the last step's loss
-            before the first epoch ends).
+        fun: full batch: the loss at the returned weights; mini-batches: the latest
+            training loss (the last epoch's mean, or the first batch's loss before the
+            first epoch ends), or after a failed run the loss of the state put back.
         grad_norm: the last step's gradient norm before clipping.
         nit: optimizer steps taken; ``epoch``: epochs completed; ``epochs``: the budget.
         nfev, njev, nhev: loss, gradient and Hessian-vector evaluations.
@@ -49,6 +50,9 @@ class FitResult:
             ends ``val_loss``, ``val_<metric>``), what callbacks monitor.
         seed: the seed the run used (drawn when none was given), to reproduce it.
         optimizer: the optimizer (callbacks such as ``ReduceLROnPlateau`` act on it).
+        epoch_start: the model's state at the start of the current epoch, which the epoch's
+            mean training loss (``logs["loss"]`` at an epoch's end) describes; what
+            ``EarlyStopping(monitor="loss")`` keeps as the best weights.
         diagnoses: what the health monitors found (:class:`descend.diagnostics.Diagnosis`,
             one per kind); ``descend.diagnostics.print_diagnoses(result)`` prints them.
     """
@@ -74,6 +78,7 @@ class FitResult:
     has_validation: bool = False
     optimizer: Any = field(default=None, repr=False)
     diagnoses: list[Any] = field(default_factory=list, repr=False)
+    epoch_start: dict[str, Any] | None = field(default=None, repr=False)
     _state_fn: Callable[[], dict[str, Any]] | None = field(default=None, repr=False)
 
     @property

@@ -1,0 +1,182 @@
+"""The function feed: one objective over a list of parameters (``minimize``, lr sweeps)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from descend.callbacks import Callback, CallbackList
+from descend.engine.feed import Measure, host, norm_of, step_tests
+from descend.engine.iterates import Iterates
+from descend.engine.loop import Engine
+from descend.engine.stopping import StoppingCriteria
+from descend.objective import Objective
+from descend.optim.capabilities import capabilities
+from descend.optim.proximal import proximal_gradient_mapping
+from descend.result import History, OptimizeResult, Status
+
+
+class FunctionFeed:
+    """Measures f, the gradient and the step at the iterate itself (an exact feed).
+
+    f and the gradient come from the :class:`~descend.objective.Objective`, whose cache
+    makes the optimizer's own call of the closure at the same point free. With
+    ``maximize=True`` (the rule ascends) the loop's tests and best point read :math:`-f`,
+    so the best iterate is the highest; the history and the result keep f itself. For a proximal
+    rule (``capabilities(optimizer).proximal``) the gradient test reads the proximal
+    gradient mapping :math:`\\|x_{k-1} - x_k\\|/\\eta` instead of the gradient.
+    """
+
+    rows = 1
+    exact = True
+
+    def __init__(
+        self,
+        objective: Objective,
+        optimizer: torch.optim.Optimizer,
+        stopping: StoppingCriteria,
+        *,
+        record: bool = False,
+        present: Callable[[list[Tensor]], Any] | None = None,
+        method: str = "",
+        maximize: bool = False,
+    ) -> None:
+        self.objective, self.stopping, self.method = objective, stopping, method
+        self.sign = -1.0 if maximize else 1.0
+        self.objective_name = "-f" if maximize else "f"
+        self.params = objective.params
+        self.present = present or _default_present
+        self.iterates = Iterates(self.params)
+        self.history = History(record_x=record)
+        self.proximal = capabilities(optimizer).proximal
+        self._previous: list[list[Tensor]] | None = None
+
+    @property
+    def nfev(self) -> int:
+        return self.objective.nfev
+
+    def measure(self, loop: Engine) -> Measure:
+        s = self.stopping
+        f_t = self.objective.closure()
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        named = {"f": f_t, "g": norm_of(grads)}
+        if self.proximal:
+            if self._previous is not None:
+                named["g_test"] = proximal_gradient_mapping(loop.optimizer, self._previous)
+        elif s.gtol_norm != 2.0:
+            named["g_test"] = norm_of(grads, s.gtol_norm)
+        if loop.nit > 0:
+            diff = self.iterates.step()
+            named["s"] = norm_of(diff)
+            if s.xtol > 0:
+                named["step"], named["x_scale"] = step_tests(s, diff, self.iterates.data())
+        v = dict(zip(named, host(*named.values())))
+        # a proximal run's stationarity is known after its first step
+        g_test = v.get("g_test", math.inf if self.proximal else v["g"])
+        self.history.append(
+            (loop.nit, v["f"], v["g"], v.get("s", math.nan), loop.lr(), loop.elapsed(),
+             self.objective.nfev, self.objective.njev),
+            self._snapshot(),
+        )  # fmt: skip
+        return Measure(
+            [self.sign * v["f"]],
+            [v["g"]],
+            [g_test],
+            [v.get("step", math.nan)],
+            [v.get("x_scale", 1.0)],
+        )
+
+    def exhausted(self, loop: Engine) -> None:
+        return None
+
+    def step(self, optimizer: torch.optim.Optimizer, active: list[int]) -> None:
+        self.iterates.before_step()
+        if self.proximal:
+            self._previous = [
+                [p.detach().clone() for p in g["params"]] for g in optimizer.param_groups
+            ]
+        optimizer.step(self.objective)
+
+    def after_step(self, loop: Engine) -> None:
+        loop.measure()  # callbacks and monitors read x_{k+1}'s row
+
+    def epoch_end(self, loop: Engine) -> None:
+        return None
+
+    def keep_best(self, rows: list[int]) -> None:
+        self.iterates.new_best()
+
+    def restore_best(self, rows: list[int]) -> None:
+        self.iterates.restore_best()
+        self.objective.forget()
+        return None
+
+    def intermediate(self, loop: Engine, status: Status, message: str) -> OptimizeResult:
+        m = loop.measure()
+        return self._result(loop, self.sign * m.f[0], m.g[0], status, message)
+
+    def result(self, loop: Engine) -> OptimizeResult:
+        """The final result, after :meth:`Engine.run`."""
+        status, message = loop.outcomes[0]  # type: ignore[misc]
+        t = loop.trackers[0]
+        f, g = (t.best_f, t.best_g) if loop.restored[0] else (t.last_f, t.last_g)
+        return self._result(loop, self.sign * f, g, status, message)
+
+    def _result(
+        self, loop: Engine, f: float, g: float, status: Status, message: str
+    ) -> OptimizeResult:
+        return OptimizeResult(
+            x=self.present(self.params),
+            fun=f,
+            grad_norm=g,
+            nit=loop.nit,
+            nfev=self.objective.nfev,
+            njev=self.objective.njev,
+            nhev=self.objective.nhev,
+            status=status,
+            message=message,
+            history=self.history,
+            method=self.method,
+            time=loop.elapsed(),
+        )
+
+    def _snapshot(self) -> Any:
+        if not self.history.record_x:
+            return None
+        if len(self.params) == 1:
+            return self.params[0].detach().cpu().numpy().copy()
+        return torch.cat([p.detach().reshape(-1) for p in self.params]).cpu().numpy()
+
+
+def run_descent(
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    stopping: StoppingCriteria,
+    *,
+    callbacks: Sequence[Callback] = (),
+    record: bool = False,
+    present: Callable[[list[Tensor]], Any] | None = None,
+    method: str = "",
+) -> OptimizeResult:
+    """Minimize ``objective`` over its parameters with ``optimizer`` until ``stopping`` says
+    so: the engine on a :class:`FunctionFeed`. ``present`` turns the parameter list into the
+    result's ``x``; the callbacks see every iterate, and their ``on_end`` the result."""
+    feed = FunctionFeed(
+        objective, optimizer, stopping, record=record, present=present, method=method
+    )
+    hooks = CallbackList(callbacks)
+    engine = Engine(feed, optimizer, stopping, hooks)
+    engine.run()
+    result = feed.result(engine)
+    engine.end(result)
+    return result
+
+
+def _default_present(params: list[Tensor]) -> Any:
+    if len(params) == 1:
+        return params[0].detach().clone()
+    return [p.detach().clone() for p in params]
