@@ -60,35 +60,38 @@ class FunctionFeed:
         return self.objective.nfev
 
     def measure(self, loop: Engine) -> Measure:
-        s = self.stopping
+        s, params = self.stopping, self.params
         f_t = self.objective.closure()
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
-        named = {"f": f_t, "g": norm_of(grads)}
+        if len(params) == 1 and params[0].grad is not None:
+            grads = [params[0].grad]
+        else:
+            grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        tensors = [f_t, norm_of(grads)]  # all read back with one host synchronization
         if self.proximal:
             if self._previous is not None:
-                named["g_test"] = proximal_gradient_mapping(loop.optimizer, self._previous)
+                tensors.append(proximal_gradient_mapping(loop.optimizer, self._previous))
         elif s.gtol_norm != 2.0:
-            named["g_test"] = norm_of(grads, s.gtol_norm)
-        if loop.nit > 0:
+            tensors.append(norm_of(grads, s.gtol_norm))
+        tested = len(tensors) == 3  # the gradient test reads its own norm
+        moved = loop.nit > 0
+        if moved:
             diff = self.iterates.step()
-            named["s"] = norm_of(diff)
+            tensors.append(norm_of(diff))
             if s.xtol > 0:
-                named["step"], named["x_scale"] = step_tests(s, diff, self.iterates.data())
-        v = dict(zip(named, host(*named.values())))
+                tensors.extend(step_tests(s, diff, self.iterates.data()))
+        v = host(*tensors)
+        f, g = v[0], v[1]
         # a proximal run's stationarity is known after its first step
-        g_test = v.get("g_test", math.inf if self.proximal else v["g"])
+        g_test = v[2] if tested else (math.inf if self.proximal else g)
+        rest = v[3:] if tested else v[2:]
+        step_norm = rest[0] if moved else math.nan
+        step, x_scale = (rest[1], rest[2]) if moved and s.xtol > 0 else (math.nan, 1.0)
         self.history.append(
-            (loop.nit, v["f"], v["g"], v.get("s", math.nan), loop.lr(), loop.elapsed(),
+            (loop.nit, f, g, step_norm, loop.lr(), loop.elapsed(),
              self.objective.nfev, self.objective.njev),
-            self._snapshot(),
+            self._snapshot() if self.history.record_x else None,
         )  # fmt: skip
-        return Measure(
-            [self.sign * v["f"]],
-            [v["g"]],
-            [g_test],
-            [v.get("step", math.nan)],
-            [v.get("x_scale", 1.0)],
-        )
+        return Measure([self.sign * f], [g], [g_test], [step], [x_scale])
 
     def exhausted(self, loop: Engine) -> None:
         return None

@@ -38,7 +38,7 @@ class Iterates:
             self.where = "prev"
 
     def step(self) -> list[Tensor]:
-        """:math:`x_k - x_{k-1}` per parameter."""
+        """:math:`x_k - x_{k-1}` per parameter (one subtraction for all)."""
         if len(self.params) == 1:
             return [self.params[0].detach() - self.prev[0]]
         return torch._foreach_sub(self.data(), self.prev)

@@ -110,6 +110,7 @@ class Engine:
         self.outcomes: list[Outcome | None] = [None] * feed.rows
         self.restored = [False] * feed.rows
         self.stopped_at = [0] * feed.rows
+        self._active = list(range(feed.rows))
         self.nit = 0
         self.elapsed_before = 0.0
         self._start = clock()
@@ -128,7 +129,8 @@ class Engine:
 
     @property
     def active(self) -> list[int]:
-        return [i for i, out in enumerate(self.outcomes) if out is None]
+        """The rows still running."""
+        return self._active
 
     def lr(self) -> float:
         return learning_rate(self.optimizer)
@@ -242,13 +244,14 @@ class Engine:
 
     def _budget(self) -> Outcome | None:
         s, nit = self.stopping, self.nit
-        g = self.trackers[0].last_g
         if nit >= s.max_iter:
+            g = self.trackers[0].last_g
             return Status.MAX_ITER, describe(Status.MAX_ITER, max_iter=s.max_iter, g=g, gtol=s.gtol)
-        nfev = getattr(self.feed, "nfev", None)
-        if s.max_fev is not None and nfev is not None and nfev >= s.max_fev:
+        if s.max_fev is not None and getattr(self.feed, "nfev", 0) >= s.max_fev:
+            g = self.trackers[0].last_g
             return Status.MAX_ITER, describe(Status.MAX_ITER, max_fev=s.max_fev, nit=nit, g=g)
         if s.max_time is not None and self.elapsed() >= s.max_time:
+            g = self.trackers[0].last_g
             return Status.MAX_TIME, describe(Status.MAX_TIME, max_time=s.max_time, nit=nit, g=g)
         return self.feed.exhausted(self)
 
@@ -258,6 +261,7 @@ class Engine:
         for i in rows:
             self.outcomes[i] = outcome
             self.stopped_at[i] = self.nit
+        self._active = [i for i in self._active if self.outcomes[i] is None]
         return True
 
     def _finish(self) -> None:
