@@ -128,3 +128,21 @@ def test_x_scale_numbers_and_jac() -> None:
         for x_scale in ("jac", 1.0, [1e6, 1e-6]):
             res = least_squares(problem.residuals, problem.x0(), method, x_scale=x_scale)
             assert problem.solved(2 * res.cost), (method, x_scale)
+
+
+@pytest.mark.parametrize("method", ["lm", "trf", "dogbox"])
+def test_a_trial_point_with_nan_residuals_is_refused_and_the_run_goes_on(method: str) -> None:
+    """log(x) is NaN for x < 0. From x = 10 the Gauss-Newton step for log(x) - log(2) is
+    -x log 5 = -16.1, which lands at x <= 0 (cut to the first radius, 10, by trf and dogbox),
+    where the residual is not finite: that trial is
+    rejected, the region shrinks, and the run ends at x = 2."""
+    evaluated = []
+
+    def residuals(x):
+        evaluated.append(float(x[0]))
+        return (x / 2.0).log()
+
+    res = least_squares(residuals, [10.0], method)
+    assert min(evaluated) <= 0  # a trial where log(x) is NaN or -inf
+    assert res.success
+    np.testing.assert_allclose(res.x, [2.0], rtol=1e-6)

@@ -57,7 +57,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("arguments", "error", "named"), CASES, ids=[str(c[0]) for c in CASES])
+@pytest.mark.parametrize(
+    ("arguments", "error", "named"), CASES, ids=[f"{i}-{sorted(c[0])}" for i, c in enumerate(CASES)]
+)
 def test_bad_input_names_the_argument(arguments, error, named) -> None:
     call = dict(residuals=line, x0=[0.5, 0.5])
     call.update(arguments)
