@@ -112,7 +112,7 @@ def least_squares(
     Example:
         >>> res = descend.least_squares(lambda x: torch.stack([10 * (x[1] - x[0]**2), 1 - x[0]]),
         ...                             [-1.2, 1.0], "lm")
-        >>> res.x, res.status  # (array([1., 1.]), 2)
+        >>> res.x, res.status  # (array([1., 1.]), 1)
     """
     start = time.perf_counter()
     check_choice("method", method, METHODS)
