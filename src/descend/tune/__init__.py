@@ -1,0 +1,45 @@
+"""Hyperparameter tuning on Optuna: studies whose trials are ``descend.fit`` or
+``descend.minimize`` runs, pruned through a callback, stored in SQLite when asked.
+
+* :mod:`~descend.tune.space`: :class:`SearchSpace`, :func:`default_space` and the
+  per-method spaces :data:`METHOD_SPACES` (log-uniform lr, momentum, betas, weight decay;
+  batch size, schedule and warmup for ``fit``).
+* :mod:`~descend.tune.pruning`: :class:`PruningCallback` (``trial.report`` each epoch,
+  stop the run when ``trial.should_prune()``).
+* :mod:`~descend.tune.study`: :func:`tune_fit`, :func:`tune_minimize`, :func:`create_study`
+  and :class:`TuneResult`.
+
+Needs Optuna: ``pip install "descend[tune]"``.
+
+Example:
+    >>> from descend.tune import default_space, tune_fit
+    >>> found = tune_fit(net, "cross_entropy", (X, y), metric="accuracy", trials=30,
+    ...                  space=default_space(["adam", "momentum"], batch_sizes=(16, 64)),
+    ...                  storage="sqlite:///study.db")
+    >>> found.best_arguments, found.best_value
+"""
+
+from descend.tune.pruning import PruningCallback
+from descend.tune.space import METHOD_SPACES, SearchSpace, default_space, suggest
+from descend.tune.study import (
+    PRUNERS,
+    SAMPLERS,
+    TuneResult,
+    create_study,
+    tune_fit,
+    tune_minimize,
+)
+
+__all__ = [
+    "METHOD_SPACES",
+    "PRUNERS",
+    "SAMPLERS",
+    "PruningCallback",
+    "SearchSpace",
+    "TuneResult",
+    "create_study",
+    "default_space",
+    "suggest",
+    "tune_fit",
+    "tune_minimize",
+]
