@@ -32,6 +32,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from descend.cli import fit as fit_commands
+from descend.cli import playground as playground_commands
 from descend.cli import runs as runs_commands
 from descend.cli.common import (
     DbOpt,
@@ -469,9 +470,11 @@ def _short(value: Any) -> str:
 
 
 # the commands of the other modules, listed after these: descend runs ..., descend report
-# (the runs database), descend fit, descend predict (estimators trained on CSV tables)
+# (the runs database), descend fit, descend predict (estimators trained on CSV tables),
+# descend playground (the page)
 runs_commands.register(app)
 fit_commands.register(app)
+playground_commands.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,225 @@
+"""The playground's JSON API and page, as a FastAPI app (:func:`create_app`).
+
+Routes:
+    ``GET /``: the page. ``GET /static/...``: its script and style sheet.
+    ``GET /vendor/plotly.min.js``: Plotly.js from the installed plotly package (no CDN).
+    ``GET /api/problems``: the landscapes: name, f*, minima, bounds, start, description.
+    ``GET /api/methods``: the methods with their options and defaults.
+    ``POST /api/landscape``: ``{problem | formula, n, bounds}`` -> f on an n x n grid.
+    ``POST /api/race``: ``{problem | formula, start, racers: [{method, options}], steps,
+    noise, seed}`` -> per racer the iterates, f, gradient norm, status, message,
+    diagnoses and the code that reproduces it.
+
+Every bad request is answered 4xx with ``{"error": "<field>: <what is wrong>", "field":
+...}`` on one line: 422 for a value (unknown problem or method, bad option, formula,
+NaN start), 413 for a body over :data:`MAX_BODY` bytes, 411 for a body without a length.
+
+Example:
+    >>> from fastapi.testclient import TestClient
+    >>> client = TestClient(create_app())
+    >>> client.post("/api/race", json={"problem": "rosenbrock", "racers": [{"method": "adam"}]})
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import plotly
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from descend.playground.formula import MAX_FORMULA_LENGTH
+from descend.playground.landscape import MAX_GRID, Landscape, get_landscape, grid, problem_names
+from descend.playground.race import (
+    MAX_RACERS,
+    MAX_STEPS,
+    Racer,
+    RacerError,
+    method_table,
+    race,
+)
+from descend.problems import PROBLEMS
+
+__all__ = ["MAX_BODY", "create_app"]
+
+#: the largest request body accepted, in bytes
+MAX_BODY = 64 * 1024
+
+STATIC = Path(__file__).parent / "static"
+PLOTLY_JS = Path(os.path.dirname(plotly.__file__)) / "package_data" / "plotly.min.js"
+
+OptionValue = (
+    bool | int | FiniteFloat | Annotated[str, Field(max_length=64)] | list[FiniteFloat] | None
+)
+
+
+class LandscapeChoice(BaseModel):
+    """Which landscape: a registered problem or a formula in x and y."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    problem: Annotated[str, Field(max_length=100)] | None = None
+    formula: Annotated[str, Field(max_length=MAX_FORMULA_LENGTH)] | None = None
+    bounds: Annotated[list[Annotated[list[FiniteFloat], Field(min_length=2, max_length=2)]],
+                      Field(min_length=2, max_length=2)] | None = None  # fmt: skip
+
+    @model_validator(mode="after")
+    def _one_landscape(self) -> LandscapeChoice:
+        if (self.problem is None) == (self.formula is None):
+            raise ValueError("give exactly one of problem (a name) or formula (in x and y)")
+        return self
+
+
+class LandscapeRequest(LandscapeChoice):
+    """A landscape to draw, on an n x n grid."""
+
+    n: Annotated[int, Field(ge=2, le=MAX_GRID)] = 80
+
+
+class RacerRequest(BaseModel):
+    """One racer: a method name and its options (``lr``, ``momentum``, ``betas``, ...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Annotated[str, Field(max_length=40)]
+    options: Annotated[dict[Annotated[str, Field(max_length=40)], OptionValue],
+                       Field(max_length=20)] = Field(default_factory=dict)  # fmt: skip
+
+
+class RaceRequest(LandscapeChoice):
+    """A race: racers from one start on one landscape, ``steps`` iterations at most."""
+
+    start: Annotated[list[FiniteFloat], Field(min_length=2, max_length=2)] | None = None
+    racers: Annotated[list[RacerRequest], Field(min_length=1, max_length=MAX_RACERS)]
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 200
+    noise: Annotated[float, Field(ge=0.0, le=1e6, allow_inf_nan=False)] = 0.0
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+
+
+class FieldError(ValueError):
+    """A request value that the library refused, with the field it came from."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def create_app() -> ASGIApp:
+    """The playground app: the page, its assets and the JSON API, behind a body-size limit."""
+    app = FastAPI(title="descend playground", docs_url="/api/docs", redoc_url=None)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        field = ".".join(loc) or "body"
+        message = first.get("msg", "invalid value")
+        return _error(422, field, f"{field}: {message}")
+
+    @app.exception_handler(FieldError)
+    async def _refused(request: Request, exc: FieldError) -> JSONResponse:
+        return _error(422, exc.field, f"{exc.field}: {exc}")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(PLOTLY_JS, media_type="text/javascript")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/problems")
+    def problems() -> list[dict[str, Any]]:
+        """Every landscape: its name, dimension, f*, minima, bounds, start, description."""
+        return [_landscape_meta(get_landscape(problem=name)) for name in problem_names()]
+
+    @app.get("/api/methods")
+    def methods() -> list[dict[str, Any]]:
+        """Every method with its summary and options (name, default)."""
+        return method_table()
+
+    @app.post("/api/landscape")
+    def landscape(request: LandscapeRequest) -> dict[str, Any]:
+        """f on an n x n grid over the landscape's bounds, with what to mark on it."""
+        land = _landscape(request)
+        try:
+            values = grid(land, request.n)
+        except ValueError as exc:
+            raise FieldError("formula" if land.formula else "problem", str(exc)) from None
+        return {**_landscape_meta(land), **values}
+
+    @app.post("/api/race")
+    def race_route(request: RaceRequest) -> dict[str, Any]:
+        """Every racer's run from the start: iterates, f, gradient norm, status, message,
+        diagnoses and the code that reproduces it."""
+        land = _landscape(request)
+        start = request.start if request.start is not None else list(land.start)
+        racers = [Racer(r.method, dict(r.options)) for r in request.racers]
+        try:
+            runs = race(
+                land, start, racers, steps=request.steps, noise=request.noise, seed=request.seed
+            )
+        except RacerError as exc:
+            raise FieldError(f"racers.{exc.index}", str(exc)) from None
+        return {"landscape": _landscape_meta(land), "start": start, "racers": runs}
+
+    return BodyLimit(app, MAX_BODY)
+
+
+def _landscape(request: LandscapeChoice) -> Landscape:
+    try:
+        return get_landscape(request.problem, request.formula, request.bounds)
+    except ValueError as exc:
+        field = "problem" if request.problem is not None else "formula"
+        if "bounds" in str(exc).split(" ", 1)[0]:
+            field = "bounds"
+        raise FieldError(field, str(exc)) from None
+
+
+def _landscape_meta(land: Landscape) -> dict[str, Any]:
+    problem = PROBLEMS.get(land.name)
+    return {
+        "name": land.name,
+        "dim": problem.dim if problem is not None else 2,
+        "f_min": land.f_min,
+        "minima": [list(m) for m in land.minima],
+        "bounds": [list(b) for b in land.bounds],
+        "start": list(land.start),
+        "formula": land.formula,
+        "description": land.description,
+    }
+
+
+def _error(status: int, field: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": " ".join(message.split()), "field": field}, status_code=status)
+
+
+class BodyLimit:
+    """Refuses a request body over ``limit`` bytes (413) or of unknown length (411) before
+    the app reads it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length")
+            refusal = None
+            if length is None and b"transfer-encoding" in headers:
+                refusal = (411, "a request body needs a Content-Length header")
+            elif length is not None and (not length.isdigit() or int(length) > self.limit):
+                refusal = (413, f"the request body is over {self.limit} bytes")
+            if refusal is not None:
+                response = _error(refusal[0], "body", f"body: {refusal[1]}")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

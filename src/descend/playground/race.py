@@ -1,0 +1,265 @@
+"""A race: each racer is one ``descend.minimize`` run (the engine's function feed) from
+the same start on the same landscape, recorded step by step, with the Python code that
+reproduces it.
+
+Gradient noise of standard deviation sigma makes a racer's descent stochastic the way a
+mini-batch gradient is: f is exact, its gradient is :math:`\\nabla f(x) + \\sigma\\xi`,
+:math:`\\xi \\sim N(0, I)` drawn from a generator seeded per racer, so every racer sees
+the same noise sequence and a race with the same seed gives the same numbers.
+
+Example:
+    >>> land = get_landscape(problem="rosenbrock")
+    >>> runs = race(land, (-1.2, 1.0), [Racer("adam", {"lr": 0.05})], steps=200)
+    >>> runs[0]["status"], len(runs[0]["x"])
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from descend.methods import METHODS, Method
+from descend.minimize import minimize
+from descend.optim import capabilities
+from descend.playground.landscape import Landscape
+from descend.result import OptimizeResult
+
+__all__ = [
+    "MAX_RACERS",
+    "MAX_STEPS",
+    "RACE_MAX_TIME",
+    "Racer",
+    "RacerError",
+    "method_table",
+    "race",
+    "race_code",
+    "with_gradient_noise",
+]
+
+#: bounds on one race request: racers, steps per racer, seconds per racer
+MAX_RACERS = 8
+MAX_STEPS = 5000
+RACE_MAX_TIME = 5.0
+
+# options of an optimizer that are about how it runs, not what it does: not offered
+_HIDDEN = {"foreach", "fused", "capturable", "differentiable", "maximize"}
+
+
+@dataclass(frozen=True)
+class Racer:
+    """One runner: a method name of ``descend.methods.METHODS`` and its options."""
+
+    method: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def with_gradient_noise(
+    fn: Callable[[Tensor], Tensor], sigma: float, seed: int
+) -> Callable[[Tensor], Tensor]:
+    """``fn`` with N(0, sigma^2) noise added to its gradient (not to its value), drawn
+    from a generator seeded with ``seed`` at each evaluation."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def noisy(x: Tensor) -> Tensor:
+        noise = sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        return fn(x) + (noise * (x - x.detach())).sum()
+
+    return noisy
+
+
+def race(
+    land: Landscape,
+    start: Sequence[float],
+    racers: Sequence[Racer],
+    *,
+    steps: int = 200,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Run every racer from ``start`` for at most ``steps`` iterations.
+
+    Returns, per racer: ``method``, ``options``, ``x`` (the iterates, start first), ``f``,
+    ``grad_norm`` (per iterate; None where not finite), ``status``, ``message``,
+    ``converged``, ``nit``, ``nfev``, ``diagnoses`` (what the health monitors found, in
+    words) and ``code`` (a Python snippet calling ``descend.minimize`` that reproduces the
+    run).
+
+    Raises:
+        RacerError: for the first racer whose method or options are refused.
+    """
+    start = _check_start(start)
+    runs = []
+    for i, racer in enumerate(racers):
+        fun = land.fn if noise == 0 else with_gradient_noise(land.fn, noise, seed)
+        options = {k: tuple(v) if isinstance(v, list) else v for k, v in racer.options.items()}
+        try:
+            res = minimize(
+                fun, list(start), racer.method, max_iter=steps, record=True,
+                max_time=RACE_MAX_TIME, **options,
+            )  # fmt: skip
+        except Exception as exc:  # a racer's method or options refused: the request's fault
+            raise RacerError(i, f"{racer.method}: {_one_line(exc)}") from None
+        runs.append(_report(res, racer, race_code(land, start, racer, steps, noise, seed)))
+    return runs
+
+
+class RacerError(ValueError):
+    """A racer's run was refused (unknown method, bad option); ``index`` says which."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+def _one_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, (ValueError, TypeError)) else f"{type(exc).__name__}: {text}"
+
+
+def _report(res: OptimizeResult, racer: Racer, code: str) -> dict[str, Any]:
+    history = res.history
+    return {
+        "method": racer.method,
+        "options": racer.options,
+        "x": [[_finite(v) for v in row] for row in history["x"].tolist()],
+        "f": [_finite(v) for v in history["f"].tolist()],
+        "grad_norm": [_finite(v) for v in history["grad_norm"].tolist()],
+        "status": res.status.value,
+        "message": res.message,
+        "converged": res.converged,
+        "nit": res.nit,
+        "nfev": res.nfev,
+        "fun": _finite(res.fun),
+        "diagnoses": [
+            {
+                "kind": d.kind,
+                "severity": str(d.severity),
+                "step": d.step,
+                "message": d.message,
+                "suggestion": d.suggestion,
+            }
+            for d in res.diagnoses
+        ],
+        "code": code,
+    }
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _check_start(start: Sequence[float]) -> tuple[float, float]:
+    try:
+        point = tuple(float(v) for v in start)
+    except (TypeError, ValueError):
+        raise ValueError(f"start must be two numbers [x, y], got {start!r}") from None
+    if len(point) != 2 or not all(math.isfinite(v) for v in point):
+        raise ValueError(f"start must be two finite numbers [x, y], got {start!r}")
+    return point  # type: ignore[return-value]
+
+
+def race_code(
+    land: Landscape,
+    start: Sequence[float],
+    racer: Racer,
+    steps: int,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> str:
+    """The Python code that reproduces one racer's run with ``descend.minimize``."""
+    lines = ["import descend"]
+    if land.formula is not None:
+        lines += [
+            "from descend.playground.formula import parse_formula",
+            "",
+            f"f = parse_formula({land.formula!r})",
+        ]
+    elif land.rest:
+        lines += [
+            "import torch",
+            "from descend.problems import get_problem",
+            "",
+            f"problem = get_problem({land.name!r})",
+            f"rest = torch.tensor({list(land.rest)!r}, dtype=torch.float64)",
+            "",
+            "",
+            "def f(x):",
+            "    # the slice through the minimum: coordinates 3.. held at `rest`",
+            "    return problem(torch.cat([x, rest.to(x.dtype).expand(*x.shape[:-1], "
+            "rest.numel())], dim=-1))",
+        ]
+    else:
+        lines += ["from descend.problems import get_problem", "", f"f = get_problem({land.name!r})"]
+    fun = "f"
+    if noise:
+        if "import torch" not in lines:
+            lines.insert(1, "import torch")
+        lines += [
+            *([""] if land.rest else []),  # two blank lines after the def of f
+            "",
+            f"sigma, generator = {noise!r}, torch.Generator().manual_seed({seed!r})",
+            "",
+            "",
+            "def noisy(x):",
+            "    # the gradient gets N(0, sigma^2) noise; the value stays f(x)",
+            "    noise = sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype)",
+            "    return f(x) + (noise * (x - x.detach())).sum()",
+        ]
+        fun = "noisy"
+    options = "".join(
+        f", {k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in racer.options.items()
+    )
+    lines += [
+        *([""] if fun == "noisy" or land.rest else []),
+        "",
+        f"res = descend.minimize({fun}, {list(start)!r}, {racer.method!r}, max_iter={steps}, "
+        f"record=True{options})",
+        "print(res)",
+        'trajectory = res.history["x"]  # the iterates, the start first',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def method_table() -> list[dict[str, Any]]:
+    """Every method: name, summary, whether it is first order (elementwise) and the options
+    a racer may set with their defaults (JSON values: tuples as lists)."""
+    return [_describe(m) for m in METHODS.values()]
+
+
+def _describe(method: Method) -> dict[str, Any]:
+    sig = inspect.signature(method.optimizer.__init__).parameters
+    options = []
+    for name in sorted(method.options() - set(method.fixed) - _HIDDEN):
+        default = method.defaults.get(name, sig[name].default)
+        if default is inspect.Parameter.empty:
+            default = None
+        value = _json_value(default)
+        if value is not _UNSHOWN:
+            options.append({"name": name, "default": value})
+    return {
+        "name": method.name,
+        "summary": method.summary,
+        "elementwise": capabilities(method.optimizer).elementwise,
+        "options": options,
+    }
+
+
+_UNSHOWN = object()
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` as JSON (tuples as lists), or _UNSHOWN when JSON cannot hold it."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _UNSHOWN
+    if isinstance(value, tuple):
+        items = [_json_value(v) for v in value]
+        return _UNSHOWN if any(v is _UNSHOWN for v in items) else items
+    return _UNSHOWN

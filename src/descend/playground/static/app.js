@@ -1,0 +1,577 @@
+// The playground page: draws what the JSON API computes (every number is descend's) and
+// keeps the whole state in the URL hash, so a reload or a shared link restores it.
+"use strict";
+
+const COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+  "#9a6324"];
+const FORMULA = "__formula";
+const MAX_RACERS = 8;
+
+const DEFAULT_STATE = {
+  problem: "rosenbrock",
+  formula: "x**2 + 10*y**2",
+  view: "contour",
+  logz: true,
+  steps: 200,
+  noise: 0,
+  seed: 0,
+  start: null,
+  racers: [
+    { method: "gd", options: {} },
+    { method: "momentum", options: {} },
+    { method: "adam", options: { lr: 0.1 } },
+    { method: "lbfgs", options: {} },
+  ],
+};
+
+let state = structuredClone(DEFAULT_STATE);
+let methods = {};        // name -> {name, summary, elementwise, options: [{name, default}]}
+let land = null;         // the landscape response: grid and marks
+let result = null;       // the race response
+let step = 0;            // the playback position
+let timer = null;
+let raceController = null;
+let raceTimer = null;
+
+const $ = (id) => document.getElementById(id);
+
+// ---------------------------------------------------------------------------------------
+// state in the URL
+
+function saveState() {
+  history.replaceState(null, "", "#" + encodeURIComponent(JSON.stringify(state)));
+}
+
+function loadState() {
+  if (location.hash.length <= 1) return;
+  try {
+    const saved = JSON.parse(decodeURIComponent(location.hash.slice(1)));
+    state = { ...structuredClone(DEFAULT_STATE), ...saved };
+  } catch (err) {
+    setStatus("the link's state could not be read; starting afresh", true);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// talking to the server
+
+async function api(path, body, signal) {
+  const init = body === undefined ? {} : {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+    signal,
+  };
+  const response = await fetch(path, init);
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error || `${path}: HTTP ${response.status}`);
+  return data;
+}
+
+function landscapeChoice() {
+  return state.problem === FORMULA ? { formula: state.formula } : { problem: state.problem };
+}
+
+function setStatus(text, isError = false) {
+  const el = $("status");
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+async function loadLandscape() {
+  try {
+    land = await api("/api/landscape", { ...landscapeChoice(), n: 120 });
+  } catch (err) {
+    setStatus(err.message, true);
+    return false;
+  }
+  return true;
+}
+
+function scheduleRace() {
+  saveState();
+  clearTimeout(raceTimer);
+  raceTimer = setTimeout(runRace, 150);
+}
+
+async function runRace() {
+  if (!land) return;
+  if (raceController) raceController.abort();
+  raceController = new AbortController();
+  const body = {
+    ...landscapeChoice(),
+    start: state.start || land.start,
+    steps: state.steps,
+    noise: state.noise,
+    seed: state.seed,
+    racers: state.racers.map((r) => ({ method: r.method, options: r.options })),
+  };
+  setStatus("racing…");
+  const began = performance.now();
+  try {
+    result = await api("/api/race", body, raceController.signal);
+  } catch (err) {
+    if (err.name !== "AbortError") setStatus(err.message, true);
+    return;
+  }
+  setStatus(`raced ${result.racers.length} racers in ${Math.round(performance.now() - began)} ms`);
+  const longest = Math.max(...result.racers.map((r) => r.x.length));
+  $("scrub").max = longest - 1;
+  setStep(longest - 1);
+  renderResults();
+}
+
+// ---------------------------------------------------------------------------------------
+// the landscape and the racers on it
+
+function transform(z) {
+  if (!state.logz) return z;
+  const floor = landFloor();
+  return z === null ? null : Math.log10(Math.max(z - floor, 0) + landEps());
+}
+
+function landFloor() {
+  if (land.f_min !== null && land.f_min !== undefined) return Math.min(land.f_min, land.zmin);
+  return land.zmin;
+}
+
+function landEps() {
+  return Math.max((land.zmax - land.zmin) * 1e-9, 1e-12);
+}
+
+function prepareLandscape() {
+  const finite = land.z.flat().filter((v) => v !== null);
+  land.zmin = Math.min(...finite);
+  land.zmax = Math.max(...finite);
+}
+
+function drawLandscape() {
+  if (!land) return;
+  const z = land.z.map((row) => row.map(transform));
+  const surface = state.view === "surface";
+  const traces = [];
+  const type = surface ? "surface" : state.view;
+  traces.push({
+    type, x: land.x, y: land.y, z, colorscale: "Viridis", showscale: false,
+    hoverinfo: "skip", name: "f", ncontours: 30, contours: { coloring: "heatmap" },
+    opacity: surface ? 0.85 : 1,
+  });
+  const start = state.start || land.start;
+  const marks = (points, symbol, name, color, size, heights) => {
+    if (!points.length) return;
+    const trace = {
+      x: points.map((p) => p[0]), y: points.map((p) => p[1]), name, mode: "markers",
+      marker: { symbol, color, size, line: { color: "white", width: 1 } }, hoverinfo: "name+x+y",
+    };
+    if (surface) {
+      trace.type = "scatter3d";
+      trace.z = heights.map(transform);
+      trace.marker.symbol = symbol === "star" ? "diamond" : "circle";
+    } else trace.type = "scatter";
+    traces.push(trace);
+  };
+  const bottom = land.f_min !== null ? land.f_min : land.zmin;
+  marks(land.minima, "star", "minimum", "white", 14, land.minima.map(() => bottom));
+  if (result) {
+    result.racers.forEach((r, i) => {
+      const upto = Math.min(step, r.x.length - 1) + 1;
+      const path = r.x.slice(0, upto);
+      const color = COLORS[i % COLORS.length];
+      const trace = {
+        x: path.map((p) => p[0]), y: path.map((p) => p[1]), name: label(r, i),
+        mode: "lines+markers", line: { color, width: 2 },
+        marker: { color, size: path.map((_, k) => (k === upto - 1 ? 9 : 3)) },
+        hovertemplate: `${label(r, i)}<br>x=%{x:.4g}<br>y=%{y:.4g}<extra></extra>`,
+      };
+      if (surface) {
+        trace.type = "scatter3d";
+        trace.z = r.f.slice(0, upto).map(transform);
+      } else trace.type = "scatter";
+      traces.push(trace);
+    });
+  }
+  marks([start], "circle-open", "start", "black", 12, [result ? result.racers[0].f[0] : bottom]);
+  const layout = {
+    margin: { l: 40, r: 10, t: 30, b: 35 },
+    title: { text: land.description || land.name, font: { size: 13 } },
+    showlegend: true, legend: { orientation: "h", y: -0.08 },
+    uirevision: `${state.problem}|${state.formula}|${state.view}`,
+  };
+  if (surface) {
+    layout.scene = { xaxis: { title: { text: "x" } }, yaxis: { title: { text: "y" } },
+      zaxis: { title: { text: state.logz ? "log10 f" : "f" } } };
+  } else {
+    layout.xaxis = { range: land.bounds[0], title: { text: "x" } };
+    layout.yaxis = { range: land.bounds[1], title: { text: "y" } };
+  }
+  Plotly.react("landscape", traces, layout, { responsive: true, displaylogo: false });
+}
+
+function label(racer, i) {
+  const lr = racer.options.lr;
+  return `${i + 1}. ${racer.method}` + (lr !== undefined ? ` (lr ${formatNumber(lr)})` : "");
+}
+
+function drawSeries() {
+  if (!result) return;
+  const fStar = land.f_min !== null ? land.f_min
+    : Math.min(...result.racers.flatMap((r) => r.f.filter((v) => v !== null)));
+  const gapTraces = [];
+  const gradTraces = [];
+  result.racers.forEach((r, i) => {
+    const color = COLORS[i % COLORS.length];
+    const steps = r.f.map((_, k) => k);
+    gapTraces.push({
+      x: steps, y: r.f.map((v) => (v === null ? null : Math.max(v - fStar, 1e-16))),
+      name: label(r, i), mode: "lines", line: { color },
+    });
+    gradTraces.push({
+      x: steps, y: r.grad_norm.map((v) => (v === null ? null : Math.max(v, 1e-16))),
+      name: label(r, i), mode: "lines", line: { color },
+    });
+  });
+  const cursor = [{ type: "line", x0: step, x1: step, yref: "paper", y0: 0, y1: 1,
+    line: { color: "#888", dash: "dot", width: 1 } }];
+  const layout = (title) => ({
+    margin: { l: 50, r: 10, t: 28, b: 30 }, showlegend: false, shapes: cursor,
+    title: { text: title, font: { size: 12 } }, yaxis: { type: "log", exponentformat: "e" },
+    xaxis: { title: { text: "step" } },
+  });
+  const gapTitle = land.f_min !== null ? "f − f*" : "f − lowest f seen";
+  Plotly.react("gap-plot", gapTraces, layout(gapTitle), { displaylogo: false });
+  Plotly.react("grad-plot", gradTraces, layout("gradient norm"), { displaylogo: false });
+}
+
+function setStep(k) {
+  const last = Number($("scrub").max);
+  step = Math.max(0, Math.min(k, last));
+  $("scrub").value = step;
+  $("step-value").textContent = `step ${step}`;
+  drawLandscape();
+  drawSeries();
+}
+
+// ---------------------------------------------------------------------------------------
+// the results table and the code
+
+function formatNumber(v) {
+  if (v === null || v === undefined) return "—";
+  if (typeof v !== "number") return String(v);
+  return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3)
+    : String(Number(v.toPrecision(6)));
+}
+
+function renderResults() {
+  const body = $("results").querySelector("tbody");
+  body.replaceChildren();
+  result.racers.forEach((r, i) => {
+    const row = document.createElement("tr");
+    row.dataset.method = r.method;
+    const cell = (text, cls) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (cls) td.className = cls;
+      row.appendChild(td);
+      return td;
+    };
+    const name = cell("");
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = COLORS[i % COLORS.length];
+    name.append(swatch, label(r, i));
+    cell(String(r.nit));
+    cell(formatNumber(r.fun));
+    cell(formatNumber(r.grad_norm[r.grad_norm.length - 1]));
+    const ok = r.converged ? "ok" : r.status === "diverged" ? "bad" : "warn";
+    cell(r.status, `status ${ok}`);
+    cell(r.message, "message");
+    const diag = cell("", "diagnoses");
+    if (!r.diagnoses.length) diag.textContent = "—";
+    for (const d of r.diagnoses) {
+      const p = document.createElement("p");
+      p.textContent = `${d.kind} (step ${d.step}): ${d.message}` +
+        (d.suggestion ? ` ${d.suggestion}` : "");
+      diag.appendChild(p);
+    }
+    const codeCell = cell("");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "export";
+    button.textContent = "export as code";
+    button.addEventListener("click", () => showCode(r, i));
+    codeCell.appendChild(button);
+    body.appendChild(row);
+  });
+}
+
+function showCode(racer, i) {
+  $("code-title").textContent = `Python for racer ${label(racer, i)}`;
+  $("code").textContent = racer.code;
+  $("code-box").hidden = false;
+}
+
+// ---------------------------------------------------------------------------------------
+// the racers' controls
+
+function defaults(method) {
+  const out = {};
+  for (const o of methods[method].options) out[o.name] = o.default;
+  return out;
+}
+
+function renderRacers() {
+  const box = $("racers");
+  box.replaceChildren();
+  state.racers.forEach((racer, i) => box.appendChild(racerRow(racer, i)));
+  $("add-racer").disabled = state.racers.length >= MAX_RACERS;
+}
+
+function racerRow(racer, i) {
+  const row = $("racer-template").content.firstElementChild.cloneNode(true);
+  row.querySelector(".swatch").style.background = COLORS[i % COLORS.length];
+  const select = row.querySelector(".method");
+  const groups = { true: "first order", false: "line search / second order" };
+  for (const elementwise of [true, false]) {
+    const group = document.createElement("optgroup");
+    group.label = groups[elementwise];
+    for (const m of Object.values(methods).filter((m) => m.elementwise === elementwise)) {
+      const option = new Option(m.name, m.name);
+      option.title = m.summary;
+      group.appendChild(option);
+    }
+    select.appendChild(group);
+  }
+  select.value = racer.method;
+  select.title = methods[racer.method].summary;
+  select.addEventListener("change", () => {
+    racer.method = select.value;
+    racer.options = {};
+    renderRacers();
+    scheduleRace();
+  });
+  const base = defaults(racer.method);
+  const lrLabel = row.querySelector(".lr-label");
+  if ("lr" in base) {
+    const slider = row.querySelector(".lr");
+    const lr = racer.options.lr !== undefined ? racer.options.lr : base.lr;
+    slider.value = Math.log10(lr);
+    row.querySelector(".lr-value").textContent = formatNumber(lr);
+    slider.addEventListener("input", () => {
+      const value = Number(Math.pow(10, Number(slider.value)).toPrecision(3));
+      racer.options.lr = value;
+      row.querySelector(".lr-value").textContent = formatNumber(value);
+      scheduleRace();
+    });
+  } else lrLabel.hidden = true;
+  const details = document.createElement("details");
+  const summary = document.createElement("summary");
+  summary.textContent = "options";
+  details.appendChild(summary);
+  for (const o of methods[racer.method].options) {
+    if (o.name === "lr") continue;
+    details.appendChild(optionInput(racer, o));
+  }
+  row.querySelector(".options").appendChild(details);
+  row.querySelector(".remove").addEventListener("click", () => {
+    state.racers.splice(i, 1);
+    renderRacers();
+    scheduleRace();
+  });
+  return row;
+}
+
+function optionInput(racer, option) {
+  const wrap = document.createElement("label");
+  wrap.className = "option";
+  wrap.append(option.name + " ");
+  const value = racer.options[option.name] !== undefined ? racer.options[option.name]
+    : option.default;
+  const input = document.createElement("input");
+  input.name = option.name;
+  if (typeof option.default === "boolean") {
+    input.type = "checkbox";
+    input.checked = Boolean(value);
+  } else {
+    input.type = "text";
+    input.size = 8;
+    input.value = value === null ? "" : Array.isArray(value) ? value.join(", ") : String(value);
+    input.placeholder = value === null ? "None" : "";
+  }
+  input.addEventListener("change", () => {
+    const parsed = parseOption(option, input);
+    if (parsed === undefined || JSON.stringify(parsed) === JSON.stringify(option.default)) {
+      delete racer.options[option.name];
+    } else racer.options[option.name] = parsed;
+    scheduleRace();
+  });
+  wrap.appendChild(input);
+  return wrap;
+}
+
+function parseOption(option, input) {
+  if (input.type === "checkbox") return input.checked;
+  const text = input.value.trim();
+  if (text === "") return undefined;
+  if (Array.isArray(option.default)) return text.split(",").map((s) => Number(s.trim()));
+  if (typeof option.default === "string") return text;
+  const number = Number(text);
+  return Number.isNaN(number) ? text : number;
+}
+
+// ---------------------------------------------------------------------------------------
+// playback
+
+function play() {
+  if (timer) {
+    stop();
+    return;
+  }
+  if (step >= Number($("scrub").max)) setStep(0);
+  $("play").textContent = "❚❚ pause";
+  timer = setInterval(() => {
+    if (step >= Number($("scrub").max)) {
+      stop();
+      return;
+    }
+    setStep(step + Number($("speed").value));
+  }, 60);
+}
+
+function stop() {
+  clearInterval(timer);
+  timer = null;
+  $("play").textContent = "▶ play";
+}
+
+// ---------------------------------------------------------------------------------------
+// wiring
+
+function syncControls() {
+  $("problem").value = state.problem;
+  $("formula").value = state.formula;
+  $("formula-label").hidden = state.problem !== FORMULA;
+  $("view").value = state.view;
+  $("logz").checked = state.logz;
+  $("steps").value = state.steps;
+  $("noise").value = state.noise;
+  $("noise-value").textContent = state.noise;
+  $("seed").value = state.seed;
+  showStart();
+}
+
+function showStart() {
+  const start = state.start || (land && land.start);
+  $("start-label").textContent = start
+    ? `start (${formatNumber(start[0])}, ${formatNumber(start[1])})` : "";
+}
+
+async function landscapeChanged() {
+  state.start = null;
+  result = null;
+  saveState();
+  if (await loadLandscape()) {
+    prepareLandscape();
+    showStart();
+    drawLandscape();
+    runRace();
+  }
+}
+
+function wire() {
+  $("problem").addEventListener("change", () => {
+    state.problem = $("problem").value;
+    $("formula-label").hidden = state.problem !== FORMULA;
+    landscapeChanged();
+  });
+  $("formula").addEventListener("change", () => {
+    state.formula = $("formula").value;
+    landscapeChanged();
+  });
+  $("view").addEventListener("change", () => {
+    state.view = $("view").value;
+    saveState();
+    drawLandscape();
+  });
+  $("logz").addEventListener("change", () => {
+    state.logz = $("logz").checked;
+    saveState();
+    drawLandscape();
+  });
+  $("steps").addEventListener("change", () => {
+    state.steps = Math.max(1, Math.min(5000, Math.round(Number($("steps").value)) || 1));
+    $("steps").value = state.steps;
+    scheduleRace();
+  });
+  $("noise").addEventListener("input", () => {
+    state.noise = Number($("noise").value);
+    $("noise-value").textContent = state.noise;
+    scheduleRace();
+  });
+  $("seed").addEventListener("change", () => {
+    state.seed = Math.max(0, Math.round(Number($("seed").value)) || 0);
+    scheduleRace();
+  });
+  $("add-racer").addEventListener("click", () => {
+    const used = new Set(state.racers.map((r) => r.method));
+    const next = Object.keys(methods).find((m) => !used.has(m)) || "gd";
+    state.racers.push({ method: next, options: {} });
+    renderRacers();
+    scheduleRace();
+  });
+  $("race").addEventListener("click", runRace);
+  $("play").addEventListener("click", play);
+  $("step").addEventListener("click", () => {
+    stop();
+    setStep(step + 1);
+  });
+  $("scrub").addEventListener("input", () => {
+    stop();
+    setStep(Number($("scrub").value));
+  });
+  $("copy-code").addEventListener("click", () => {
+    navigator.clipboard.writeText($("code").textContent).then(
+      () => setStatus("code copied"),
+      () => setStatus("copy failed: select the code and copy it by hand", true),
+    );
+  });
+  $("close-code").addEventListener("click", () => {
+    $("code-box").hidden = true;
+  });
+  $("landscape").on("plotly_click", (event) => {
+    if (state.view === "surface" || !event.points.length) return;
+    const p = event.points[0];
+    state.start = [Number(p.x.toPrecision(6)), Number(p.y.toPrecision(6))];
+    showStart();
+    drawLandscape();
+    scheduleRace();
+  });
+}
+
+async function main() {
+  loadState();
+  const [problems, methodList] = await Promise.all([api("/api/problems"), api("/api/methods")]);
+  for (const m of methodList) methods[m.name] = m;
+  state.racers = state.racers.filter((r) => r.method in methods);
+  const select = $("problem");
+  const groups = { 2: document.createElement("optgroup"), n: document.createElement("optgroup") };
+  groups[2].label = "2-D problems";
+  groups.n.label = "n-D problems (2-D slice through the minimum)";
+  for (const p of problems) {
+    const option = new Option(p.name, p.name);
+    option.title = p.description;
+    groups[p.dim === 2 ? 2 : "n"].appendChild(option);
+  }
+  select.append(new Option("formula in x, y…", FORMULA), groups[2], groups.n);
+  Plotly.newPlot("landscape", [], {}, { responsive: true, displaylogo: false });
+  wire();
+  syncControls();
+  renderRacers();
+  if (await loadLandscape()) {
+    prepareLandscape();
+    showStart();
+    drawLandscape();
+    await runRace();
+  }
+}
+
+main();

@@ -1,0 +1,39 @@
+"""``descend playground``: serves with the options given, or says in one line what to
+install."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from descend.cli import app
+from descend.playground import server
+
+runner = CliRunner()
+
+
+def test_playground_serves_on_the_loopback_address_by_default(monkeypatch):
+    calls = []
+    monkeypatch.setattr(server, "missing_requirements", lambda: [])
+    monkeypatch.setattr(server, "serve", lambda *a, **kw: calls.append((a, kw)))
+    assert runner.invoke(app, ["playground"]).exit_code == 0
+    assert runner.invoke(app, ["playground", "--host", "0.0.0.0", "--port", "9000",
+                               "--no-browser"]).exit_code == 0  # fmt: skip
+    assert calls == [
+        (("127.0.0.1", 8765), {"open_browser": True}),
+        (("0.0.0.0", 9000), {"open_browser": False}),
+    ]
+
+
+def test_without_its_extra_the_command_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(server, "missing_requirements", lambda: ["fastapi", "uvicorn"])
+    result = runner.invoke(app, ["playground"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert lines == [
+        "error: the playground needs fastapi, uvicorn: pip install 'descend[playground]'"
+    ]
+
+
+def test_a_port_out_of_range_is_refused():
+    result = runner.invoke(app, ["playground", "--port", "70000"])
+    assert result.exit_code == 2 and "--port" in result.output and "65535" in result.output
