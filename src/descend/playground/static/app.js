@@ -153,7 +153,8 @@ function drawLandscape() {
   const type = surface ? "surface" : state.view;
   traces.push({
     type, x: land.x, y: land.y, z, colorscale: "Viridis", showscale: false,
-    hoverinfo: "skip", name: "f", ncontours: 30, contours: { coloring: "heatmap" },
+    // "none", not "skip": a click on the map must still reach plotly_click
+    hoverinfo: surface ? "skip" : "none", name: "f", ncontours: 30, contours: { coloring: "heatmap" },
     opacity: surface ? 0.85 : 1,
   });
   const start = state.start || land.start;

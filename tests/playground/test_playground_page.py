@@ -1,0 +1,122 @@
+"""The page in a real browser: Playwright driving Debian's chromium against a server on a
+free loopback port. It loads the page, races, clicks a start, moves a learning rate,
+reloads the URL and finds the same state, with no console errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("DESCEND_CHROMIUM", "/usr/bin/chromium"))
+
+uvicorn = pytest.importorskip("uvicorn")
+playwright_sync = pytest.importorskip("playwright.sync_api")
+if not CHROMIUM.exists():
+    pytest.skip(f"no chromium at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def url():
+    from descend.playground.api import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the playground server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield browser
+        browser.close()
+
+
+def traces(page) -> dict[str, list]:
+    """The racers' paths as the landscape plot holds them, by legend name."""
+    data = page.evaluate(
+        "() => document.getElementById('landscape').data"
+        ".filter(t => t.mode === 'lines+markers').map(t => [t.name, t.x, t.y])"
+    )
+    return {name: list(zip(x, y)) for name, x, y in data}
+
+
+def wait_for_race(page, rows: int) -> None:
+    page.wait_for_function(
+        f"() => document.querySelectorAll('#results tbody tr').length === {rows}"
+        " && document.getElementById('status').textContent.startsWith('raced')"
+    )
+
+
+@pytest.mark.slow
+def test_the_page_races_and_keeps_its_state_in_the_url(url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1300, "height": 1400})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+
+    # the default race: four racers, one of them second order (lbfgs), in the table
+    wait_for_race(page, 4)
+    table = page.locator("#results tbody tr")
+    assert table.nth(3).get_attribute("data-method") == "lbfgs"
+    assert "gtol" in table.nth(3).inner_text()  # L-BFGS converges on Rosenbrock
+    before = traces(page)
+    assert len(before) == 4 and all(len(path) > 1 for path in before.values())
+
+    # a click on the map sets the start: every racer now starts there
+    page.evaluate("() => { document.getElementById('status').textContent = ''; }")
+    box = page.locator("#landscape .nsewdrag").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.3)
+    wait_for_race(page, 4)
+    clicked = traces(page)
+    starts = {path[0] for path in clicked.values()}
+    assert len(starts) == 1 and starts != {before["1. gd"][0]}
+
+    # the first racer's learning rate slider: its trace changes, the others do not
+    page.evaluate("() => { document.getElementById('status').textContent = ''; }")
+    page.locator(".racer").first.locator("input.lr").evaluate(
+        "s => { s.value = '-2.5'; s.dispatchEvent(new Event('input')); }"
+    )
+    wait_for_race(page, 4)
+    moved = traces(page)
+    assert "1. gd (lr 0.00316)" in moved
+    assert moved["1. gd (lr 0.00316)"] != clicked["1. gd"]
+    assert moved["4. lbfgs"] == clicked["4. lbfgs"]
+
+    # export as code shows the minimize call of that racer
+    table.first.locator("button.export").click()
+    code = page.locator("#code").inner_text()
+    assert "descend.minimize(f, " in code and "'gd'" in code and "lr=0.00316" in code
+
+    # the URL holds the state: a reload restores the start, the racers and the traces
+    state = json.loads(unquote(page.url.split("#", 1)[1]))
+    assert state["racers"][0]["options"] == {"lr": 0.00316}
+    page.reload()
+    wait_for_race(page, 4)
+    assert traces(page) == moved
+    assert page.locator(".racer").first.locator(".lr-value").inner_text() == "0.00316"
+
+    page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
+    assert errors == []
