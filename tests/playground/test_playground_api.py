@@ -3,8 +3,12 @@ exported code reproduces them, and every bad request gets a one-line 4xx."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -201,3 +205,48 @@ def test_bodies_that_are_too_large_or_not_json_are_refused(client):
     )
     assert broken.status_code == 422 and "error" in broken.json()
     assert client.get("/api/methods").status_code == 200  # and it keeps answering
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 10) | st.floats(allow_nan=False)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+racers = st.lists(
+    st.fixed_dictionaries(
+        {"method": st.sampled_from(["gd", "adam", "lbfgs", "newton", "nope", ""]) | json_values},
+        optional={"options": st.dictionaries(
+            st.sampled_from(["lr", "betas", "momentum", "eps", "max_eval", "x"]), json_values,
+            max_size=3)},
+    ),
+    max_size=3,
+)  # fmt: skip
+race_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "problem": st.sampled_from(["rosenbrock", "mgh-wood", "nope"]) | json_values,
+        "formula": st.sampled_from(["x**2 + y", "exp(x*y)", "log(x)", "x."]) | json_values,
+        "start": st.lists(st.floats() | json_values, max_size=3),
+        "racers": racers,
+        "steps": st.integers(-2, 5) | json_values,
+        "noise": st.floats() | json_values,
+        "seed": st.integers(-2, 2**64) | json_values,
+        "n": json_values,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=race_bodies | json_values)
+def test_fuzzed_requests_get_an_answer_and_never_a_server_error(client, body):
+    text = json.dumps(
+        body
+    )  # NaN and Infinity as JavaScript writes them: the server's json reads them
+    for path in ("/api/race", "/api/landscape"):
+        response = client.post(path, content=text, headers={"content-type": "application/json"})
+        assert response.status_code < 500, (path, body, response.text)
+        if response.status_code >= 400:
+            error = response.json()["error"]
+            assert isinstance(error, str) and "\n" not in error

@@ -100,7 +100,8 @@ def parse_formula(text: str) -> Callable[[Tensor], Tensor]:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ValueError(f"formula does not parse at column {exc.offset}: {exc.msg}") from None
+        where = f"at column {exc.offset}" if exc.offset else "at its end"
+        raise ValueError(f"formula does not parse {where}: {exc.msg}") from None
     node = _compile(tree.body, 0)
     # Only arithmetic on constants can raise (torch ops give inf or NaN instead), and it
     # raises wherever it is evaluated: one evaluation finds it.

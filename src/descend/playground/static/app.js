@@ -135,8 +135,11 @@ function landFloor() {
   return land.zmin;
 }
 
+// the log view's offset: deep (1e-9 of the range) where f* is known and its basin worth
+// resolving; else 1e-3 of the range, so the lowest grid point is not a spike to -inf
 function landEps() {
-  return Math.max((land.zmax - land.zmin) * 1e-9, 1e-12);
+  const share = land.f_min !== null && land.f_min !== undefined ? 1e-9 : 1e-3;
+  return Math.max((land.zmax - land.zmin) * share, 1e-12);
 }
 
 function prepareLandscape() {
@@ -168,6 +171,7 @@ function drawLandscape() {
       trace.type = "scatter3d";
       trace.z = heights.map(transform);
       trace.marker.symbol = symbol === "star" ? "diamond" : "circle";
+      trace.marker.size = size / 2;
     } else trace.type = "scatter";
     traces.push(trace);
   };
