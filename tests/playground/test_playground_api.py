@@ -73,6 +73,8 @@ def test_a_race_runs_exactly_what_minimize_runs(client, method, options):
     np.testing.assert_allclose(racer["grad_norm"], res.history["grad_norm"], rtol=0, atol=1e-12)
     assert (racer["status"], racer["message"]) == (res.status.value, res.message)
     assert racer["nit"] == res.nit and len(racer["x"]) == res.nit + 1
+    # the arrows' gradients: exact, one per iterate, their norms the run's
+    np.testing.assert_allclose(np.linalg.norm(racer["grad"], axis=1), res.history["grad_norm"])
 
 
 def test_the_exported_code_reproduces_the_racer(client):

@@ -84,6 +84,9 @@ def test_the_page_races_and_keeps_its_state_in_the_url(url, browser, tmp_path):
     assert "gtol" in table.nth(3).inner_text()  # L-BFGS converges on Rosenbrock
     before = traces(page)
     assert len(before) == 4 and all(len(path) > 1 for path in before.values())
+    # at the current step, an arrow of -grad f for every racer (and each unfinished step)
+    arrows = page.evaluate("() => document.getElementById('landscape').layout.annotations")
+    assert len(arrows) >= 4 and all(a["showarrow"] for a in arrows)
 
     # a click on the map sets the start: every racer now starts there
     page.evaluate("() => { document.getElementById('status').textContent = ''; }")
@@ -109,6 +112,13 @@ def test_the_page_races_and_keeps_its_state_in_the_url(url, browser, tmp_path):
     table.first.locator("button.export").click()
     code = page.locator("#code").inner_text()
     assert "descend.minimize(f, " in code and "'gd'" in code and "lr=0.00316" in code
+
+    # the trajectories download as CSV: one row per racer and step
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0] == "racer,method,step,x,y,f,grad_norm"
+    assert len(rows) == 1 + sum(len(path) for path in moved.values())
 
     # the URL holds the state: a reload restores the start, the racers and the traces
     state = json.loads(unquote(page.url.split("#", 1)[1]))

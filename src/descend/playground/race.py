@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -36,6 +37,7 @@ __all__ = [
     "RACE_MAX_TIME",
     "Racer",
     "RacerError",
+    "gradients",
     "method_table",
     "race",
     "race_code",
@@ -85,7 +87,8 @@ def race(
     """Run every racer from ``start`` for at most ``steps`` iterations.
 
     Returns, per racer: ``method``, ``options``, ``x`` (the iterates, start first), ``f``,
-    ``grad_norm`` (per iterate; None where not finite), ``status``, ``message``,
+    ``grad_norm`` (per iterate; None where not finite), ``grad`` (the exact gradient at
+    each iterate, without the noise), ``status``, ``message``,
     ``converged``, ``nit``, ``nfev``, ``diagnoses`` (what the health monitors found, in
     words) and ``code`` (a Python snippet calling ``descend.minimize`` that reproduces the
     run).
@@ -105,7 +108,8 @@ def race(
             )  # fmt: skip
         except Exception as exc:  # a racer's method or options refused: the request's fault
             raise RacerError(i, f"{racer.method}: {_one_line(exc)}") from None
-        runs.append(_report(res, racer, race_code(land, start, racer, steps, noise, seed)))
+        code = race_code(land, start, racer, steps, noise, seed)
+        runs.append(_report(res, racer, code, gradients(land.fn, res.history["x"])))
     return runs
 
 
@@ -122,12 +126,25 @@ def _one_line(exc: Exception) -> str:
     return text if isinstance(exc, (ValueError, TypeError)) else f"{type(exc).__name__}: {text}"
 
 
-def _report(res: OptimizeResult, racer: Racer, code: str) -> dict[str, Any]:
+def gradients(fn: Callable[[Tensor], Tensor], points: np.ndarray) -> list[list[float | None]]:
+    """The exact gradient of ``fn`` at every point of ``points`` (shape ``(T, 2)``), in one
+    batched autodiff call: what the arrows at each step of the page show."""
+    x = torch.tensor(points, dtype=torch.float64, requires_grad=True)
+    with torch.enable_grad():
+        fn(x).sum().backward()
+    assert x.grad is not None
+    return [[_finite(v) for v in row] for row in x.grad.tolist()]
+
+
+def _report(
+    res: OptimizeResult, racer: Racer, code: str, grad: list[list[float | None]]
+) -> dict[str, Any]:
     history = res.history
     return {
         "method": racer.method,
         "options": racer.options,
         "x": [[_finite(v) for v in row] for row in history["x"].tolist()],
+        "grad": grad,
         "f": [_finite(v) for v in history["f"].tolist()],
         "grad_norm": [_finite(v) for v in history["grad_norm"].tolist()],
         "status": res.status.value,

@@ -12,6 +12,7 @@ const DEFAULT_STATE = {
   formula: "x**2 + 10*y**2",
   view: "contour",
   logz: true,
+  arrows: true,
   steps: 200,
   noise: 0,
   seed: 0,
@@ -208,8 +209,39 @@ function drawLandscape() {
   } else {
     layout.xaxis = { range: land.bounds[0], title: { text: "x" } };
     layout.yaxis = { range: land.bounds[1], title: { text: "y" } };
+    layout.annotations = state.arrows ? arrows() : [];
   }
   Plotly.react("landscape", traces, layout, { responsive: true, displaylogo: false });
+}
+
+// At the current step, per racer: the step it takes next (solid) and the direction of
+// steepest descent −∇f there (dotted, a tenth of the view long, so directions compare).
+function arrows() {
+  if (!result) return [];
+  const out = [];
+  const span = Math.hypot(land.bounds[0][1] - land.bounds[0][0],
+    land.bounds[1][1] - land.bounds[1][0]);
+  const arrow = (from, to, color, dash) => ({
+    x: to[0], y: to[1], ax: from[0], ay: from[1], xref: "x", yref: "y", axref: "x",
+    ayref: "y", showarrow: true, arrowhead: 2, arrowsize: 1, arrowwidth: dash ? 1.5 : 2.5,
+    arrowcolor: color, opacity: dash ? 0.7 : 1, text: "",
+  });
+  result.racers.forEach((r, i) => {
+    const k = Math.min(step, r.x.length - 1);
+    const here = r.x[k];
+    const g = r.grad[k];
+    const color = COLORS[i % COLORS.length];
+    if (here.includes(null)) return;
+    if (k + 1 < r.x.length && !r.x[k + 1].includes(null)) {
+      out.push(arrow(here, r.x[k + 1], color, false));
+    }
+    const norm = g.includes(null) ? 0 : Math.hypot(g[0], g[1]);
+    if (norm > 0) {
+      const length = span / 10 / norm;
+      out.push(arrow(here, [here[0] - g[0] * length, here[1] - g[1] * length], color, true));
+    }
+  });
+  return out;
 }
 
 function label(racer, i) {
@@ -245,6 +277,20 @@ function drawSeries() {
   const gapTitle = land.f_min !== null ? "f − f*" : "f − lowest f seen";
   Plotly.react("gap-plot", gapTraces, layout(gapTitle), { displaylogo: false });
   Plotly.react("grad-plot", gradTraces, layout("gradient norm"), { displaylogo: false });
+  $("dist-plot").hidden = !land.minima.length;
+  if (!land.minima.length) return;
+  const distTraces = result.racers.map((r, i) => ({
+    x: r.x.map((_, k) => k), y: r.x.map(distance), name: label(r, i), mode: "lines",
+    line: { color: COLORS[i % COLORS.length] },
+  }));
+  Plotly.react("dist-plot", distTraces, layout("distance to the nearest minimum"),
+    { displaylogo: false });
+}
+
+function distance(point) {
+  if (point.includes(null)) return null;
+  const d = Math.min(...land.minima.map((m) => Math.hypot(point[0] - m[0], point[1] - m[1])));
+  return Math.max(d, 1e-16);
 }
 
 function setStep(k) {
@@ -307,6 +353,25 @@ function renderResults() {
     codeCell.appendChild(button);
     body.appendChild(row);
   });
+}
+
+function download(name, type, text) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([text], { type }));
+  link.download = name;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
+function trajectoriesCsv() {
+  const lines = ["racer,method,step,x,y,f,grad_norm"];
+  result.racers.forEach((r, i) => {
+    r.x.forEach((p, k) => {
+      const cells = [i + 1, r.method, k, p[0], p[1], r.f[k], r.grad_norm[k]];
+      lines.push(cells.map((v) => (v === null ? "" : v)).join(","));
+    });
+  });
+  return lines.join("\n") + "\n";
 }
 
 function showCode(racer, i) {
@@ -457,6 +522,7 @@ function syncControls() {
   $("formula-label").hidden = state.problem !== FORMULA;
   $("view").value = state.view;
   $("logz").checked = state.logz;
+  $("arrows").checked = state.arrows;
   $("steps").value = state.steps;
   $("noise").value = state.noise;
   $("noise-value").textContent = state.noise;
@@ -538,6 +604,17 @@ function wire() {
       () => setStatus("code copied"),
       () => setStatus("copy failed: select the code and copy it by hand", true),
     );
+  });
+  $("download-csv").addEventListener("click", () => {
+    if (result) download("race.csv", "text/csv", trajectoriesCsv());
+  });
+  $("download-json").addEventListener("click", () => {
+    if (result) download("race.json", "application/json", JSON.stringify(result, null, 1));
+  });
+  $("arrows").addEventListener("change", () => {
+    state.arrows = $("arrows").checked;
+    saveState();
+    drawLandscape();
   });
   $("close-code").addEventListener("click", () => {
     $("code-box").hidden = true;
