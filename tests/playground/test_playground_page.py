@@ -84,9 +84,11 @@ def test_the_page_races_and_keeps_its_state_in_the_url(url, browser, tmp_path):
     assert "gtol" in table.nth(3).inner_text()  # L-BFGS converges on Rosenbrock
     before = traces(page)
     assert len(before) == 4 and all(len(path) > 1 for path in before.values())
-    # at the current step, an arrow of -grad f for every racer (and each unfinished step)
+    # scrubbed to step 10, where all four still run: each racer's next step and -grad f
+    page.locator("#scrub").evaluate("s => { s.value = '10'; s.dispatchEvent(new Event('input')); }")
+    assert page.locator("#step-value").inner_text() == "step 10"
     arrows = page.evaluate("() => document.getElementById('landscape').layout.annotations")
-    assert len(arrows) >= 4 and all(a["showarrow"] for a in arrows)
+    assert len(arrows) == 8 and all(a["showarrow"] for a in arrows)
 
     # a click on the map sets the start: every racer now starts there
     page.evaluate("() => { document.getElementById('status').textContent = ''; }")

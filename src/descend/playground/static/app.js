@@ -198,9 +198,9 @@ function drawLandscape() {
   }
   marks([start], "circle-open", "start", "black", 12, [result ? result.racers[0].f[0] : bottom]);
   const layout = {
-    margin: { l: 40, r: 10, t: 30, b: 35 },
+    margin: { l: 40, r: 10, t: 30, b: 50 },
     title: { text: land.description || land.name, font: { size: 13 } },
-    showlegend: true, legend: { orientation: "h", y: -0.08 },
+    showlegend: true, legend: { orientation: "h", y: -0.12 },
     uirevision: `${state.problem}|${state.formula}|${state.view}`,
   };
   if (surface) {
@@ -214,8 +214,9 @@ function drawLandscape() {
   Plotly.react("landscape", traces, layout, { responsive: true, displaylogo: false });
 }
 
-// At the current step, per racer: the step it takes next (solid) and the direction of
-// steepest descent −∇f there (dotted, a tenth of the view long, so directions compare).
+// At the current step, per racer still running: the step it takes next (solid) and the
+// direction of steepest descent −∇f there (thin, a tenth of the view long, so directions
+// compare).
 function arrows() {
   if (!result) return [];
   const out = [];
@@ -231,10 +232,8 @@ function arrows() {
     const here = r.x[k];
     const g = r.grad[k];
     const color = COLORS[i % COLORS.length];
-    if (here.includes(null)) return;
-    if (k + 1 < r.x.length && !r.x[k + 1].includes(null)) {
-      out.push(arrow(here, r.x[k + 1], color, false));
-    }
+    if (here.includes(null) || k === r.x.length - 1) return;  // a finished racer: none
+    if (!r.x[k + 1].includes(null)) out.push(arrow(here, r.x[k + 1], color, false));
     const norm = g.includes(null) ? 0 : Math.hypot(g[0], g[1]);
     if (norm > 0) {
       const length = span / 10 / norm;
