@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from descend.methods import METHODS, Method
+from descend.methods import METHODS, Method, get_method
 from descend.minimize import minimize
 from descend.optim import capabilities
 from descend.playground.landscape import Landscape
@@ -102,6 +102,7 @@ def race(
         fun = land.fn if noise == 0 else with_gradient_noise(land.fn, noise, seed)
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in racer.options.items()}
         try:
+            _check_options(racer)
             res = minimize(
                 fun, list(start), racer.method, max_iter=steps, record=True,
                 max_time=RACE_MAX_TIME, **options,
@@ -111,6 +112,24 @@ def race(
         code = race_code(land, start, racer, steps, noise, seed)
         runs.append(_report(res, racer, code, gradients(land.fn, res.history["x"])))
     return runs
+
+
+def _check_options(racer: Racer) -> None:
+    """Only the method's own options: minimize's keywords (``restarts``, ``max_time``)
+    would change the work a request asks for, not the rule it races."""
+    method = get_method(racer.method)
+    valid = _offered(method)
+    unknown = sorted(set(racer.options) - valid)
+    if unknown:
+        raise ValueError(
+            f"method {method.name!r} has no option {', '.join(map(repr, unknown))}; "
+            f"its options: {', '.join(sorted(valid)) or 'none'}"
+        )
+
+
+def _offered(method: Method) -> set[str]:
+    """The options a racer may set: the optimizer's, less the fixed and the hidden ones."""
+    return method.options() - set(method.fixed) - _HIDDEN
 
 
 class RacerError(ValueError):
@@ -252,7 +271,7 @@ def method_table() -> list[dict[str, Any]]:
 def _describe(method: Method) -> dict[str, Any]:
     sig = inspect.signature(method.optimizer.__init__).parameters
     options = []
-    for name in sorted(method.options() - set(method.fixed) - _HIDDEN):
+    for name in sorted(_offered(method)):
         default = method.defaults.get(name, sig[name].default)
         if default is inspect.Parameter.empty:
             default = None
