@@ -204,7 +204,13 @@ class SmallLearningRateMonitor(Monitor):
         lr = self.lr()
         evidence: dict[str, float] = {
             "decrease_ratio": latest["ratio"],
-            "step_multiple_along_step": min(latest["t_star"], 1e300),
+            # the step multiple where the quadratic model along the step bottoms out (none
+            # when f is linear along it: then the key is left out, not an infinite number)
+            **(
+                {"step_multiple_along_step": latest["t_star"]}
+                if math.isfinite(latest["t_star"])
+                else {}
+            ),
             "lambda_max": lam_max,
             "effective_lr": rate,
             "room": room,

@@ -22,6 +22,7 @@ naming the monitor and the exception.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import torch
@@ -342,6 +343,42 @@ def attach(result: Any, diagnoses: Any) -> None:
         if d.kind not in kinds:
             held.append(d)
             kinds.add(d.kind)
+    held[:] = one_learning_rate(held)
+
+
+def one_learning_rate(diagnoses: list[Diagnosis]) -> list[Diagnosis]:
+    """One learning-rate recommendation per run. When one finding asks for a lower rate
+    (oscillation, divergence: the rate is already too large along the sharpest direction)
+    and another for a higher one (progress too slow along a flat direction), both are
+    right about their direction and the rate cannot serve both: the problem is badly
+    conditioned. The lower rate stands; the other finding keeps its evidence and points at
+    the fix for the conditioning instead of a rate."""
+
+    def direction(d: Diagnosis) -> int:
+        new, old = d.suggested.get("lr"), d.evidence.get("lr")
+        if new is None or old is None or new == old:
+            return 0
+        return -1 if new < old else 1
+
+    lowering = [d.kind for d in diagnoses if direction(d) < 0]
+    if not lowering:
+        return diagnoses
+    out = []
+    for d in diagnoses:
+        if direction(d) > 0:
+            suggested = {k: v for k, v in d.suggested.items() if k != "lr"}
+            d = replace(
+                d,
+                suggested=suggested,
+                suggestion=(
+                    f"not a larger rate: {', '.join(lowering)} shows the rate is already at "
+                    "its limit along the sharpest direction, while this one is flat; the "
+                    "problem is badly conditioned. Use a method that follows curvature "
+                    "(lbfgs, newton-cg, trust-region) or rescale the variables"
+                ),
+            )
+        out.append(d)
+    return out
 
 
 class HistoryView:

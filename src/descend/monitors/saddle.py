@@ -141,7 +141,8 @@ class SaddleMonitor(Monitor):
             severity=Severity.ERROR,
             step=nit,
             message=(
-                f"the gradient is nearly zero (norm {g:.3g}, {share}) but the Hessian has a negative eigenvalue {lam_min:.4g} "
+                f"the gradient is nearly zero (norm {g:.3g}, {share}) but the Hessian has "
+                f"a negative eigenvalue {lam_min:.4g} "
                 f"(largest {lam_max:.4g}, from {spectrum.iterations} Lanczos steps): "
                 "this is a saddle point, not a minimum"
             ),
