@@ -1,11 +1,13 @@
 """Hyperparameter studies on Optuna: each trial one ``descend.fit`` (or ``minimize``) run,
 its intermediate values fed to the study's pruner by :class:`PruningCallback`.
 
-A study is reproducible: trial ``k`` trains with the seed derived from ``(seed, k)``
-(recorded as the trial's ``seed`` attribute) and the sampler is seeded from ``seed`` and
-the number of trials the study already holds, so the same call gives the same trials,
-values and best parameters. With ``storage="sqlite:///study.db"`` the study lives in
-SQLite: calling again with the same ``study_name`` continues it up to ``trials``.
+A study is reproducible: trial ``k`` trains with the seed derived from ``(seed, k)``, or
+with ``run_seed`` for every trial (recorded as the trial's ``seed`` attribute), and the
+sampler is seeded from ``seed`` and the number of trials the study already holds, so the
+same call gives the same trials, values and best parameters. With
+``storage="sqlite:///study.db"`` the study lives in SQLite: calling again with the same
+``study_name`` continues it up to ``trials``. A fraction as ``validation`` is held out
+once for the whole study, so every trial is scored on the same rows.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from torch import Tensor, nn
 from descend.callbacks import monitor_value
 from descend.minimize import minimize
 from descend.train import fit
+from descend.train.data import Converter, InMemory, as_source
+from descend.train.losses import get_loss
 from descend.tune.pruning import PruningCallback
 from descend.tune.space import SearchSpace, default_space
 from descend.validation import check_choice, check_int, check_positive
@@ -35,7 +39,7 @@ SAMPLERS = ("tpe", "random", "cmaes")
 PRUNERS = ("median", "halving", "hyperband", "none")
 #: what a trial holds when it ends: what counts towards a study's ``trials``
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-_TRIAL, _SAMPLER = 0, 1  # the streams of a study's seed
+_TRIAL, _SAMPLER, _SPLIT = 0, 1, 2  # the streams of a study's seed
 _MAX_WORDS = ("acc", "auc", "r2", "score", "precision", "recall", "f1")
 
 
@@ -90,6 +94,7 @@ def tune_fit(
     storage: str | None = None,
     study_name: str = "descend-tune",
     seed: int = 0,
+    run_seed: int | None = None,
     **fit_options: Any,
 ) -> TuneResult:
     """Tune ``descend.fit`` of ``model`` on ``data``: each trial a run with sampled values.
@@ -103,7 +108,8 @@ def tune_fit(
             factory ``() -> nn.Module`` (called with the global RNG seeded by the
             trial's seed, then restored).
         loss, data, validation, metric: as :func:`descend.fit`; ``validation`` (held-out
-            data or a fraction) is what the trials are scored on.
+            data, or a fraction of in-memory ``data`` held out once, by ``seed``, for the
+            whole study) is what every trial is scored on.
         monitor: the value scored: default ``val_<metric>`` with a metric, ``val_loss``
             with validation, ``loss`` without.
         direction: ``"minimize"`` or ``"maximize"``; default from the monitor's name
@@ -120,6 +126,9 @@ def tune_fit(
         storage: an Optuna storage URL, ``"sqlite:///study.db"`` to keep the study in SQLite.
         study_name: the study's name in ``storage``.
         seed: seeds the sampler and every trial's run.
+        run_seed: the seed of every trial's run (its model's weights, its batches), so
+            trials differ only in their hyperparameters (common random numbers); default
+            None: each trial its own seed, derived from ``seed`` and its number.
         **fit_options: passed to every run (``l2``, ``clip_grad_norm``, ``monitors``...).
 
     Returns:
@@ -143,6 +152,8 @@ def tune_fit(
             monitor = "val_loss" if validation is not None else "loss"
     space = space if space is not None else default_space("adam")
     fit_options = {"monitors": None, "progress": False, **fit_options}
+    if isinstance(validation, float):
+        data, validation = _held_out(model, loss, data, validation, _derive(seed, _SPLIT))
 
     def run(values: dict[str, Any], trial_seed: int, callbacks: list[Any]) -> Any:
         net = _build(model, trial_seed)
@@ -153,7 +164,7 @@ def tune_fit(
         )  # fmt: skip
 
     return _study(run, space, monitor, direction, trials, timeout, sampler, pruner,
-                  storage, study_name, seed, by_epoch=True, every=1)  # fmt: skip
+                  storage, study_name, seed, run_seed, by_epoch=True, every=1)  # fmt: skip
 
 
 def tune_minimize(
@@ -170,12 +181,14 @@ def tune_minimize(
     storage: str | None = None,
     study_name: str = "descend-tune",
     seed: int = 0,
+    run_seed: int | None = None,
     **minimize_options: Any,
 ) -> TuneResult:
     """Tune ``descend.minimize(fun, x0)``: each trial a run of ``max_iter`` iterations.
 
     The trial's value is the lowest ``fun`` reported (every ``every`` iterations, to the
-    pruner) or reached at the end. Arguments as :func:`tune_fit`; ``space`` (default: the
+    pruner) or reached at the end. Arguments as :func:`tune_fit` (``run_seed``: the
+    ``seed`` of every ``minimize`` run); ``space`` (default: the
     ``adam`` space) holds optimizer options only, and ``minimize_options`` go to every run.
 
     Example:
@@ -193,7 +206,7 @@ def tune_minimize(
         )
 
     return _study(run, space, "fun", "minimize", trials, timeout, sampler, pruner,
-                  storage, study_name, seed, by_epoch=False, every=every)  # fmt: skip
+                  storage, study_name, seed, run_seed, by_epoch=False, every=every)  # fmt: skip
 
 
 def create_study(
@@ -237,12 +250,15 @@ def _study(
     storage: str | None,
     study_name: str,
     seed: int,
+    run_seed: int | None,
     *,
     by_epoch: bool,
     every: int,
 ) -> TuneResult:
     trials = check_int("trials", trials, low=1)
     seed = check_int("seed", seed, low=0)
+    if run_seed is not None:
+        run_seed = check_int("run_seed", run_seed, low=0)
     if timeout is not None:
         timeout = check_positive("timeout", timeout)
     if direction is None:
@@ -256,7 +272,7 @@ def _study(
 
     def objective(trial: optuna.Trial) -> float:
         values = space.sample(trial)
-        trial_seed = _derive(seed, _TRIAL, trial.number)
+        trial_seed = _derive(seed, _TRIAL, trial.number) if run_seed is None else run_seed
         trial.set_user_attr("seed", trial_seed)
         prune = PruningCallback(trial, monitor, every=every)
         result = run(values, trial_seed, [prune])
@@ -294,6 +310,21 @@ def _study(
         work=sum(int(t.user_attrs.get("work", 0)) for t in study.trials),
         _rerun=lambda: run(dict(best.params), best_seed, []),
     )
+
+
+def _held_out(
+    model: nn.Module | Callable[[], nn.Module], loss: Any, data: Any, fraction: float, seed: int
+) -> tuple[InMemory, InMemory]:
+    """One validation split for the whole study, so every trial is scored on the same rows."""
+    params = list(_build(model, seed).parameters())
+    dtype = params[0].dtype if params else torch.get_default_dtype()
+    source = as_source(data, Converter(dtype, get_loss(loss).target))
+    if not isinstance(source, InMemory):
+        raise ValueError(
+            "validation as a fraction needs in-memory data (an (X, y) pair); give a "
+            "separate validation set for streams, datasets and loaders"
+        )
+    return source.split(fraction, torch.Generator().manual_seed(seed))
 
 
 def _build(model: nn.Module | Callable[[], nn.Module], seed: int) -> nn.Module:
