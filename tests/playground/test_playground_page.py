@@ -99,6 +99,29 @@ def test_the_page_races_and_keeps_its_state_in_the_url(url, browser, tmp_path):
     starts = {path[0] for path in clicked.values()}
     assert len(starts) == 1 and starts != {before["1. gd"][0]}
 
+    # drag the start: it follows the mouse and the race re-runs from where it is let go
+    page.evaluate("() => { document.getElementById('status').textContent = ''; }")
+    sx, sy = page.evaluate(
+        """() => {
+        const plot = document.getElementById('landscape');
+        const area = plot.querySelector('.nsewdrag').getBoundingClientRect();
+        const {xaxis, yaxis} = plot._fullLayout;
+        const start = JSON.parse(decodeURIComponent(location.hash.slice(1))).start;
+        return [area.left + xaxis.c2p(start[0]), area.top + yaxis.c2p(start[1])];
+    }"""
+    )
+    page.mouse.move(sx, sy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.5, steps=8)
+    page.mouse.up()
+    wait_for_race(page, 4)
+    dragged = traces(page)
+    starts = {path[0] for path in dragged.values()}
+    assert len(starts) == 1 and starts != {clicked["1. gd"][0]}
+    (start,) = starts
+    assert start[0] < 0 < start[1]  # left of the middle, above y = 0 on Rosenbrock's view
+    clicked = dragged
+
     # the first racer's learning rate slider: its trace changes, the others do not
     page.evaluate("() => { document.getElementById('status').textContent = ''; }")
     page.locator(".racer").first.locator("input.lr").evaluate(

@@ -151,7 +151,13 @@ function prepareLandscape() {
 
 function drawLandscape() {
   if (!land) return;
-  const z = land.z.map((row) => row.map(transform));
+  // the transformed grid is kept while the landscape and the log switch stay: a drag of
+  // the start redraws often
+  if (land.shown !== state.logz) {
+    land.zShown = land.z.map((row) => row.map(transform));
+    land.shown = state.logz;
+  }
+  const z = land.zShown;
   const surface = state.view === "surface";
   const traces = [];
   const type = surface ? "surface" : state.view;
@@ -621,10 +627,48 @@ function wire() {
   $("landscape").on("plotly_click", (event) => {
     if (state.view === "surface" || !event.points.length) return;
     const p = event.points[0];
-    state.start = [Number(p.x.toPrecision(6)), Number(p.y.toPrecision(6))];
-    showStart();
-    drawLandscape();
-    scheduleRace();
+    moveStart(p.x, p.y);
+  });
+  wireDrag();
+}
+
+function moveStart(x, y) {
+  state.start = [Number(x.toPrecision(6)), Number(y.toPrecision(6))];
+  showStart();
+  drawLandscape();
+  scheduleRace();
+}
+
+// Drag the start: a press within a few pixels of it moves it (and the race re-runs as it
+// goes); a press elsewhere is Plotly's (zoom, or a click that sets the start).
+function wireDrag() {
+  const plot = $("landscape");
+  const toData = (event) => {
+    const { xaxis, yaxis } = plot._fullLayout;
+    const area = plot.querySelector(".nsewdrag").getBoundingClientRect();
+    return [xaxis.p2c(event.clientX - area.left), yaxis.p2c(event.clientY - area.top)];
+  };
+  const nearStart = (event) => {
+    if (state.view === "surface" || !land || !plot._fullLayout) return false;
+    const { xaxis, yaxis } = plot._fullLayout;
+    const area = plot.querySelector(".nsewdrag").getBoundingClientRect();
+    const start = state.start || land.start;
+    const dx = xaxis.c2p(start[0]) + area.left - event.clientX;
+    const dy = yaxis.c2p(start[1]) + area.top - event.clientY;
+    return Math.hypot(dx, dy) <= 8;
+  };
+  let dragging = false;
+  plot.addEventListener("mousedown", (event) => {
+    if (!nearStart(event)) return;
+    dragging = true;
+    event.stopPropagation();
+    event.preventDefault();
+  }, true);
+  window.addEventListener("mousemove", (event) => {
+    if (dragging) moveStart(...toData(event));
+  });
+  window.addEventListener("mouseup", () => {
+    dragging = false;
   });
 }
 
