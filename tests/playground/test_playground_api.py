@@ -41,6 +41,9 @@ def test_the_page_and_its_assets_come_from_the_package(client):
         response = client.get(path)
         assert response.status_code == 200 and kind in response.headers["content-type"], path
     assert len(client.get("/vendor/plotly.min.js").content) > 1_000_000  # Plotly.js itself
+    schema = client.get("/api/openapi.json").json()
+    assert {"/api/problems", "/api/methods", "/api/landscape", "/api/race"} <= set(schema["paths"])
+    assert client.get("/docs").status_code == 404  # Swagger's page would load a CDN
 
 
 def test_problems_and_methods_list_what_descend_has(client):

@@ -3,6 +3,7 @@
 Routes:
     ``GET /``: the page. ``GET /static/...``: its script and style sheet.
     ``GET /vendor/plotly.min.js``: Plotly.js from the installed plotly package (no CDN).
+    ``GET /api/openapi.json``: the API's schema.
     ``GET /api/problems``: the landscapes: name, f*, minima, bounds, start, description.
     ``GET /api/methods``: the methods with their options and defaults.
     ``POST /api/landscape``: ``{problem | formula, n, bounds}`` -> f on an n x n grid.
@@ -112,7 +113,10 @@ class FieldError(ValueError):
 
 def create_app() -> ASGIApp:
     """The playground app: the page, its assets and the JSON API, behind a body-size limit."""
-    app = FastAPI(title="descend playground", docs_url="/api/docs", redoc_url=None)
+    # no Swagger or ReDoc pages: they load their scripts from a CDN; the schema is served
+    app = FastAPI(
+        title="descend playground", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json"
+    )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
