@@ -34,6 +34,7 @@ from typer.core import TyperGroup
 from descend.cli import fit as fit_commands
 from descend.cli import playground as playground_commands
 from descend.cli import runs as runs_commands
+from descend.cli import tune as tune_commands
 from descend.cli.common import (
     DbOpt,
     NoRecordOpt,
@@ -475,6 +476,7 @@ def _short(value: Any) -> str:
 runs_commands.register(app)
 fit_commands.register(app)
 playground_commands.register(app)
+tune_commands.register(app)
 
 
 def main() -> None:

@@ -95,6 +95,7 @@ def tune_fit(
     study_name: str = "descend-tune",
     seed: int = 0,
     run_seed: int | None = None,
+    on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
     **fit_options: Any,
 ) -> TuneResult:
     """Tune ``descend.fit`` of ``model`` on ``data``: each trial a run with sampled values.
@@ -129,6 +130,7 @@ def tune_fit(
         run_seed: the seed of every trial's run (its model's weights, its batches), so
             trials differ only in their hyperparameters (common random numbers); default
             None: each trial its own seed, derived from ``seed`` and its number.
+        on_trial: called with each trial as it ends (a progress display).
         **fit_options: passed to every run (``l2``, ``clip_grad_norm``, ``monitors``...).
 
     Returns:
@@ -163,8 +165,9 @@ def tune_fit(
             seed=trial_seed, callbacks=callbacks, **arguments,
         )  # fmt: skip
 
-    return _study(run, space, monitor, direction, trials, timeout, sampler, pruner,
-                  storage, study_name, seed, run_seed, by_epoch=True, every=1)  # fmt: skip
+    study = {"trials": trials, "timeout": timeout, "sampler": sampler, "pruner": pruner,
+             "storage": storage, "study_name": study_name, "seed": seed}  # fmt: skip
+    return _study(run, space, monitor, direction, study, run_seed, on_trial, by_epoch=True, every=1)
 
 
 def tune_minimize(
@@ -182,6 +185,7 @@ def tune_minimize(
     study_name: str = "descend-tune",
     seed: int = 0,
     run_seed: int | None = None,
+    on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
     **minimize_options: Any,
 ) -> TuneResult:
     """Tune ``descend.minimize(fun, x0)``: each trial a run of ``max_iter`` iterations.
@@ -205,8 +209,10 @@ def tune_minimize(
             fun, x0, method, max_iter=max_iter, callback=callbacks, seed=trial_seed, **arguments
         )
 
-    return _study(run, space, "fun", "minimize", trials, timeout, sampler, pruner,
-                  storage, study_name, seed, run_seed, by_epoch=False, every=every)  # fmt: skip
+    study = {"trials": trials, "timeout": timeout, "sampler": sampler, "pruner": pruner,
+             "storage": storage, "study_name": study_name, "seed": seed}  # fmt: skip
+    return _study(run, space, "fun", "minimize", study, run_seed, on_trial, by_epoch=False,
+                  every=every)  # fmt: skip
 
 
 def create_study(
@@ -243,20 +249,16 @@ def _study(
     space: SearchSpace,
     monitor: str,
     direction: str | None,
-    trials: int,
-    timeout: float | None,
-    sampler: Any,
-    pruner: Any,
-    storage: str | None,
-    study_name: str,
-    seed: int,
+    options: dict[str, Any],
     run_seed: int | None,
+    on_trial: Callable[[optuna.trial.FrozenTrial], None] | None,
     *,
     by_epoch: bool,
     every: int,
 ) -> TuneResult:
-    trials = check_int("trials", trials, low=1)
-    seed = check_int("seed", seed, low=0)
+    trials = check_int("trials", options["trials"], low=1)
+    seed = check_int("seed", options["seed"], low=0)
+    timeout, study_name = options["timeout"], options["study_name"]
     if run_seed is not None:
         run_seed = check_int("run_seed", run_seed, low=0)
     if timeout is not None:
@@ -264,8 +266,8 @@ def _study(
     if direction is None:
         direction = "maximize" if any(w in monitor.lower() for w in _MAX_WORDS) else "minimize"
     study = create_study(
-        direction=direction, sampler=sampler, pruner=pruner, storage=storage,
-        study_name=study_name, seed=seed,
+        direction=direction, sampler=options["sampler"], pruner=options["pruner"],
+        storage=options["storage"], study_name=study_name, seed=seed,
     )  # fmt: skip
     better = max if direction == "maximize" else min
     worst = -math.inf if direction == "maximize" else math.inf
@@ -288,7 +290,10 @@ def _study(
 
     remaining = trials - sum(t.state in FINISHED for t in study.trials)
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, timeout=timeout)
+        study.optimize(
+            objective, n_trials=remaining, timeout=timeout,
+            callbacks=[] if on_trial is None else [lambda _, trial: on_trial(trial)],
+        )  # fmt: skip
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not done:
         raise RuntimeError(

@@ -1,0 +1,219 @@
+"""``descend tune``: an Optuna study of a model on a CSV table, each trial a ``descend.fit``.
+
+The table is read, split into training and validation rows by the seed, standardized on
+the training rows (labels of a classifier numbered 0..C-1), and ``descend.tune.tune_fit``
+searches the methods' hyperparameters, pruning trials by their per-epoch validation score.
+With ``--storage sqlite:///study.db`` the study lives in SQLite and the same command
+continues it. Prints a progress bar (stderr), the best trials and the best arguments.
+
+Example:
+    $ descend tune train.csv --target label --model mlp-classifier --optimizer adam,momentum \\
+        --trials 50 --storage sqlite:///study.db
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from descend.cli.common import number, stdout_console, user_errors
+from descend.tabular import Scaling, feature_matrix, read_table, target_column
+
+#: ``--model`` names: (classifier?, hidden layer?)
+TUNE_MODELS = {
+    "logistic": (True, False),
+    "linear": (False, False),
+    "mlp-classifier": (True, True),
+    "mlp-regressor": (False, True),
+}
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``descend tune`` to the command line app."""
+    app.command("tune")(tune_command)
+
+
+@user_errors
+def tune_command(
+    data: Annotated[
+        Path, typer.Argument(metavar="DATA.csv", help="A CSV table with a header row.")
+    ],
+    target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help=f"The model: {', '.join(TUNE_MODELS)}.")
+    ] = "logistic",
+    optimizer: Annotated[
+        str,
+        typer.Option(
+            "--optimizer", "-o", help="Methods to choose among, comma-separated (adam,momentum)."
+        ),
+    ] = "adam",
+    trials: Annotated[
+        int, typer.Option("--trials", min=1, help="The study's size (stored trials count).")
+    ] = 20,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Epochs per trial.")] = 20,
+    batch_sizes: Annotated[
+        str, typer.Option("--batch-sizes", help="Batch sizes to choose among (32,128,full).")
+    ] = "32,128",
+    schedules: Annotated[
+        str,
+        typer.Option("--schedules", help="Schedules to choose among (none,cosine,step)."),
+    ] = "none",
+    hidden: Annotated[
+        int, typer.Option("--hidden", min=1, help="Hidden units of an MLP model.")
+    ] = 64,
+    validation_split: Annotated[
+        float, typer.Option("--validation-split", help="Share of rows scored, in (0, 1).")
+    ] = 0.2,
+    pruner: Annotated[
+        str, typer.Option("--pruner", help="median, halving, hyperband or none.")
+    ] = "median",
+    sampler: Annotated[str, typer.Option("--sampler", help="tpe, random or cmaes.")] = "tpe",
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage", help="Keep the study here: sqlite:///study.db.", show_default=False
+        ),
+    ] = None,
+    study_name: Annotated[
+        str, typer.Option("--study-name", help="The study's name in --storage.")
+    ] = "descend-tune",
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout", help="Start no trial after this many seconds.", show_default=False
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seeds the split and study.")] = 0,
+) -> None:
+    """Tune a model's optimizer on a CSV table (Optuna; every trial a descend.fit)."""
+    import optuna
+    import torch
+
+    from descend.tune import default_space, tune_fit
+
+    if model not in TUNE_MODELS:
+        raise ValueError(f"unknown --model {model!r}; valid: {', '.join(TUNE_MODELS)}")
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"--validation-split must be in (0, 1), got {validation_split:g}")
+    classifier, has_hidden = TUNE_MODELS[model]
+    columns = read_table(data)
+    y_raw = target_column(columns, target, "logistic" if classifier else "linear", data)
+    features = [name for name in columns if name != target]
+    if not features:
+        raise ValueError(f"{str(data)!r} has no feature columns besides {target!r}")
+    X = feature_matrix(columns, features, data)
+    if classifier:
+        classes, y = np.unique(y_raw, return_inverse=True)
+        outputs = len(classes)
+    else:
+        y, outputs = np.asarray(y_raw, dtype=np.float64), 1
+    order = np.random.default_rng(seed).permutation(len(y))
+    held = max(1, round(validation_split * len(y)))
+    if held >= len(y):
+        raise ValueError(f"--validation-split {validation_split:g} leaves no training rows")
+    train, val = order[held:], order[:held]
+    scaling = Scaling.fit(X[train], None if classifier else y[train], True)
+    X_train, y_train = scaling.forward(X[train], y[train])
+    X_val, y_val = scaling.forward(X[val], y[val])
+
+    def build() -> torch.nn.Module:
+        if not has_hidden:
+            return torch.nn.Linear(X.shape[1], outputs)
+        return torch.nn.Sequential(
+            torch.nn.Linear(X.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, outputs)
+        )
+
+    space = default_space(
+        [name.strip() for name in optimizer.split(",") if name.strip()],
+        batch_sizes=_choices(batch_sizes, "--batch-sizes"),
+        schedules=[
+            None if s.strip().lower() == "none" else s.strip() for s in schedules.split(",")
+        ],
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        transient=True, console=_stderr(),
+    ) as bar:  # fmt: skip
+        task = bar.add_task("trials", total=trials)
+
+        def on_trial(trial: Any) -> None:
+            value = "pruned" if trial.value is None else number(trial.value, 4)
+            bar.update(
+                task, completed=trial.number + 1, description=f"trial {trial.number}: {value}"
+            )
+
+        found = tune_fit(
+            build, "cross_entropy" if classifier else "mse",
+            (X_train.astype(np.float32), y_train),
+            validation=(X_val.astype(np.float32), y_val),
+            metric="accuracy" if classifier else None, epochs=epochs, space=space,
+            trials=trials, timeout=timeout, sampler=sampler, pruner=pruner, storage=storage,
+            study_name=study_name, seed=seed, on_trial=on_trial,
+        )  # fmt: skip
+    console = stdout_console()
+    score = "validation accuracy" if classifier else "validation loss (standardized target)"
+    console.print(
+        f"{model} on {data.name}: {len(found.study.trials)} trials, {found.complete} complete, "
+        f"{found.pruned} pruned, {found.work} epochs trained; best {score} "
+        f"{number(found.best_value, 4)} (trial {found.best_trial})"
+    )
+    console.print(_best_table(found, score))
+    shown = ", ".join(f"{k}={_text(v)}" for k, v in found.best_arguments.items())
+    console.print(f"best: {shown}")
+    if storage is not None:
+        console.print(f"the study {study_name!r} is in {storage}; run again to continue it")
+
+
+def _best_table(found: Any, score: str, rows: int = 5) -> Table:
+    from optuna.trial import TrialState
+
+    done = found.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    maximize = found.study.direction.name == "MAXIMIZE"
+    done.sort(key=lambda t: -t.value if maximize else t.value)
+    table = Table(title=f"best trials by {score}")
+    for column in ("trial", "value", "epochs", "parameters"):
+        table.add_column(column, justify="left" if column == "parameters" else "right")
+    for trial in done[:rows]:
+        params = ", ".join(f"{k}={_text(v)}" for k, v in trial.params.items())
+        table.add_row(
+            str(trial.number), number(trial.value, 4), str(trial.user_attrs.get("work", "")), params
+        )
+    return table
+
+
+def _choices(text: str, flag: str) -> list[int | str]:
+    out: list[int | str] = []
+    for item in (part.strip().lower() for part in text.split(",")):
+        if item == "full":
+            out.append(item)
+            continue
+        try:
+            size = int(item)
+        except ValueError:
+            size = 0
+        if size < 1:
+            raise ValueError(f"{flag} takes integers >= 1 or full, comma-separated; got {item!r}")
+        out.append(size)
+    return out
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and not math.isnan(value):
+        return f"{value:.4g}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_text(v) for v in value) + ")"
+    return str(value)
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
