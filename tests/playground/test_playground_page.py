@@ -82,6 +82,10 @@ def test_the_page_races_and_keeps_its_state_in_the_url(url, browser, tmp_path):
     table = page.locator("#results tbody tr")
     assert table.nth(3).get_attribute("data-method") == "lbfgs"
     assert table.nth(3).locator("td.status.ok").count() == 1  # L-BFGS converges on Rosenbrock
+    # the steps L-BFGS took to f - f* <= 1e-6 (f* = 0): the first such step of its f
+    f = page.evaluate("() => result.racers[3].f")
+    reached = int(table.nth(3).locator("td").nth(2).inner_text())
+    assert reached == next(k for k, v in enumerate(f) if v <= 1e-6)
     before = traces(page)
     assert len(before) == 4 and all(len(path) > 1 for path in before.values())
     # scrubbed to step 10, where all four still run: each racer's next step and -grad f

@@ -6,6 +6,7 @@ const COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4"
   "#9a6324"];
 const FORMULA = "__formula";
 const MAX_RACERS = 8;
+const TOLERANCE = 1e-6;  // the results table's "steps to f − f* ≤ tolerance"
 
 const DEFAULT_STATE = {
   problem: "rosenbrock",
@@ -336,6 +337,7 @@ function renderResults() {
     swatch.style.background = COLORS[i % COLORS.length];
     name.append(swatch, label(r, i));
     cell(String(r.nit));
+    cell(stepsToTolerance(r));
     cell(formatNumber(r.fun));
     cell(formatNumber(r.grad_norm[r.grad_norm.length - 1]));
     const ok = r.converged ? "ok" : r.status === "diverged" ? "bad" : "warn";
@@ -377,6 +379,12 @@ function trajectoriesCsv() {
     });
   });
   return lines.join("\n") + "\n";
+}
+
+function stepsToTolerance(racer) {
+  if (land.f_min === null) return "f* unknown";
+  const k = racer.f.findIndex((v) => v !== null && v - land.f_min <= TOLERANCE);
+  return k < 0 ? "not reached" : String(k);
 }
 
 function showCode(racer, i) {
