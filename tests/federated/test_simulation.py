@@ -131,3 +131,10 @@ def test_a_strategy_checks_its_server():
         Strategy("mine", server_lr=0.0)
     with pytest.raises(ValueError, match="mu"):
         fedprox(-1.0)
+
+
+def test_on_round_sees_each_history_row(digits):
+    seen = []
+    res = run(digits, rounds=2, fraction=0.25, on_round=seen.append)
+    assert [row["round"] for row in seen] == [1, 2] and {row["clients"] for row in seen} == {5}
+    assert [row["test_metric"] for row in seen] == res.history["test_metric"].tolist()

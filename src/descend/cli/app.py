@@ -31,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from descend.cli import federated as federated_commands
 from descend.cli import fit as fit_commands
 from descend.cli import playground as playground_commands
 from descend.cli import runs as runs_commands
@@ -477,6 +478,7 @@ runs_commands.register(app)
 fit_commands.register(app)
 playground_commands.register(app)
 tune_commands.register(app)
+federated_commands.register(app)
 
 
 def main() -> None:

@@ -17,21 +17,12 @@ import math
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from descend.cli.common import number, stdout_console, user_errors
-from descend.tabular import Scaling, feature_matrix, read_table, target_column
-
-#: ``--model`` names: (classifier?, hidden layer?)
-TUNE_MODELS = {
-    "logistic": (True, False),
-    "linear": (False, False),
-    "mlp-classifier": (True, True),
-    "mlp-regressor": (False, True),
-}
+from descend.cli.table_models import MODULES, build_module, read_for_module
 
 
 def register(app: typer.Typer) -> None:
@@ -46,7 +37,7 @@ def tune_command(
     ],
     target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
     model: Annotated[
-        str, typer.Option("--model", "-m", help=f"The model: {', '.join(TUNE_MODELS)}.")
+        str, typer.Option("--model", "-m", help=f"The model: {', '.join(MODULES)}.")
     ] = "logistic",
     optimizer: Annotated[
         str,
@@ -94,42 +85,10 @@ def tune_command(
 ) -> None:
     """Tune a model's optimizer on a CSV table (Optuna; every trial a descend.fit)."""
     import optuna
-    import torch
 
     from descend.tune import default_space, tune_fit
 
-    if model not in TUNE_MODELS:
-        raise ValueError(f"unknown --model {model!r}; valid: {', '.join(TUNE_MODELS)}")
-    if not 0.0 < validation_split < 1.0:
-        raise ValueError(f"--validation-split must be in (0, 1), got {validation_split:g}")
-    classifier, has_hidden = TUNE_MODELS[model]
-    columns = read_table(data)
-    y_raw = target_column(columns, target, "logistic" if classifier else "linear", data)
-    features = [name for name in columns if name != target]
-    if not features:
-        raise ValueError(f"{str(data)!r} has no feature columns besides {target!r}")
-    X = feature_matrix(columns, features, data)
-    if classifier:
-        classes, y = np.unique(y_raw, return_inverse=True)
-        outputs = len(classes)
-    else:
-        y, outputs = np.asarray(y_raw, dtype=np.float64), 1
-    order = np.random.default_rng(seed).permutation(len(y))
-    held = max(1, round(validation_split * len(y)))
-    if held >= len(y):
-        raise ValueError(f"--validation-split {validation_split:g} leaves no training rows")
-    train, val = order[held:], order[:held]
-    scaling = Scaling.fit(X[train], None if classifier else y[train], True)
-    X_train, y_train = scaling.forward(X[train], y[train])
-    X_val, y_val = scaling.forward(X[val], y[val])
-
-    def build() -> torch.nn.Module:
-        if not has_hidden:
-            return torch.nn.Linear(X.shape[1], outputs)
-        return torch.nn.Sequential(
-            torch.nn.Linear(X.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, outputs)
-        )
-
+    table = read_for_module(data, target, model, validation_split, seed, "--validation-split")
     space = default_space(
         [name.strip() for name in optimizer.split(",") if name.strip()],
         batch_sizes=_choices(batch_sizes, "--batch-sizes"),
@@ -151,15 +110,13 @@ def tune_command(
             )
 
         found = tune_fit(
-            build, "cross_entropy" if classifier else "mse",
-            (X_train.astype(np.float32), y_train),
-            validation=(X_val.astype(np.float32), y_val),
-            metric="accuracy" if classifier else None, epochs=epochs, space=space,
+            lambda: build_module(model, table, hidden), table.loss, table.train,
+            validation=table.held_out, metric=table.metric, epochs=epochs, space=space,
             trials=trials, timeout=timeout, sampler=sampler, pruner=pruner, storage=storage,
             study_name=study_name, seed=seed, on_trial=on_trial,
         )  # fmt: skip
     console = stdout_console()
-    score = "validation accuracy" if classifier else "validation loss (standardized target)"
+    score = "validation accuracy" if table.classifier else "validation loss (standardized target)"
     console.print(
         f"{model} on {data.name}: {len(found.study.trials)} trials, {found.complete} complete, "
         f"{found.pruned} pruned, {found.work} epochs trained; best {score} "

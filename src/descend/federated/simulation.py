@@ -90,6 +90,7 @@ def simulate(
     test: tuple[Any, Any] | None = None,
     metric: str | Callable[[Tensor, Tensor], Tensor] | None = None,
     seed: int = 0,
+    on_round: Callable[[dict[str, float]], None] | None = None,
     **client_options: Any,
 ) -> FederatedResult:
     """Train ``model`` by federated rounds over clients holding parts of ``data``.
@@ -112,6 +113,7 @@ def simulate(
         test: ``(X, y)`` held by the server, scored after every round.
         metric: also score ``metric`` on ``test`` (``"accuracy"``, ``"mse"``, ...).
         seed: seeds the partition, the sampling of clients and every client's run.
+        on_round: called after each round with its history row (``ROUND_COLUMNS``).
 
     Returns:
         :class:`FederatedResult`.
@@ -174,10 +176,13 @@ def simulate(
         if scoring is not None:
             scores = _score(model, spec, *scoring)
         weights = np.asarray(sizes, dtype=np.float64)
-        history.append((
+        row = (
             r, len(chosen), float(np.dot(weights, losses) / weights.sum()), *scores,
             2 * sent * len(chosen), time.perf_counter() - start,
-        ))  # fmt: skip
+        )  # fmt: skip
+        history.append(row)
+        if on_round is not None:
+            on_round(dict(zip(ROUND_COLUMNS, row)))
     return FederatedResult(model, history, plan, parts, rounds, seed, *scores)
 
 

@@ -1,0 +1,68 @@
+"""``descend federated``: a simulation on a CSV table with a table per round, and
+one-line errors naming the flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from typer.testing import CliRunner
+
+from descend.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    frame = load_digits(as_frame=True).frame.sample(400, random_state=0)
+    path = tmp_path_factory.mktemp("federated") / "digits.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def invoke(*args: object):
+    return runner.invoke(app, ["federated", *(str(a) for a in args)])
+
+
+def test_federated_prints_a_row_per_round_and_repeats_with_the_seed(table):
+    args = (table, "--target", "target", "--clients", "8", "--rounds", "3",
+            "--partition", "dirichlet", "--alpha", "0.5", "--strategy", "fedprox",
+            "--fraction", "0.5", "--lr", "0.05")  # fmt: skip
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert "8 clients (dirichlet" in first.stdout and "fedprox, 3 rounds" in first.stdout
+    assert "test accuracy" in first.stdout
+    rows = [line for line in first.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) == 3 and all("│       4 │" in row for row in rows)
+    again = invoke(*args)
+    assert again.stdout == first.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--alpha", "0", "--partition", "dirichlet"), "alpha"),
+        (("--clients", "1000"), "clients"),
+        (("--fraction", "1.5"), "fraction"),
+        (("--strategy", "fedsgd"), "strategy"),
+        (("--test-split", "0"), "--test-split"),
+        (("--batch-size", "x"), "--batch-size"),
+        (("--model", "svm"), "unknown --model"),
+    ],
+)
+def test_bad_input_is_one_line_naming_it(table, args, fragment):
+    result = invoke(table, "--target", "target", "--rounds", "1", *args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
