@@ -63,9 +63,13 @@ def traces(page) -> dict[str, list]:
 
 
 def wait_for_race(page, rows: int) -> None:
+    """Until the page shows the race of its current state: its start, its racers' options."""
     page.wait_for_function(
-        f"() => document.querySelectorAll('#results tbody tr').length === {rows}"
-        " && document.getElementById('status').textContent.startsWith('raced')"
+        f"""() => document.querySelectorAll('#results tbody tr').length === {rows}
+        && document.getElementById('status').textContent.startsWith('raced')
+        && JSON.stringify(result.start) === JSON.stringify(state.start || land.start)
+        && JSON.stringify(result.racers.map(r => [r.method, r.options]))
+           === JSON.stringify(state.racers.map(r => [r.method, r.options]))"""
     )
 
 
