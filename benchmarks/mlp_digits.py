@@ -200,11 +200,12 @@ def profile_fit(d, epochs: int) -> dict[str, float]:
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     net = network(Xt.dtype, 0)
     optimizer = decayed_adam(net)
-    timed(fit_module.Trainer, "_step", "step (all)")
+    engine_module = importlib.import_module("descend.engine.loop")
+    timed(engine_module.Engine, "run", "loop (all)")
     timed(fit_module.Trainer, "_evaluate", "forward, backward, gradient norm")
     timed(GradientClipper, "__call__", "gradient norm")
     timed(type(optimizer), "step", "optimizer step")
-    timed(fit_module.Trainer, "_epoch_end", "epoch ends")
+    timed(fit_module.Trainer, "epoch_end", "epoch ends")
     timed(fit_module.Trainer, "result", "results for callbacks")
     original_batches = data_module.InMemory.batches
 
@@ -324,7 +325,10 @@ def main() -> None:
         below = cost
     with limits:
         pieces = profile_fit(d, args.long)
-    inside = pieces["step (all)"]
+    # the engine's loop less the epoch ends and the batches it draws: the steps themselves
+    inside = (
+        pieces["loop (all)"] - pieces.get("epoch ends", 0.0) - pieces.get("drawing batches", 0.0)
+    )
     evaluate = pieces["forward, backward, gradient norm"]
     rest = inside - evaluate - pieces["optimizer step"]
     print(f"inside descend.fit, per step (one instrumented run, wall clock, {args.long} epochs):")
