@@ -74,7 +74,9 @@ class FunctionFeed:
             tensors.append(norm_of(grads, s.gtol_norm))
         tested = len(tensors) == 3  # the gradient test reads its own norm
         moved = loop.nit > 0
-        if moved:
+        if moved and s.xtol == 0 and len(params) == 1:  # the step norm alone: one op
+            tensors.append(torch.dist(params[0].detach(), self.iterates.prev[0]))
+        elif moved:
             diff = self.iterates.step()
             tensors.append(norm_of(diff))
             if s.xtol > 0:
