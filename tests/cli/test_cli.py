@@ -158,7 +158,8 @@ def test_compare_prints_one_row_per_method_matching_minimize() -> None:
         assert float(cells[3]) == pytest.approx(problem.distance_to_minimum(reference.x), rel=1e-2)
         assert cells[5] == str(reference.nit)
         assert cells[8] == reference.status.value
-        assert (cells[-1] == "✓") == reference.converged
+        clean = not any(d.severity == "error" for d in reference.diagnoses)
+        assert (cells[-1] == "✓") == (reference.converged and clean)
     assert rows["gd"][1] == f"{METHODS['gd'].defaults['lr']:g}"
     assert rows["adam"][1] == f"{METHODS['adam'].defaults['lr']:g}"
     # a method that runs out of its 400 iterations gets a one-line explanation
@@ -348,3 +349,13 @@ def test_parse_methods_is_case_insensitive_and_ordered() -> None:
 def test_format_vector_keeps_the_ends() -> None:
     assert format_vector([1.0, 2.5]) == "(1, 2.5)"
     assert format_vector(range(10), limit=4) == "(0, 1, 2, …, 9)"
+
+
+def test_a_converged_run_with_an_error_diagnosis_gets_no_tick() -> None:
+    from descend.cli.app import _status
+    from descend.monitors import Diagnosis, Severity
+
+    res = descend.minimize(lambda x: (x**2).sum(), [1.0], "bfgs")
+    assert _status(res).plain == "gtol ✓"
+    res.diagnoses = [Diagnosis("divergence", Severity.ERROR, 3, "f blew up", {}, "lower lr")]
+    assert _status(res).plain == "gtol ! divergence" and "✓" not in _status(res).plain

@@ -446,7 +446,12 @@ def _start(problem: Problem, x0: str | None) -> list[float]:
 
 
 def _status(result: OptimizeResult) -> Text:
-    """``ftol ✓`` for a converged run; a failed one in yellow (red when it diverged)."""
+    """``ftol ✓`` for a converged run that no monitor found an error in; a converged run with
+    an ``[error]`` diagnosis gets ``!`` in yellow, a failed one yellow (red when it
+    diverged)."""
+    errors = [d for d in getattr(result, "diagnoses", None) or [] if d.severity == "error"]
+    if result.converged and errors:
+        return Text(f"{result.status.value} ! {errors[0].kind}", style="yellow")
     if result.converged:
         return Text(f"{result.status.value} ✓", style="green")
     return Text(result.status.value, style="red" if result.status.value == "diverged" else "yellow")
