@@ -138,3 +138,24 @@ def test_on_round_sees_each_history_row(digits):
     res = run(digits, rounds=2, fraction=0.25, on_round=seen.append)
     assert [row["round"] for row in seen] == [1, 2] and {row["clients"] for row in seen} == {5}
     assert [row["test_metric"] for row in seen] == res.history["test_metric"].tolist()
+
+
+def test_a_run_resumed_from_its_checkpoint_ends_bit_identical(digits, tmp_path):
+    kw = {"partition": "dirichlet", "alpha": 0.5, "fraction": 0.5, "strategy": "fedadam"}
+    straight = run(digits, rounds=4, **kw)
+    path = tmp_path / "fed.pt"
+    run(digits, rounds=2, checkpoint=path, **kw)
+    resumed = run(digits, rounds=4, checkpoint=path, resume=True, **kw)
+    for (name, a), b in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().values()
+    ):
+        assert torch.equal(a, b), name
+    for column in ("round", "clients", "client_loss", "test_loss", "test_metric", "bytes"):
+        assert straight.history[column].tolist() == resumed.history[column].tolist(), column
+    assert resumed.test_metric == straight.test_metric
+    # a checkpoint of other settings is refused, naming them
+    with pytest.raises(ValueError, match="seed=0 .now 1."):
+        run(digits, rounds=4, resume=path, **{**kw, "seed": 1})
+    with pytest.raises(ValueError, match="not a federated checkpoint"):
+        torch.save({"format": "other"}, tmp_path / "x.pt")
+        run(digits, resume=tmp_path / "x.pt")

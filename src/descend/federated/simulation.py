@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from descend.federated.checkpoint import check_config, load_round, save_round
 from descend.federated.partition import (
     PARTITIONS,
     check_parts,
@@ -91,6 +93,8 @@ def simulate(
     metric: str | Callable[[Tensor, Tensor], Tensor] | None = None,
     seed: int = 0,
     on_round: Callable[[dict[str, float]], None] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool | str | os.PathLike[str] | None = None,
     **client_options: Any,
 ) -> FederatedResult:
     """Train ``model`` by federated rounds over clients holding parts of ``data``.
@@ -114,6 +118,10 @@ def simulate(
         metric: also score ``metric`` on ``test`` (``"accuracy"``, ``"mse"``, ...).
         seed: seeds the partition, the sampling of clients and every client's run.
         on_round: called after each round with its history row (``ROUND_COLUMNS``).
+        checkpoint: a file the server's state is saved to after every round.
+        resume: a checkpoint to continue from (``True``: ``checkpoint``, if that file
+            exists); the run then ends bit-identical to one never stopped. ``rounds`` is
+            the total: a run resumed after round r runs rounds r+1..``rounds``.
 
     Returns:
         :class:`FederatedResult`.
@@ -154,9 +162,22 @@ def simulate(
     sent = sum(v.numel() * v.element_size() for v in model.state_dict().values())
     sampled = max(1, round(fraction * len(parts)))
     history = History(columns=ROUND_COLUMNS, integer=("round", "clients", "bytes"))
-    start = time.perf_counter()
-    scores = (math.nan, math.nan)
-    for r in range(1, rounds + 1):
+    config = {
+        "seed": seed, "rows": int(X.shape[0]), "clients": [int(p.numel()) for p in parts],
+        "sampled": sampled, "strategy": repr(plan), "local_epochs": local_epochs,
+        "local_batch_size": local_batch_size, "optimizer": optimizer, "lr": lr,
+    }  # fmt: skip
+    done, offset = 0, 0.0
+    saved = _resume_state(resume, checkpoint)
+    if saved is not None:
+        check_config(saved["config"], config)
+        model.load_state_dict(saved["model"])
+        server.load_state_dict(saved["server"])
+        history.load_state_dict(saved["history"])
+        done, offset = saved["round"], float(history["time"][-1]) if len(history) else 0.0
+    start = time.perf_counter() - offset
+    scores = _last_scores(history)
+    for r in range(done + 1, rounds + 1):
         draw = torch.Generator().manual_seed(_derive(seed, 1, r))
         chosen = torch.randperm(len(parts), generator=draw)[:sampled].sort().values.tolist()
         states, sizes, losses = [], [], []
@@ -181,12 +202,33 @@ def simulate(
             2 * sent * len(chosen), time.perf_counter() - start,
         )  # fmt: skip
         history.append(row)
+        if checkpoint is not None:
+            save_round(checkpoint, {
+                "round": r, "config": config, "model": model.state_dict(),
+                "server": server.state_dict(), "history": history.state_dict(),
+            })  # fmt: skip
         if on_round is not None:
             on_round(dict(zip(ROUND_COLUMNS, row)))
-    return FederatedResult(model, history, plan, parts, rounds, seed, *scores)
+    return FederatedResult(model, history, plan, parts, max(rounds, done), seed, *scores)
 
 
 # -- pieces -------------------------------------------------------------------------------
+
+
+def _resume_state(resume: Any, checkpoint: Any) -> dict[str, Any] | None:
+    if resume is None or resume is False:
+        return None
+    if resume is True:
+        if checkpoint is None:
+            raise ValueError("resume=True needs checkpoint= (the file to resume from)")
+        return load_round(checkpoint) if os.path.exists(checkpoint) else None
+    return load_round(resume)
+
+
+def _last_scores(history: History) -> tuple[float, float]:
+    if not len(history):
+        return math.nan, math.nan
+    return float(history["test_loss"][-1]), float(history["test_metric"][-1])
 
 
 def _strategy(strategy: str | Strategy) -> Strategy:
