@@ -65,7 +65,7 @@ def traces(page) -> dict[str, list]:
 def wait_for_race(page, rows: int) -> None:
     """Until the page shows the race of its current state: its start, its racers' options."""
     page.wait_for_function(
-        f"""() => document.querySelectorAll('#results tbody tr').length === {rows}
+        f"""() => result && document.querySelectorAll('#results tbody tr').length === {rows}
         && document.getElementById('status').textContent.startsWith('raced')
         && JSON.stringify(result.start) === JSON.stringify(state.start || land.start)
         && JSON.stringify(result.racers.map(r => [r.method, r.options]))
@@ -162,4 +162,17 @@ def test_the_page_races_and_keeps_its_state_in_the_url(url, browser, tmp_path):
     assert page.locator(".racer").first.locator(".lr-value").inner_text() == "0.00316"
 
     page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
+
+    # "why momentum": gd at its best step and momentum at its best (alpha, beta) on
+    # 1/2 (x^2 + 100 y^2); the error along each eigenvector drawn for both
+    page.click("#why-momentum")
+    wait_for_race(page, 2)
+    assert page.evaluate("() => state.racers") == [
+        {"method": "gd", "options": {"lr": 0.0198}},  # 2 / (kappa + 1)
+        {"method": "momentum", "options": {"lr": 0.03306, "momentum": 0.6694}},
+    ]
+    assert "√β = 0.8182" in page.locator("#why-text").inner_text()
+    assert page.evaluate("() => document.getElementById('dist-plot').data.length") == 4
+    assert table.nth(1).locator("td.status.ok").count() == 1  # momentum converges
+    page.screenshot(path=str(tmp_path / "why-momentum.png"), full_page=True)
     assert errors == []

@@ -18,6 +18,7 @@ const DEFAULT_STATE = {
   noise: 0,
   seed: 0,
   start: null,
+  why: null,  // the condition number of the "why momentum" view, null when not shown
   racers: [
     { method: "gd", options: {} },
     { method: "momentum", options: {} },
@@ -283,6 +284,12 @@ function drawSeries() {
   const gapTitle = land.f_min !== null ? "f − f*" : "f − lowest f seen";
   Plotly.react("gap-plot", gapTraces, layout(gapTitle), { displaylogo: false });
   Plotly.react("grad-plot", gradTraces, layout("gradient norm"), { displaylogo: false });
+  if (state.why !== null) {
+    $("dist-plot").hidden = false;
+    Plotly.react("dist-plot", componentTraces(), layout("error along each eigenvector: " +
+      "|x| (λ = 1) solid, |y| (λ = κ) dotted"), { displaylogo: false });
+    return;
+  }
   $("dist-plot").hidden = !land.minima.length;
   if (!land.minima.length) return;
   const distTraces = result.racers.map((r, i) => ({
@@ -291,6 +298,60 @@ function drawSeries() {
   }));
   Plotly.react("dist-plot", distTraces, layout("distance to the nearest minimum"),
     { displaylogo: false });
+}
+
+// On f = ½(x² + κy²) the eigenvectors are the axes: the error's components are x and y.
+function componentTraces() {
+  const traces = [];
+  result.racers.forEach((r, i) => {
+    const color = COLORS[i % COLORS.length];
+    const steps = r.x.map((_, k) => k);
+    for (const [axis, dash] of [[0, "solid"], [1, "dot"]]) {
+      traces.push({
+        x: steps, y: r.x.map((p) => (p[axis] === null ? null : Math.max(Math.abs(p[axis]), 1e-16))),
+        name: `${label(r, i)} ${axis ? "|y|" : "|x|"}`, mode: "lines", line: { color, dash },
+      });
+    }
+  });
+  return traces;
+}
+
+// The best constant step of gradient descent on ½(x² + κy²), 2/(λmin + λmax), and the best
+// heavy-ball pair (Polyak): α = 4/(√λmax + √λmin)², β = ((√κ − 1)/(√κ + 1))²; with the rate
+// at which each shrinks the error's slowest component per step.
+function bestSettings(kappa) {
+  const root = Math.sqrt(kappa);
+  const round = (v) => Number(v.toPrecision(4));
+  return {
+    lr: round(2 / (kappa + 1)), gdRate: round((kappa - 1) / (kappa + 1)),
+    alpha: round(4 / (root + 1) ** 2), beta: round(((root - 1) / (root + 1)) ** 2),
+    momentumRate: round((root - 1) / (root + 1)),
+  };
+}
+
+function whyMomentum(kappa) {
+  const best = bestSettings(kappa);
+  state.why = kappa;
+  state.problem = FORMULA;
+  state.formula = `0.5*(x**2 + ${kappa}*y**2)`;
+  state.racers = [
+    { method: "gd", options: { lr: best.lr } },
+    { method: "momentum", options: { lr: best.alpha, momentum: best.beta } },
+  ];
+}
+
+function showWhy() {
+  $("why-bar").hidden = state.why === null;
+  if (state.why === null) return;
+  const kappa = state.why;
+  const best = bestSettings(kappa);
+  $("kappa").value = Math.log10(kappa);
+  $("kappa-value").textContent = kappa;
+  $("why-text").textContent = `f = ½(x² + ${kappa}y²). Gradient descent at its best step ` +
+    `2/(κ+1) = ${best.lr} shrinks its slowest component by (κ−1)/(κ+1) = ${best.gdRate} ` +
+    `per step; momentum at its best α = 4/(√κ+1)² = ${best.alpha}, ` +
+    `β = ((√κ−1)/(√κ+1))² = ${best.beta} shrinks every component by √β = ` +
+    `${best.momentumRate} per step.`;
 }
 
 function distance(point) {
@@ -562,12 +623,33 @@ async function landscapeChanged() {
 }
 
 function wire() {
+  $("why-momentum").addEventListener("click", () => {
+    whyMomentum(state.why === null ? 100 : state.why);
+    showWhy();
+    syncControls();
+    renderRacers();
+    landscapeChanged();
+  });
+  $("kappa").addEventListener("change", () => {
+    whyMomentum(Number(Math.pow(10, Number($("kappa").value)).toPrecision(3)));
+    showWhy();
+    syncControls();
+    renderRacers();
+    landscapeChanged();
+  });
+  $("kappa").addEventListener("input", () => {
+    $("kappa-value").textContent = Number(Math.pow(10, Number($("kappa").value)).toPrecision(3));
+  });
   $("problem").addEventListener("change", () => {
+    state.why = null;
+    showWhy();
     state.problem = $("problem").value;
     $("formula-label").hidden = state.problem !== FORMULA;
     landscapeChanged();
   });
   $("formula").addEventListener("change", () => {
+    state.why = null;
+    showWhy();
     state.formula = $("formula").value;
     landscapeChanged();
   });
@@ -697,6 +779,7 @@ async function main() {
   select.append(new Option("formula in x, y…", FORMULA), groups[2], groups.n);
   Plotly.newPlot("landscape", [], {}, { responsive: true, displaylogo: false });
   wire();
+  showWhy();
   syncControls();
   renderRacers();
   if (await loadLandscape()) {
