@@ -32,8 +32,8 @@ from torch import Tensor
 
 from descend.engine import Engine, StoppingCriteria
 from descend.engine.rows_feed import RowsFeed
+from descend.function_run import DEFAULT_METHOD, run_function
 from descend.methods import get_method
-from descend.minimize import DEFAULT_METHOD, KEYWORDS, minimize
 from descend.optim.capabilities import capabilities
 from descend.problems.problem import Problem
 from descend.result import OptimizeResult
@@ -217,7 +217,9 @@ def multistart(
         results = _run_batched(batch_fn, starts, spec, present, minimize_options)
     else:
         single = problem.fn if problem is not None else fun
-        results = [minimize(single, present(row), spec.name, **minimize_options) for row in starts]
+        call = _call(spec, minimize_options, starts.shape[1])
+        run = {k: minimize_options[k] for k in _RUN if k in minimize_options}
+        results = [run_function(single, present(row), call, **run) for row in starts]
     best = min(range(k), key=lambda i: (_sortable(results[i].fun), i))
     return MultistartResult(
         best=results[best],
@@ -374,11 +376,7 @@ def _run_batched(
 ) -> list[OptimizeResult]:
     """All starts as rows of one tensor under one optimizer: the engine on a rows feed,
     with minimize's stopping rules for the method."""
-    given = {key: options.get(key) for key in _STOPPING}
-    extra = {k: v for k, v in options.items() if k not in (*_STOPPING, *_RUN)}
-    call = translate(
-        spec.name, None, None, given=given, extra=extra, n=starts.shape[1], keywords=KEYWORDS
-    )
+    call = _call(spec, options, starts.shape[1])
     stopping = StoppingCriteria(**call.stopping)
     x = starts.clone()
     if options.get("device") is not None:
@@ -390,6 +388,15 @@ def _run_batched(
     engine = Engine(feed, optimizer, stopping)
     engine.run()
     return feed.results(engine)
+
+
+def _call(spec: Any, options: dict[str, Any], n: int) -> Any:
+    """minimize's keywords as one call of the method: its stopping rules and optimizer options."""
+    given = {key: options.get(key) for key in _STOPPING}
+    extra = {k: v for k, v in options.items() if k not in (*_STOPPING, *_RUN)}
+    return translate(
+        spec.name, None, None, given=given, extra=extra, n=n, keywords=(*_STOPPING, *_RUN)
+    )
 
 
 #: minimize's keywords that make its stopping rule, and those that shape the run
