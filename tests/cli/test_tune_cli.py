@@ -47,9 +47,11 @@ def test_tune_runs_a_stored_study_and_continues_it(table, tmp_path):
     assert "logistic on digits.csv: 3 trials" in first.stdout
     assert "best trials by validation accuracy" in first.stdout
     assert "best: optimizer=" in first.stdout
-    second = invoke(*common, "--trials", "5")
+    second = invoke(*common, "--trials", "5", "--plots", tmp_path / "plots")
     assert second.exit_code == 0, second.output
     assert "5 trials" in second.stdout
+    for name in ("history", "importances", "slice"):
+        assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 0
     stored = optuna.load_study(study_name="d", storage=storage)
     assert len(stored.trials) == 5
     assert stored.direction == optuna.study.StudyDirection.MAXIMIZE

@@ -147,3 +147,10 @@ def test_run_seed_gives_every_trial_the_same_run(digits):
     found = study(digits, space=space, trials=3, run_seed=7, pruner="none", epochs=2)
     assert {t.user_attrs["seed"] for t in found.study.trials} == {7}
     assert len({t.value for t in found.study.trials}) == 1
+
+
+def test_a_single_choice_is_a_fixed_argument_not_a_search():
+    space = default_space("adam", batch_sizes=(32,), schedules=(None,))
+    assert space.run == {} and space.fixed == {"batch_size": 32}
+    space = default_space("adam", batch_sizes=(32, "full"), schedules=("cosine",))
+    assert set(space.run) == {"batch_size"} and space.fixed == {"schedule": "cosine"}

@@ -82,13 +82,27 @@ def tune_command(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seeds the split and study.")] = 0,
+    plots: Annotated[
+        Path | None,
+        typer.Option(
+            "--plots",
+            help="Save the optimization history, parameter importances and slice plot "
+            "in this folder (.png).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Tune a model's optimizer on a CSV table (Optuna; every trial a descend.fit)."""
     import optuna
 
-    from descend.tune import default_space, tune_fit
+    from descend.tune import default_space, save_plots, tune_fit
 
     table = read_for_module(data, target, model, validation_split, seed, "--validation-split")
+    if plots is not None:
+        try:
+            plots.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"--plots {str(plots)!r}: cannot make that folder ({exc})") from None
     space = default_space(
         [name.strip() for name in optimizer.split(",") if name.strip()],
         batch_sizes=_choices(batch_sizes, "--batch-sizes"),
@@ -125,6 +139,9 @@ def tune_command(
     console.print(_best_table(found, score))
     shown = ", ".join(f"{k}={_text(v)}" for k, v in found.best_arguments.items())
     console.print(f"best: {shown}")
+    if plots is not None:
+        written = save_plots(found.study, plots)
+        console.print(f"saved {', '.join(p.name for p in written)} in {plots}")
     if storage is not None:
         console.print(f"the study {study_name!r} is in {storage}; run again to continue it")
 

@@ -8,6 +8,8 @@
   stop the run when ``trial.should_prune()``).
 * :mod:`~descend.tune.study`: :func:`tune_fit`, :func:`tune_minimize`, :func:`create_study`
   and :class:`TuneResult`.
+* :mod:`~descend.tune.plots`: :func:`save_plots` (optimization history, parameter
+  importances, slice plot).
 
 Needs Optuna: ``pip install "descend[tune]"``.
 
@@ -19,6 +21,7 @@ Example:
     >>> found.best_arguments, found.best_value
 """
 
+from descend.tune.plots import save_plots
 from descend.tune.pruning import PruningCallback
 from descend.tune.space import METHOD_SPACES, SearchSpace, default_space, suggest
 from descend.tune.study import (
@@ -39,6 +42,7 @@ __all__ = [
     "TuneResult",
     "create_study",
     "default_space",
+    "save_plots",
     "suggest",
     "tune_fit",
     "tune_minimize",

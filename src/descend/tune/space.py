@@ -152,7 +152,8 @@ def default_space(
             searches only ``lr``, over ``[1e-5, 1]``).
         batch_sizes: choices of ``batch_size`` (``fit`` only), e.g. ``(16, 32, 64, "full")``.
         schedules: choices of ``schedule`` (``None`` for a constant rate, ``"cosine"``,
-            ``"step"``, ``"exponential"``, ...), ``fit`` only.
+            ``"step"``, ``"exponential"``, ...), ``fit`` only. A single choice is no
+            search: it is given to every trial (``fixed``).
         warmup_steps: ``(low, high)`` linear-warmup steps before the schedule.
         overrides: ``{name: distribution}`` replacing or adding a hyperparameter of
             every method (``{"lr": FloatDistribution(1e-3, 1, log=True)}``).
@@ -167,10 +168,15 @@ def default_space(
         key = get_method(name).name
         table[key] = {**METHOD_SPACES.get(key, {"lr": _lr(1e-5, 1.0)}), **(overrides or {})}
     run: dict[str, BaseDistribution] = {}
-    if batch_sizes is not None:
-        run["batch_size"] = CategoricalDistribution(list(batch_sizes))
-    if schedules is not None:
-        run["schedule"] = CategoricalDistribution(list(schedules))
+    given = dict(fixed or {})
+    for name, choices in (("batch_size", batch_sizes), ("schedule", schedules)):
+        if choices is None:
+            continue
+        values = list(choices)
+        if len(values) > 1:
+            run[name] = CategoricalDistribution(values)
+        elif values and values[0] is not None:  # one choice is no search: a fixed value
+            given[name] = values[0]
     if warmup_steps is not None:
         run["warmup_steps"] = IntDistribution(*warmup_steps)
-    return SearchSpace(table, run, dict(fixed or {}))
+    return SearchSpace(table, run, given)
