@@ -17,13 +17,15 @@ starting weights for every strategy. Each round every client (``--fraction`` 1) 
 Goal (issue 12): the table for alpha = 0.1, and IID FedAvg >= 95%.
 
 Run: ``python benchmarks/federated_strategies.py`` (a few minutes on 2 loaded cores),
-``--quick`` (10 rounds), ``--rounds 30 --alpha 0.5``.
+``--quick`` (10 rounds), ``--rounds 30 --alpha 0.5``, ``--plots docs/images/federated``
+(the partition and the accuracy per round).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 import numpy as np
@@ -32,7 +34,16 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from descend.federated import fedadam, fedavg, fedavgm, fedprox, label_counts, simulate
+from descend.federated import (
+    fedadam,
+    fedavg,
+    fedavgm,
+    fedprox,
+    label_counts,
+    plot_partition,
+    plot_rounds,
+    simulate,
+)
 
 STRATEGIES = {
     "fedavg": lambda: fedavg(),
@@ -63,6 +74,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="10 rounds")
+    parser.add_argument(
+        "--plots", metavar="DIR", help="save partition.png and accuracy.png in this folder"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rounds = 10 if args.quick else args.rounds
@@ -80,7 +94,7 @@ def main() -> None:
         f"{rounds} rounds, {args.local_epochs} local epochs, fraction {args.fraction}, "
         f"seed {args.seed}"
     )
-    rows = []
+    rows, results = [], {}
     for partition, name in runs:
         start = time.perf_counter()
         res = simulate(
@@ -96,6 +110,11 @@ def main() -> None:
                 f"dirichlet alpha={args.alpha:g}: a client's top label is {share:.0%} of its rows"
             )
         label = "IID" if partition == "iid" else f"Dir({args.alpha:g})"
+        results[f"{label} {name}"] = res
+        if args.plots and partition == "dirichlet" and name == "fedavg":
+            os.makedirs(args.plots, exist_ok=True)
+            title = f"Dirichlet({args.alpha:g}) over {args.clients} clients"
+            plot_partition(counts, os.path.join(args.plots, "partition.png"), title=title)
         rows.append((label, name, rounds_to(acc, 0.90), acc.max(), acc[-1], seconds))
 
     print(f"\n{'partition':<10} {'strategy':<9} {'rounds to 90%':>13} {'best acc':>9} "
@@ -103,6 +122,9 @@ def main() -> None:
     for label, name, r90, best, final, seconds in rows:
         r90_text = "-" if math.isnan(r90) else f"{r90:.0f}"
         print(f"{label:<10} {name:<9} {r90_text:>13} {best:>9.3f} {final:>9.3f} {seconds:>7.1f}")
+    if args.plots:
+        plot_rounds(results, os.path.join(args.plots, "accuracy.png"),
+                    title=f"digits, {args.clients} clients: test accuracy per round")  # fmt: skip
     iid_final = rows[0][4]
     print(f"\ngoal: IID FedAvg final accuracy >= 0.95: {iid_final:.3f} "
           f"{'met' if iid_final >= 0.95 else 'NOT met'}")  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from descend.federated import dirichlet, iid, label_counts, pathological
+from descend.federated import dirichlet, iid, label_counts, pathological, plot_partition
 
 LABELS = torch.arange(10).repeat_interleave(50)  # 500 rows, 10 classes of 50
 
@@ -56,3 +56,17 @@ def test_pathological_gives_each_client_its_few_classes():
 def test_bad_arguments_are_refused_by_name(call, argument):
     with pytest.raises(ValueError, match=argument):
         call()
+
+
+def test_plot_partition_stacks_each_clients_labels():
+    counts = label_counts(LABELS, dirichlet(LABELS, 6, 0.3, seed=0))
+    fig = plot_partition(counts, classes=[f"d{c}" for c in range(10)], title="t")
+    ax = fig.axes[0]
+    assert len(ax.patches) == 6 * 10
+    tops = {}
+    for bar in ax.patches:
+        x = round(bar.get_x() + bar.get_width() / 2)
+        tops[x] = max(tops.get(x, 0), bar.get_y() + bar.get_height())
+    assert [tops[k] for k in range(6)] == counts.sum(1).tolist()
+    with pytest.raises(ValueError, match="counts"):
+        plot_partition(torch.zeros(3))

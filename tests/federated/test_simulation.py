@@ -7,7 +7,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from descend.federated import Strategy, fedavgm, fedopt, fedprox, simulate
+from descend.federated import Strategy, fedavgm, fedopt, fedprox, plot_rounds, simulate
 from descend.federated.simulation import _derive
 from descend.federated.strategy import proximal_loss
 from descend.train import fit
@@ -133,11 +133,16 @@ def test_a_strategy_checks_its_server():
         fedprox(-1.0)
 
 
-def test_on_round_sees_each_history_row(digits):
+def test_on_round_sees_each_history_row_and_plot_rounds_draws_them(digits, tmp_path):
     seen = []
     res = run(digits, rounds=2, fraction=0.25, on_round=seen.append)
     assert [row["round"] for row in seen] == [1, 2] and {row["clients"] for row in seen} == {5}
     assert [row["test_metric"] for row in seen] == res.history["test_metric"].tolist()
+    fig = plot_rounds({"a": res}, tmp_path / "acc.png")
+    assert fig.axes[0].lines[0].get_ydata().tolist() == res.history["test_metric"].tolist()
+    assert (tmp_path / "acc.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="column"):
+        plot_rounds({"a": res}, column="accuracy")
 
 
 def test_a_run_resumed_from_its_checkpoint_ends_bit_identical(digits, tmp_path):

@@ -6,6 +6,8 @@ descend optimizer on the pseudo-gradient).
   :func:`pathological` and :func:`label_counts`.
 * :mod:`~descend.federated.strategy`: :class:`Strategy`, :data:`STRATEGIES`, :func:`fedopt`.
 * :mod:`~descend.federated.simulation`: :func:`simulate` and :class:`FederatedResult`.
+* :mod:`~descend.federated.plots`: :func:`plot_partition` (labels per client) and
+  :func:`plot_rounds` (test score per round of several runs).
 
 Example:
     >>> from descend.federated import simulate
@@ -15,6 +17,7 @@ Example:
 """
 
 from descend.federated.partition import PARTITIONS, dirichlet, iid, label_counts, pathological
+from descend.federated.plots import plot_partition, plot_rounds
 from descend.federated.simulation import ROUND_COLUMNS, FederatedResult, simulate
 from descend.federated.strategy import (
     STRATEGIES,
@@ -44,6 +47,8 @@ __all__ = [
     "iid",
     "label_counts",
     "pathological",
+    "plot_partition",
+    "plot_rounds",
     "proximal_loss",
     "simulate",
 ]
