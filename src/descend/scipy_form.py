@@ -68,7 +68,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import difflib
 import inspect
 import math
 import operator
@@ -83,7 +82,7 @@ from torch import Tensor
 from descend.callbacks import Callback, as_callbacks
 from descend.methods import METHODS, get_method
 from descend.optim import BFGS
-from descend.validation import check_int, check_non_negative, check_positive
+from descend.validation import check_int, check_non_negative, check_positive, nearest
 
 #: descend's default gradient tolerance (``gtol=None`` in ``minimize``)
 DEFAULT_GTOL = 1e-5
@@ -481,7 +480,8 @@ def _check_optimizer_options(
     candidates = sorted({*keywords, *valid, *(scipy.options if scipy else ())})
     named = []
     for name in unknown:
-        near = difflib.get_close_matches(name, [c for c in candidates if c != name], n=1)
+        close = nearest(name, candidates)
+        near = [close] if close else []
         if name in spec.fixed:
             named.append(f"{name} ({spec.name} fixes {name}={spec.fixed[name]!r})")
         elif scipy is not None and name in scipy.options:
@@ -500,8 +500,8 @@ def _check_optimizer_options(
 
 def _unknown_option(scipy: ScipyMethod, name: str) -> str:
     valid = sorted(o for o in scipy.options if o not in _REFUSED)
-    near = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.6)
-    hint = f"did you mean {near[0]}? " if near else ""
+    near = nearest(name, valid)
+    hint = f"did you mean {near}? " if near else ""
     return (
         f"unknown option {name!r} for method {scipy.name!r}; {hint}"
         f"{scipy.name}'s options: {', '.join(valid)}"
@@ -510,8 +510,8 @@ def _unknown_option(scipy: ScipyMethod, name: str) -> str:
 
 def _unknown_method(method: str) -> str:
     names = [*METHODS, *SCIPY_METHODS]
-    near = difflib.get_close_matches(method, names, n=1, cutoff=0.6)
-    hint = f"did you mean {near[0]!r}? " if near else ""
+    near = nearest(method, names)
+    hint = f"did you mean {near!r}? " if near else ""
     return f"unknown method {method!r}; {hint}valid methods: {', '.join(names)}"
 
 

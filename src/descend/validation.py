@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any
 
@@ -77,3 +78,42 @@ def _fmt(x: float) -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return f"{x:g}"
+
+
+def nearest(name: str, choices: Any) -> str | None:
+    """The valid name a misspelled ``name`` most likely meant, or None.
+
+    Ranked by the optimal-string-alignment distance (insertions, deletions, substitutions
+    and swaps of two neighbours, one edit each: ``adma`` is one edit from ``adam``, three
+    from ``adamax``), ties broken by :class:`difflib.SequenceMatcher`'s ratio. A choice
+    qualifies within a third of the name's length in edits (at least 2), or with a ratio of
+    0.6 (a missing word: ``initial_radius`` for ``initial_trust_radius``).
+    """
+    name = str(name)
+    best: tuple[int, float, str] | None = None
+    for choice in choices:
+        choice = str(choice)
+        if choice == name:
+            continue
+        edits = _edits(name, choice)
+        ratio = difflib.SequenceMatcher(None, name, choice).ratio()
+        if edits > max(2, len(name) // 3) and ratio < 0.6:
+            continue
+        key = (edits, -ratio, choice)
+        if best is None or key < best:
+            best = key
+    return None if best is None else best[2]
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal string alignment distance between ``a`` and ``b``."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]

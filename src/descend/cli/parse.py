@@ -7,12 +7,12 @@ exit status 2.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from descend.methods import METHODS, Method
+from descend.validation import nearest
 
 __all__ = ["parse_methods", "parse_options", "parse_value", "parse_x0"]
 
@@ -108,8 +108,8 @@ def find_method(name: str) -> Method:
     key = name.strip().lower().replace("_", "-")
     if key in METHODS:
         return METHODS[key]
-    close = difflib.get_close_matches(key, list(METHODS), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ";"
+    close = nearest(key, METHODS)
+    hint = f"; did you mean {close!r}?" if close else ";"
     raise ValueError(f"unknown method {name!r}{hint} valid methods: {', '.join(METHODS)}")
 
 

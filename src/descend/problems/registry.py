@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 
 from descend.problems.problem import Problem
+from descend.validation import nearest
 
 #: every registered problem, keyed by its canonical (lower-case, dash-separated) name
 PROBLEMS: dict[str, Problem] = {}
@@ -102,6 +102,6 @@ def get_problem(name: str, dim: int | None = None) -> Problem:
 
 def unknown_problem_message(name: str) -> str:
     """``unknown problem 'rosenbrok'; did you mean 'rosenbrock'? valid problems: ...``."""
-    close = difflib.get_close_matches(canonical_name(name), list(PROBLEMS), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ";"
+    close = nearest(canonical_name(name), PROBLEMS)
+    hint = f"; did you mean {close!r}?" if close else ";"
     return f"unknown problem {name!r}{hint} valid problems: {', '.join(sorted(PROBLEMS))}"
