@@ -193,6 +193,93 @@ _first_order(
     {"lr": 1e-3},
     fixed={"amsgrad": True},
 )
+# the rest of torch.optim's elementwise rules: minimize's rates from a grid run on
+# rosenbrock, himmelblau, booth and beale; fit's are torch's defaults
+_first_order(
+    "nadam",
+    optim.NAdam,
+    "NAdam: Adam with Nesterov momentum",
+    {"lr": 3e-2},
+    {"lr": 2e-3},
+)
+_first_order(
+    "radam",
+    optim.RAdam,
+    "RAdam: Adam with a rectified adaptive rate (momentum SGD while it warms up)",
+    {"lr": 3e-2},
+    {"lr": 1e-3},
+)
+_first_order(
+    "adamax",
+    optim.Adamax,
+    "Adamax: Adam over the infinity norm of past gradients",
+    {"lr": 0.1},
+    {"lr": 2e-3},
+)
+_first_order(
+    "adadelta",
+    optim.Adadelta,
+    "Adadelta: steps as the RMS of past steps over the RMS of past gradients",
+    {"lr": 10.0},
+    {"lr": 1.0},
+)
+_first_order(
+    "rprop",
+    optim.Rprop,
+    "Rprop: per-coordinate step sizes adapted by gradient signs (full batch)",
+    {"lr": 1e-2},
+    {"lr": 1e-2},
+)
+_first_order(
+    "asgd",
+    optim.ASGD,
+    "ASGD: SGD with a decaying rate; the Polyak-Ruppert average is in its state (ax)",
+    {"lr": 1e-3},
+    {"lr": 1e-2},
+)
+_first_order(
+    "adafactor",
+    optim.Adafactor,
+    "Adafactor: factored second moment, relative step size, clipped update",
+    {"lr": 0.1},
+    {"lr": 1e-2},
+)
+# beyond torch.optim: the same grid for minimize; fit's are the authors' defaults
+_first_order(
+    "lion",
+    optim.Lion,
+    "Lion: sign of interpolated momentum, the same step size in every coordinate",
+    {"lr": 1e-2},
+    {"lr": 1e-4},
+)
+_first_order(
+    "adopt",
+    optim.ADOPT,
+    "ADOPT: Adam normalizing by past second moments only, with clipping",
+    {"lr": 0.1},
+    {"lr": 1e-3},
+)
+_first_order(
+    "schedule-free-sgd",
+    optim.ScheduleFreeSGD,
+    "Schedule-Free SGD: interpolation and averaging instead of momentum and a schedule",
+    {"lr": 3e-3},
+    {"lr": 1.0},
+)
+_first_order(
+    "schedule-free-adamw",
+    optim.ScheduleFreeAdamW,
+    "Schedule-Free AdamW: Adam's direction with schedule-free averaging",
+    {"lr": 0.1},
+    {"lr": 2.5e-3},
+)
+_first_order(
+    "prodigy",
+    optim.Prodigy,
+    "Prodigy: Adam with its step size estimated on the fly (lr stays 1)",
+    {"lr": 1.0},
+    {"lr": 1.0},
+)
 
 # -- quasi-Newton and conjugate gradient: one iteration per step, a strong Wolfe line search.
 # max_iter as SciPy's L-BFGS-B (15000); BFGS and CG: SciPy uses 200 n, we fix a number.

@@ -32,6 +32,19 @@ EXPECTED = {
     descend.optim.RMSprop: Capabilities(elementwise=True, couples_weight_decay=True),
     descend.optim.Adam: Capabilities(elementwise=True, couples_weight_decay=True),
     descend.optim.AdamW: Capabilities(elementwise=True),
+    descend.optim.NAdam: Capabilities(elementwise=True, couples_weight_decay=True),
+    descend.optim.RAdam: Capabilities(elementwise=True, couples_weight_decay=True),
+    descend.optim.Adamax: Capabilities(elementwise=True, couples_weight_decay=True),
+    descend.optim.Adadelta: Capabilities(elementwise=True, couples_weight_decay=True),
+    descend.optim.ASGD: Capabilities(elementwise=True, couples_weight_decay=True),
+    descend.optim.Rprop: Capabilities(elementwise=True),
+    descend.optim.Adafactor: Capabilities(),
+    descend.optim.Lion: Capabilities(elementwise=True),
+    descend.optim.ADOPT: Capabilities(elementwise=True, couples_weight_decay=True),
+    descend.optim.ScheduleFreeSGD: Capabilities(elementwise=True, couples_weight_decay=True),
+    descend.optim.ScheduleFreeAdamW: Capabilities(elementwise=True),
+    descend.optim.Muon: Capabilities(),
+    descend.optim.Prodigy: Capabilities(),
     descend.optim.BFGS: Capabilities(needs_fixed_batch=True, second_order=True),
     descend.optim.LBFGS: Capabilities(needs_fixed_batch=True, second_order=True),
     descend.optim.ConjugateGradient: Capabilities(needs_fixed_batch=True),
@@ -94,12 +107,34 @@ def test_torch_classes_come_from_the_table_and_unknown_classes_promise_nothing()
     assert capabilities(MyLBFGS).needs_fixed_batch  # a subclass keeps its base's answer
 
 
-def test_torch_adam_with_decoupled_decay_does_not_couple():
+@pytest.mark.parametrize(
+    "cls",
+    [
+        torch.optim.Adam,
+        torch.optim.NAdam,
+        torch.optim.RAdam,
+        descend.optim.NAdam,
+        descend.optim.RAdam,
+    ],
+    ids=lambda c: f"{c.__module__}.{c.__name__}",
+)
+def test_an_instance_with_decoupled_decay_does_not_couple(cls):
     x = torch.zeros(3, requires_grad=True)
-    assert capabilities(torch.optim.Adam([x])).couples_weight_decay
-    decoupled = torch.optim.Adam([x], weight_decay=0.1, decoupled_weight_decay=True)
+    assert capabilities(cls([x])).couples_weight_decay
+    decoupled = cls([x], weight_decay=0.1, decoupled_weight_decay=True)
     assert not capabilities(decoupled).couples_weight_decay
     assert capabilities(decoupled).elementwise
+
+
+@pytest.mark.parametrize(
+    "cls", [descend.optim.NAdam, descend.optim.RAdam], ids=lambda c: c.__name__
+)
+def test_decoupled_decay_of_nadam_and_radam_is_not_the_l2_gradient(cls):
+    torch.manual_seed(1)
+    x0 = torch.randn(2, 3, dtype=torch.float64)
+    decayed = run(cls, x0, weight_decay=0.3, decoupled_weight_decay=True)
+    coupled = run(cls, x0, weight_decay=0.3)
+    assert not torch.allclose(decayed, coupled, rtol=1e-6, atol=1e-9)
 
 
 def test_a_proximal_wrapper_is_its_inner_rule_plus_proximal():
@@ -175,7 +210,10 @@ def test_decoupled_weight_decay_is_not_the_l2_gradient(cls):
 
 
 def closure_calls_per_step(cls: type) -> int:
-    x = torch.tensor([3.0, -2.0], dtype=torch.float64, requires_grad=True)
+    x = torch.tensor([3.0, -2.0], dtype=torch.float64)
+    if cls is descend.optim.Muon:  # weight matrices only
+        x = x.reshape(1, 2)
+    x.requires_grad_(True)
     opt = cls([x], **lr_for(cls))
     calls = 0
 

@@ -9,8 +9,8 @@ from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
 from descend.optim.flat import fused_call
-from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
-from descend.validation import check_non_negative, check_positive, check_unit_interval
+from descend.optim.optimizer import Optimizer, blocks, check_betas, check_weight_decay
+from descend.validation import check_non_negative, check_positive
 
 
 class Adam(Optimizer):
@@ -62,15 +62,12 @@ class Adam(Optimizer):
         fused: bool | None = None,
     ) -> None:
         check_non_negative("lr", lr)
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        check_unit_interval("betas[0]", betas[0])
-        check_unit_interval("betas[1]", betas[1])
+        betas = check_betas(betas)
         check_positive("eps", eps)
         check_weight_decay(weight_decay)
         defaults = dict(
             lr=lr,
-            betas=tuple(betas),
+            betas=betas,
             eps=eps,
             weight_decay=weight_decay,
             amsgrad=bool(amsgrad),

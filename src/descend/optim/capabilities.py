@@ -70,6 +70,10 @@ TORCH_CAPABILITIES: dict[type, Capabilities] = {
     torch.optim.ASGD: _ELEMENTWISE_COUPLED,
     torch.optim.Rprop: Capabilities(elementwise=True),  # no weight_decay
     torch.optim.SparseAdam: Capabilities(elementwise=True),  # no weight_decay
+    # the step of a coordinate depends on its tensor's RMS; decoupled decay
+    torch.optim.Adafactor: Capabilities(),
+    # orthogonalizes whole matrices; decoupled decay
+    torch.optim.Muon: Capabilities(),
     torch.optim.LBFGS: Capabilities(needs_fixed_batch=True, second_order=True),
 }
 
@@ -79,19 +83,20 @@ def capabilities(optimizer_or_class: Any) -> Capabilities:
 
     Read from the ``capabilities`` attribute where the class (or, for wrappers, the
     instance) declares one; otherwise from :data:`TORCH_CAPABILITIES` for ``torch.optim``'s
-    classes and their subclasses; otherwise every flag is False. A torch instance built
-    with ``decoupled_weight_decay=True`` (Adam, NAdam, RAdam) does not couple its decay.
+    classes and their subclasses; otherwise every flag is False. An instance built with
+    ``decoupled_weight_decay=True`` (torch's Adam, NAdam and RAdam, descend's NAdam and
+    RAdam) does not couple its decay.
 
     Example:
         >>> capabilities(descend.optim.Adam).elementwise
         True
     """
-    declared = getattr(optimizer_or_class, "capabilities", None)
-    if isinstance(declared, Capabilities):
-        return declared
     is_class = isinstance(optimizer_or_class, type)
-    cls = optimizer_or_class if is_class else type(optimizer_or_class)
-    found = next((TORCH_CAPABILITIES[c] for c in cls.__mro__ if c in TORCH_CAPABILITIES), None)
+    found = getattr(optimizer_or_class, "capabilities", None)
+    if not isinstance(found, Capabilities):
+        cls = optimizer_or_class if is_class else type(optimizer_or_class)
+        mro = cls.__mro__
+        found = next((TORCH_CAPABILITIES[c] for c in mro if c in TORCH_CAPABILITIES), None)
     if found is None:
         return Capabilities()
     if not is_class and found.couples_weight_decay:

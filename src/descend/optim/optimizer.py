@@ -24,7 +24,7 @@ from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
 from descend.optim.flat import FlatLayout, check_fused_supported
-from descend.validation import check_non_negative
+from descend.validation import check_non_negative, check_unit_interval
 
 Closure = Callable[[], Tensor]
 TensorLists = Sequence[Sequence[Tensor]]
@@ -53,7 +53,9 @@ class Optimizer(torch.optim.Optimizer):
     Subclasses implement ``_init_state(p, state, group)`` and ``_update(group, bucket)``;
     a subclass that also implements ``_fused_update(group, step, flat)`` (its rule as one
     compiled pass over flat buffers, see :mod:`descend.optim.flat`) supports
-    ``fused=True``.
+    ``fused=True``. A rule that keeps per-parameter scalars besides the step count (NAdam's
+    momentum product, ASGD's step size) implements ``_advance_scalars``; its ``_update``
+    then takes their values as extra arguments.
     """
 
     capabilities = Capabilities()
@@ -101,8 +103,19 @@ class Optimizer(torch.optim.Optimizer):
             if key not in state:
                 state[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
+    def _advance_scalars(self, state: dict[str, Any], group: dict[str, Any]) -> tuple[float, ...]:
+        """Advance a parameter's scalar state (kept as torch keeps it: 0-d tensors) by the
+        step just counted in ``state["step"]``, and return the values ``_update`` reads.
+
+        Parameters are bucketed by these values, so a bucket shares them and ``_update``
+        receives them after ``lists``. The base keeps no scalars: ``()``. The fused path
+        counts steps without this hook, so a rule with scalars has no ``_fused_update``.
+        """
+        return ()
+
     def _update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
-        """Apply the rule to ``lists = [params, grads, *state lists]`` that share ``step``."""
+        """Apply the rule to ``lists = [params, grads, *state lists]`` that share ``step``
+        (and the values of ``_advance_scalars``, passed after ``lists``)."""
         raise NotImplementedError
 
     def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
@@ -123,14 +136,20 @@ class Optimizer(torch.optim.Optimizer):
             if group["fused"]:
                 self._fused_step(group)
                 continue
-            for step, lists in self._buckets(group):
-                self._plain_update(group, step, lists)
+            for step, lists, scalars in self._buckets(group):
+                self._plain_update(group, step, lists, scalars)
         return loss
 
-    def _plain_update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
+    def _plain_update(
+        self,
+        group: dict[str, Any],
+        step: int,
+        lists: list[list[Tensor]],
+        scalars: tuple[float, ...] = (),
+    ) -> None:
         if group["maximize"]:
             lists[1] = list(torch._foreach_neg(lists[1]))
-        self._update(group, step, lists)
+        self._update(group, step, lists, *scalars)
 
     def _fused_step(self, group: dict[str, Any]) -> None:
         """One step of a ``fused=True`` group: each bucket that is exactly a flat layout's
@@ -149,7 +168,7 @@ class Optimizer(torch.optim.Optimizer):
                 return
         buckets = self._buckets(group)
         kinds = self._bucket_kinds
-        for (step, lists), kind in zip(buckets, kinds):
+        for (step, lists, _), kind in zip(buckets, kinds):
             if kind[1].is_complex:  # the lists hold real views, not the parameters
                 self._plain_update(group, step, lists)
                 continue
@@ -200,10 +219,14 @@ class Optimizer(torch.optim.Optimizer):
         layout = layouts[kind] = FlatLayout(params, keys)
         return layout
 
-    def _buckets(self, group: dict[str, Any]) -> list[tuple[int, list[list[Tensor]]]]:
-        """Parameters with gradients, grouped by (device, dtype, step), with their state.
+    def _buckets(
+        self, group: dict[str, Any]
+    ) -> list[tuple[int, list[list[Tensor]], tuple[float, ...]]]:
+        """Parameters with gradients, grouped by (device, dtype, step, scalars), with their
+        state: ``(step, [params, grads, *state lists], scalars)`` per bucket.
 
-        Increments each parameter's step count (creating its state on the first step).
+        Increments each parameter's step count (creating its state on the first step) and
+        advances its scalar state (``_advance_scalars``).
         Complex tensors come as real views (``torch.view_as_real``); ``_bucket_kinds``
         holds each bucket's (device, dtype) of the parameters themselves.
         """
@@ -225,7 +248,7 @@ class Optimizer(torch.optim.Optimizer):
             if type(step) is not int:  # a tensor or float, from a torch.optim state_dict
                 step = int(step.item() if isinstance(step, Tensor) else step)
             state["step"] = step = step + 1
-            where = (p.device, p.dtype, step)
+            where = (p.device, p.dtype, step, self._advance_scalars(state, group))
             lists = buckets.get(where)
             if lists is None:
                 lists = buckets[where] = [[] for _ in range(width)]
@@ -242,7 +265,7 @@ class Optimizer(torch.optim.Optimizer):
             for i, key in enumerate(keys):
                 lists[2 + i].append(state[key])
         self._bucket_kinds = [where[:2] for where in buckets]
-        return [(where[2], lists) for where, lists in buckets.items()]
+        return [(where[2], lists, where[3]) for where, lists in buckets.items()]
 
 
 def _ids(tensors: list[Tensor]) -> tuple[int, ...]:
@@ -283,3 +306,54 @@ def blocks(lists: list[list[Tensor]], numel: int = BLOCK_NUMEL) -> Iterator[list
 
 def check_weight_decay(value: float) -> float:
     return check_non_negative("weight_decay", value)
+
+
+def decayed(
+    params: list[Tensor], grads: list[Tensor], lr: float, weight_decay: float, decoupled: bool
+) -> list[Tensor]:
+    """Weight decay before a rule's step; returns the gradients the step should use.
+
+    Decoupled (AdamW's form): the parameters are multiplied by :math:`1 - \\eta\\lambda` in
+    place and the gradients come back as they were. Coupled (L2): the gradients plus
+    :math:`\\lambda\theta`, in new tensors (the caller's gradients stay untouched).
+    """
+    if weight_decay == 0:
+        return grads
+    if decoupled:
+        torch._foreach_mul_(params, 1 - lr * weight_decay)
+        return grads
+    return list(torch._foreach_add(grads, params, alpha=weight_decay))
+
+
+def check_betas(betas: Any) -> tuple[float, float]:
+    """``betas`` must be a pair, each in [0, 1); returned as a tuple."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    check_unit_interval("betas[0]", betas[0])
+    check_unit_interval("betas[1]", betas[1])
+    return (betas[0], betas[1])
+
+
+def scalar_state(value: float) -> Tensor:
+    """A per-parameter scalar as ``torch.optim`` keeps one (NAdam's ``mu_product``, ASGD's
+    ``eta`` and ``mu``): a 0-d CPU tensor of torch's scalar dtype, float64 when that is the
+    default dtype and float32 otherwise. Its rounding is part of torch's trajectory, and
+    the same type keeps checkpoints interchangeable."""
+    return torch.tensor(value, dtype=_scalar_dtype())
+
+
+def own_scalar(state: dict[str, Any], key: str) -> Tensor:
+    """``state[key]`` as :func:`scalar_state` keeps it, restored where need be.
+
+    ``load_state_dict`` casts every state tensor but ``step`` to its parameter's dtype and
+    device; the value itself came from the scalar dtype, so casting back is exact, and a
+    resumed run goes on rounding as the uninterrupted one does.
+    """
+    value = state[key]
+    if not isinstance(value, Tensor) or value.dtype != _scalar_dtype() or not value.is_cpu:
+        value = state[key] = scalar_state(float(value))
+    return value
+
+
+def _scalar_dtype() -> torch.dtype:
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
