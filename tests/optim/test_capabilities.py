@@ -47,6 +47,7 @@ EXPECTED = {
     descend.optim.Prodigy: Capabilities(),
     descend.optim.BFGS: Capabilities(needs_fixed_batch=True, second_order=True),
     descend.optim.LBFGS: Capabilities(needs_fixed_batch=True, second_order=True),
+    descend.optim.TorchLBFGS: Capabilities(needs_fixed_batch=True, second_order=True),
     descend.optim.ConjugateGradient: Capabilities(needs_fixed_batch=True),
     descend.optim.Newton: Capabilities(needs_fixed_batch=True, second_order=True),
     descend.optim.TrustRegion: Capabilities(needs_fixed_batch=True, second_order=True),

@@ -25,6 +25,7 @@ from descend.optim.rmsprop import RMSprop
 from descend.optim.rprop import Rprop
 from descend.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from descend.optim.sgd import SGD
+from descend.optim.torch_lbfgs import TorchLBFGS
 from descend.optim.trust_region import TrustRegion
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "ScheduleFreeAdamW",
     "ScheduleFreeSGD",
     "StepFailed",
+    "TorchLBFGS",
     "TrustRegion",
     "capabilities",
 ]

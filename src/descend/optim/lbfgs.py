@@ -183,12 +183,17 @@ class LBFGS(LineSearchOptimizer):
         dphi0: float,
         res: LineSearchResult,
     ) -> None:
-        """Store s = t d and y = g_new - g in slot ``head``; the Gram matrix, R^{-1} and N
-        take them in at the next direction, from the same pass over W as W g."""
+        """Store s = t d and y = g_new - g when s'y > eps t |g'd| (L-BFGS-B's rule, eps
+        the machine epsilon), else count the update as skipped."""
         t = res.t
         if not t * (res.dphi - dphi0) > self._flat.eps * t * -dphi0:
             state["skipped"] += 1
             return
+        self._store(state, g, g_new, d, t)
+
+    def _store(self, state: dict[str, Any], g: Tensor, g_new: Tensor, d: Tensor, t: float) -> None:
+        """Put s = t d and y = g_new - g in slot ``head``; the Gram matrix, R^{-1} and N
+        take them in at the next direction, from the same pass over W as W g."""
         v = self._views(state)
         j = state["head"]
         if state["count"] == v.m:  # the oldest pair leaves slot j
