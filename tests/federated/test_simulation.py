@@ -8,7 +8,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from descend.federated import Strategy, fedavgm, fedopt, fedprox, plot_rounds, simulate
-from descend.federated.simulation import _derive
+from descend.federated.clients import derive
 from descend.federated.strategy import proximal_loss
 from descend.train import fit
 from descend.train.losses import get_loss
@@ -70,7 +70,7 @@ def test_fedavg_is_the_row_weighted_mean_of_the_client_models(digits):
         client = mlp()
         client.load_state_dict(start.state_dict())
         fit(client, "cross_entropy", (X[index], y[index]), optimizer="nesterov", lr=0.1,
-            batch_size=16, epochs=1, seed=_derive(0, 2, 1, k), progress=False,
+            batch_size=16, epochs=1, seed=derive(0, 2, 1, k), progress=False,
             monitors=None)  # fmt: skip
         alone.append(client.state_dict())
     for name, value in res.model.state_dict().items():
@@ -164,3 +164,16 @@ def test_a_run_resumed_from_its_checkpoint_ends_bit_identical(digits, tmp_path):
     with pytest.raises(ValueError, match="not a federated checkpoint"):
         torch.save({"format": "other"}, tmp_path / "x.pt")
         run(digits, resume=tmp_path / "x.pt")
+
+
+def test_clients_in_two_processes_give_the_simulations_global_model(digits):
+    """torch.distributed (gloo): this process and a worker each train half the clients;
+    the global model is the one-process simulation's, to the bit."""
+    kw = {"clients": 6, "rounds": 2, "fraction": 0.5, "strategy": "fedavgm",
+          "partition": "dirichlet", "alpha": 0.5}  # fmt: skip
+    alone = run(digits, **kw)
+    split = run(digits, processes=2, **kw)
+    for (name, a), b in zip(alone.model.state_dict().items(), split.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    for column in ("clients", "client_loss", "test_loss", "test_metric", "bytes"):
+        assert alone.history[column].tolist() == split.history[column].tolist(), column

@@ -79,6 +79,12 @@ def federated_command(
     seed: Annotated[
         int, typer.Option("--seed", min=0, help="Seeds the split, partition and training.")
     ] = 0,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes", min=1, help="Train the clients in this many processes (same result)."
+        ),
+    ] = 1,
 ) -> None:
     """Train a model over simulated clients holding parts of a CSV table."""
     from descend.federated import simulate
@@ -110,7 +116,7 @@ def federated_command(
             partition=partition, alpha=alpha, classes_per_client=classes_per_client,
             strategy=strategy, rounds=rounds, fraction=fraction, local_epochs=local_epochs,
             local_batch_size=size, optimizer=optimizer, lr=lr, test=table.held_out,
-            metric=table.metric, seed=seed, on_round=on_round,
+            metric=table.metric, seed=seed, on_round=on_round, processes=processes,
         )  # fmt: skip
     console = stdout_console()
     sizes = res.client_sizes

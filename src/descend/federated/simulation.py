@@ -10,7 +10,7 @@ client models weighted by their rows and takes its strategy's step
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import math
 import os
 import time
@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from descend.federated.checkpoint import check_config, load_round, save_round
+from descend.federated.clients import ClientTraining, derive
 from descend.federated.partition import (
     PARTITIONS,
     check_parts,
@@ -30,9 +31,9 @@ from descend.federated.partition import (
     iid,
     pathological,
 )
-from descend.federated.strategy import STRATEGIES, Strategy, proximal_loss
+from descend.federated.processes import ClientProcesses
+from descend.federated.strategy import STRATEGIES, Strategy
 from descend.result import History
-from descend.train import fit
 from descend.train.data import Converter
 from descend.train.losses import Loss, get_loss, get_metric
 from descend.validation import check_choice, check_int, check_number
@@ -95,6 +96,7 @@ def simulate(
     on_round: Callable[[dict[str, float]], None] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     resume: bool | str | os.PathLike[str] | None = None,
+    processes: int = 1,
     **client_options: Any,
 ) -> FederatedResult:
     """Train ``model`` by federated rounds over clients holding parts of ``data``.
@@ -122,6 +124,9 @@ def simulate(
         resume: a checkpoint to continue from (``True``: ``checkpoint``, if that file
             exists); the run then ends bit-identical to one never stopped. ``rounds`` is
             the total: a run resumed after round r runs rounds r+1..``rounds``.
+        processes: train the clients in this many processes on ``torch.distributed``
+            (this one and ``processes - 1`` workers; the loss must pickle): the same
+            global model as in one process, to the bit.
 
     Returns:
         :class:`FederatedResult`.
@@ -138,6 +143,7 @@ def simulate(
     rounds = check_int("rounds", rounds, low=1)
     fraction = check_number("fraction", fraction, low=0.0, low_open=True, high=1.0)
     local_epochs = check_int("local_epochs", local_epochs, low=1)
+    processes = check_int("processes", processes, low=1)
     plan = _strategy(strategy)
     spec = get_loss(loss)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -149,7 +155,7 @@ def simulate(
     X, y = converter.features(data[0], "data[0] (X)"), converter.targets(data[1], "data[1] (y)")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X and y must have the same rows, got {X.shape[0]} and {y.shape[0]}")
-    parts = _partition(partition, y, clients, alpha, classes_per_client, _derive(seed, 0))
+    parts = _partition(partition, y, clients, alpha, classes_per_client, derive(seed, 0))
     scoring = None
     if test is not None:
         scoring = (
@@ -177,38 +183,39 @@ def simulate(
         done, offset = saved["round"], float(history["time"][-1]) if len(history) else 0.0
     start = time.perf_counter() - offset
     scores = _last_scores(history)
-    for r in range(done + 1, rounds + 1):
-        draw = torch.Generator().manual_seed(_derive(seed, 1, r))
-        chosen = torch.randperm(len(parts), generator=draw)[:sampled].sort().values.tolist()
-        states, sizes, losses = [], [], []
-        for k in chosen:
-            client = copy.deepcopy(model)
-            index = parts[k]
-            result = fit(
-                client, _client_loss(spec, plan, client, params), (X[index], y[index]),
-                optimizer=optimizer, lr=lr, batch_size=local_batch_size,
-                epochs=local_epochs, seed=_derive(seed, 2, r, k), progress=False,
-                monitors=None, **client_options,
+    training = ClientTraining(
+        spec, plan, X, y, parts, seed, sampled,
+        {"optimizer": optimizer, "lr": lr, "batch_size": local_batch_size,
+         "epochs": local_epochs, **client_options},
+    )  # fmt: skip
+    group = (
+        ClientProcesses(processes, training, model, done + 1, rounds)
+        if processes > 1 and rounds > done
+        else contextlib.nullcontext()
+    )
+    with group:
+        for r in range(done + 1, rounds + 1):
+            if isinstance(group, ClientProcesses):
+                updates = group.train(model, r)
+            else:
+                updates = training.train(model, r, training.chosen(r))
+            _aggregate(model, server, names, [u[1] for u in updates], [u[2] for u in updates])
+            if scoring is not None:
+                scores = _score(model, spec, *scoring)
+            weights = np.asarray([u[2] for u in updates], dtype=np.float64)
+            losses = np.asarray([u[3] for u in updates], dtype=np.float64)
+            row = (
+                r, len(updates), float(np.dot(weights, losses) / weights.sum()), *scores,
+                2 * sent * len(updates), time.perf_counter() - start,
             )  # fmt: skip
-            states.append(client.state_dict())
-            sizes.append(int(index.numel()))
-            losses.append(result.fun)
-        _aggregate(model, server, names, states, sizes)
-        if scoring is not None:
-            scores = _score(model, spec, *scoring)
-        weights = np.asarray(sizes, dtype=np.float64)
-        row = (
-            r, len(chosen), float(np.dot(weights, losses) / weights.sum()), *scores,
-            2 * sent * len(chosen), time.perf_counter() - start,
-        )  # fmt: skip
-        history.append(row)
-        if checkpoint is not None:
-            save_round(checkpoint, {
-                "round": r, "config": config, "model": model.state_dict(),
-                "server": server.state_dict(), "history": history.state_dict(),
-            })  # fmt: skip
-        if on_round is not None:
-            on_round(dict(zip(ROUND_COLUMNS, row)))
+            history.append(row)
+            if checkpoint is not None:
+                save_round(checkpoint, {
+                    "round": r, "config": config, "model": model.state_dict(),
+                    "server": server.state_dict(), "history": history.state_dict(),
+                })  # fmt: skip
+            if on_round is not None:
+                on_round(dict(zip(ROUND_COLUMNS, row)))
     return FederatedResult(model, history, plan, parts, max(rounds, done), seed, *scores)
 
 
@@ -256,13 +263,6 @@ def _partition(
     return pathological(y, clients, classes_per_client, seed=seed)
 
 
-def _client_loss(spec: Loss, plan: Strategy, client: nn.Module, anchor: list[Tensor]) -> Loss:
-    if plan.mu == 0:
-        return spec
-    own = [p for p in client.parameters() if p.requires_grad]
-    return proximal_loss(spec, own, [a.detach() for a in anchor], plan.mu)
-
-
 @torch.no_grad()
 def _aggregate(
     model: nn.Module,
@@ -300,8 +300,3 @@ def _score(
     scores = float(spec(out, y)), (float(metric(out, y)) if metric is not None else math.nan)
     model.train(was_training)
     return scores
-
-
-def _derive(seed: int, *stream: int) -> int:
-    """An independent seed for one use of the simulation's seed."""
-    return int(np.random.SeedSequence([seed, *stream]).generate_state(1, np.uint32)[0])
