@@ -8,6 +8,8 @@
   stop the run when ``trial.should_prune()``).
 * :mod:`~descend.tune.study`: :func:`tune_fit`, :func:`tune_minimize`, :func:`create_study`
   and :class:`TuneResult`.
+* :mod:`~descend.tune.estimator`: :func:`tune_estimator` (scikit-learn style estimators,
+  the best refitted as ``best_estimator``).
 * :mod:`~descend.tune.plots`: :func:`save_plots` (optimization history, parameter
   importances, slice plot).
 
@@ -21,6 +23,7 @@ Example:
     >>> found.best_arguments, found.best_value
 """
 
+from descend.tune.estimator import estimator_parameters, tune_estimator
 from descend.tune.plots import save_plots
 from descend.tune.pruning import PruningCallback
 from descend.tune.space import METHOD_SPACES, SearchSpace, default_space, suggest
@@ -42,8 +45,10 @@ __all__ = [
     "TuneResult",
     "create_study",
     "default_space",
+    "estimator_parameters",
     "save_plots",
     "suggest",
+    "tune_estimator",
     "tune_fit",
     "tune_minimize",
 ]

@@ -54,6 +54,8 @@ class TuneResult:
         best_arguments: the same as ``descend.fit``/``minimize`` arguments (``betas``).
         best_value: the best trial's value (its best monitored value over the run).
         best_trial: the best trial's number; ``best_seed`` the seed it trained with.
+        best_estimator: :func:`tune_estimator` only: a clone of the estimator with the
+            best parameters, refitted on all the rows (scikit-learn's ``refit=True``).
         complete, pruned: trials of the study in each state.
         work: epochs (``fit``) or iterations (``minimize``) trained over all the study's
             trials, pruned ones included: what pruning saves.
@@ -70,6 +72,7 @@ class TuneResult:
     pruned: int
     work: int
     _rerun: Callable[[], Any] = field(repr=False)
+    best_estimator: Any = field(default=None, repr=False)
 
     def rerun(self) -> Any:
         """Run the best trial again, unpruned, with its seed: the same numbers again."""
@@ -279,7 +282,9 @@ def _study(
         prune = PruningCallback(trial, monitor, every=every)
         result = run(values, trial_seed, [prune])
         trial.set_user_attr("work", int(result.epoch if by_epoch else result.nit))
-        trial.set_user_attr("status", result.status.value)
+        status = getattr(result, "status", None)
+        if status is not None:
+            trial.set_user_attr("status", status.value)
         if prune.pruned:
             raise optuna.TrialPruned(prune.stop_reason)
         seen = list(prune.values.values())
