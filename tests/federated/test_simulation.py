@@ -177,3 +177,13 @@ def test_clients_in_two_processes_give_the_simulations_global_model(digits):
         assert torch.equal(a, b), name
     for column in ("clients", "client_loss", "test_loss", "test_metric", "bytes"):
         assert alone.history[column].tolist() == split.history[column].tolist(), column
+
+
+def test_processes_refuse_a_loss_that_does_not_pickle(digits):
+    train, _ = digits
+
+    def local(prediction, target):
+        return torch.nn.functional.cross_entropy(prediction, target.long())
+
+    with pytest.raises(ValueError, match="pickle"):
+        simulate(mlp(), local, train, clients=4, rounds=1, processes=2)

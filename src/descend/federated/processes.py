@@ -13,6 +13,7 @@ differently with another number of threads.
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import tempfile
 from datetime import timedelta
@@ -59,7 +60,15 @@ class ClientProcesses:
         store = f"file://{os.path.join(self._folder, 'store')}"
         args = (self.processes, store, self.training, self.model, self.first, self.last,
                 torch.get_num_threads())  # fmt: skip
-        self._workers = mp.spawn(_worker, args=args, nprocs=self.processes - 1, join=False)
+        try:
+            self._workers = mp.spawn(_worker, args=args, nprocs=self.processes - 1, join=False)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            raise ValueError(
+                f"processes={self.processes} sends the model and the loss to worker processes "
+                f"by pickle, which failed ({exc}); give the loss by name or as a function "
+                "defined at a module's top level, or use processes=1"
+            ) from None
         dist.init_process_group(
             "gloo", init_method=store, rank=0, world_size=self.processes, timeout=TIMEOUT
         )
