@@ -44,6 +44,7 @@ EXPECTED = {
     descend.optim.ScheduleFreeSGD: Capabilities(elementwise=True, couples_weight_decay=True),
     descend.optim.ScheduleFreeAdamW: Capabilities(elementwise=True),
     descend.optim.Muon: Capabilities(),
+    descend.optim.MuonWithAdamW: Capabilities(),
     descend.optim.Prodigy: Capabilities(),
     descend.optim.BFGS: Capabilities(needs_fixed_batch=True, second_order=True),
     descend.optim.LBFGS: Capabilities(needs_fixed_batch=True, second_order=True),

@@ -14,6 +14,7 @@ from descend.optim.cg import ConjugateGradient
 from descend.optim.lbfgs import LBFGS
 from descend.optim.lion import Lion
 from descend.optim.muon import Muon
+from descend.optim.muon_adamw import MuonWithAdamW, muon_groups
 from descend.optim.nadam import NAdam
 from descend.optim.natural_gradient import NaturalGradient
 from descend.optim.newton import Newton
@@ -44,6 +45,7 @@ __all__ = [
     "ConjugateGradient",
     "Lion",
     "Muon",
+    "MuonWithAdamW",
     "NAdam",
     "NaturalGradient",
     "Newton",
@@ -59,4 +61,5 @@ __all__ = [
     "TorchLBFGS",
     "TrustRegion",
     "capabilities",
+    "muon_groups",
 ]

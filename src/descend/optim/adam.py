@@ -9,7 +9,7 @@ from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
 from descend.optim.flat import fused_call
-from descend.optim.optimizer import Optimizer, blocks, check_betas, check_weight_decay
+from descend.optim.optimizer import Optimizer, blocks, check_betas, check_weight_decay, decayed
 from descend.validation import check_non_negative, check_positive
 
 
@@ -83,30 +83,7 @@ class Adam(Optimizer):
         return ("exp_avg", "exp_avg_sq")
 
     def _update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
-        beta1, beta2 = group["betas"]
-        lr, eps, wd, amsgrad = group["lr"], group["eps"], group["weight_decay"], group["amsgrad"]
-        bias_correction1 = 1 - beta1**step
-        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-        step_size = -lr / bias_correction1
-        for block in blocks(lists):
-            params, grads, exp_avgs, exp_avg_sqs = block[:4]
-            if wd != 0:
-                if self.decoupled_weight_decay:
-                    torch._foreach_mul_(params, 1 - lr * wd)
-                else:
-                    grads = torch._foreach_add(grads, params, alpha=wd)
-            torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-            torch._foreach_mul_(exp_avg_sqs, beta2)
-            torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-            if amsgrad:
-                torch._foreach_maximum_(block[4], exp_avg_sqs)
-                denom = torch._foreach_sqrt(block[4])
-            else:
-                denom = torch._foreach_sqrt(exp_avg_sqs)
-            # torch divides the denominator by bias_correction2_sqrt, a pass of its own;
-            # scaling eps and the step size by it instead is the same step to rounding
-            torch._foreach_add_(denom, eps * bias_correction2_sqrt)
-            torch._foreach_addcdiv_(params, exp_avgs, denom, step_size * bias_correction2_sqrt)
+        adam_update(group, step, lists, decoupled=self.decoupled_weight_decay)
 
     def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
         beta1, beta2 = group["betas"]
@@ -164,6 +141,33 @@ class AdamW(Adam):
             foreach=foreach,
             fused=fused,
         )
+
+
+def adam_update(
+    group: dict[str, Any], step: int, lists: list[list[Tensor]], *, decoupled: bool
+) -> None:
+    """Adam's step (AdamW's with ``decoupled``) on ``lists = [params, grads, exp_avg,
+    exp_avg_sq, max_exp_avg_sq?]`` at ``step``, with the hyperparameters of ``group``."""
+    beta1, beta2 = group["betas"]
+    lr, eps, wd, amsgrad = group["lr"], group["eps"], group["weight_decay"], group["amsgrad"]
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    step_size = -lr / bias_correction1
+    for block in blocks(lists):
+        params, grads, exp_avgs, exp_avg_sqs = block[:4]
+        grads = decayed(params, grads, lr, wd, decoupled)
+        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+        if amsgrad:
+            torch._foreach_maximum_(block[4], exp_avg_sqs)
+            denom = torch._foreach_sqrt(block[4])
+        else:
+            denom = torch._foreach_sqrt(exp_avg_sqs)
+        # torch divides the denominator by bias_correction2_sqrt, a pass of its own;
+        # scaling eps and the step size by it instead is the same step to rounding
+        torch._foreach_add_(denom, eps * bias_correction2_sqrt)
+        torch._foreach_addcdiv_(params, exp_avgs, denom, step_size * bias_correction2_sqrt)
 
 
 def _fused_adam(tensors: list[Tensor], scalars: tuple[float, ...], flags: tuple[bool, ...]) -> None:

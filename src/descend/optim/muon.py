@@ -82,14 +82,7 @@ class Muon(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        check_non_negative("lr", lr)
-        check_weight_decay(weight_decay)
-        check_unit_interval("momentum", momentum)
-        if not isinstance(ns_coefficients, (tuple, list)) or len(ns_coefficients) != 3:
-            raise ValueError(f"ns_coefficients must be three numbers, got {ns_coefficients!r}")
-        check_positive("eps", eps)
-        check_int("ns_steps", ns_steps)
-        check_choice("adjust_lr_fn", adjust_lr_fn, ADJUST_LR_FNS)
+        check_options(lr, weight_decay, momentum, ns_coefficients, eps, ns_steps, adjust_lr_fn)
         defaults = dict(
             lr=lr,
             weight_decay=weight_decay,
@@ -105,28 +98,57 @@ class Muon(Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
-        for p in self.param_groups[-1]["params"]:
-            if p.ndim != 2:
-                raise ValueError(
-                    f"Muon takes 2-D parameters (weight matrices), got one of shape "
-                    f"{tuple(p.shape)}; give it to another optimizer (AdamW)"
-                )
-            if p.is_complex():
-                raise ValueError("Muon does not support complex parameters")
+        check_matrices(self.param_groups[-1]["params"])
 
     def _state_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
         return ("momentum_buffer",)
 
     def _update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
-        lr, wd, momentum = group["lr"], group["weight_decay"], group["momentum"]
-        for param, grad, buf in zip(*lists):
-            buf.lerp_(grad, 1 - momentum)
-            direction = grad.lerp(buf, momentum) if group["nesterov"] else buf
-            update = orthogonalize(
-                direction, group["ns_coefficients"], group["ns_steps"], group["eps"]
+        muon_update(group, lists)
+
+
+def muon_update(group: dict[str, Any], lists: list[list[Tensor]]) -> None:
+    """Muon's step on ``lists = [params, grads, momentum_buffers]`` (matrices), with the
+    hyperparameters of ``group``."""
+    lr, wd, momentum = group["lr"], group["weight_decay"], group["momentum"]
+    for param, grad, buf in zip(*lists):
+        buf.lerp_(grad, 1 - momentum)
+        direction = grad.lerp(buf, momentum) if group["nesterov"] else buf
+        update = orthogonalize(direction, group["ns_coefficients"], group["ns_steps"], group["eps"])
+        param.mul_(1 - lr * wd)
+        param.add_(update, alpha=-lr * shape_factor(group["adjust_lr_fn"], param.shape))
+
+
+def check_options(
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    ns_coefficients: Any,
+    eps: float,
+    ns_steps: int,
+    adjust_lr_fn: str | None,
+) -> None:
+    """Muon's hyperparameters, each refused by name with its valid range."""
+    check_non_negative("lr", lr)
+    check_weight_decay(weight_decay)
+    check_unit_interval("momentum", momentum)
+    if not isinstance(ns_coefficients, (tuple, list)) or len(ns_coefficients) != 3:
+        raise ValueError(f"ns_coefficients must be three numbers, got {ns_coefficients!r}")
+    check_positive("eps", eps)
+    check_int("ns_steps", ns_steps)
+    check_choice("adjust_lr_fn", adjust_lr_fn, ADJUST_LR_FNS)
+
+
+def check_matrices(params: list[Tensor]) -> None:
+    """Muon's parameters must be real 2-D weight matrices."""
+    for p in params:
+        if p.ndim != 2:
+            raise ValueError(
+                f"Muon takes 2-D parameters (weight matrices), got one of shape "
+                f"{tuple(p.shape)}; give it to another optimizer (AdamW)"
             )
-            param.mul_(1 - lr * wd)
-            param.add_(update, alpha=-lr * shape_factor(group["adjust_lr_fn"], param.shape))
+        if p.is_complex():
+            raise ValueError("Muon does not support complex parameters")
 
 
 def orthogonalize(
