@@ -182,3 +182,14 @@ def test_float32_and_several_tensors():
 def test_bad_hyperparameters_name_themselves(kwargs, name):
     with pytest.raises(ValueError, match=name):
         BFGS([torch.zeros(2, requires_grad=True)], **kwargs)
+
+
+def test_a_dense_inverse_hessian_over_budget_is_refused_naming_lbfgs():
+    big = torch.zeros(20_000, dtype=torch.float64, requires_grad=True)  # 3,052 MiB
+    with pytest.raises(
+        ValueError, match=r"20000 x 20000 .*\(3,052 MiB .* memory_mb=1024;.*'lbfgs'"
+    ):
+        BFGS([big])
+    BFGS([big], memory_mb=4096)  # a caller who has the memory may raise the budget
+    with pytest.raises(ValueError, match="memory_mb must be"):
+        BFGS([big], memory_mb=0)

@@ -45,6 +45,8 @@ class BFGS(LineSearchOptimizer):
         c1: sufficient-decrease constant in (0, 1).
         c2: curvature constant in (c1, 1).
         max_eval: closure evaluations per ``step()`` (the line search budget), >= 1.
+        memory_mb: budget for the dense :math:`n \times n` inverse Hessian, in MiB (> 0);
+            a larger problem is refused at construction, naming L-BFGS.
 
     Example:
         >>> opt = descend.optim.BFGS([x])
@@ -61,11 +63,25 @@ class BFGS(LineSearchOptimizer):
         c1: float = 1e-4,
         c2: float = 0.9,
         max_eval: int = 30,
+        memory_mb: float = 1024.0,
     ) -> None:
         check_positive("lr", lr)
         check_search_constants(c1, c2)
         check_int("max_eval", max_eval, low=1)
-        super().__init__(params, dict(lr=lr, c1=c1, c2=c2, max_eval=max_eval))
+        check_positive("memory_mb", memory_mb)
+        super().__init__(
+            params, dict(lr=lr, c1=c1, c2=c2, max_eval=max_eval, memory_mb=memory_mb)
+        )
+        n = sum(p.numel() for g in self.param_groups for p in g["params"])
+        dtype = self.param_groups[0]["params"][0].dtype
+        need = n * n * dtype.itemsize
+        if need > memory_mb * 2**20:
+            raise ValueError(
+                f"BFGS keeps a dense {n} x {n} inverse-Hessian approximation "
+                f"({need / 2**20:,.0f} MiB in {str(dtype).removeprefix('torch.')}), more than "
+                f"memory_mb={memory_mb:g}; use method 'lbfgs' (descend.optim.LBFGS), which keeps "
+                "10 pairs of vectors (O(n) memory), or raise memory_mb"
+            )
 
     def _init_buffers(self, state: dict[str, Any], n: int) -> None:
         flat = self._flat
