@@ -19,10 +19,10 @@ import torch
 from torch import Tensor
 
 from descend.engine import run_descent
+from descend.engine.stopping import StoppingCriteria
 from descend.objective import Objective
 from descend.optim.optimizer import StepFailed
 from descend.result import Status
-from descend.engine.stopping import StoppingCriteria
 
 
 class Scripted(torch.optim.Optimizer):
