@@ -131,7 +131,7 @@ def test_x_scale_numbers_and_jac() -> None:
 
 
 @pytest.mark.parametrize("method", ["lm", "trf", "dogbox"])
-def test_a_trial_point_with_non_finite_residuals_is_refused_and_the_run_goes_on(method: str) -> None:
+def test_a_trial_point_with_non_finite_residuals_is_refused_and_the_run_goes_on(method):
     """log(x) is NaN for x < 0. From x = 10 the Gauss-Newton step for log(x) - log(2) is
     -x log 5 = -16.1, which lands at x <= 0 (cut to the first radius, 10, by trf and dogbox),
     where the residual is not finite: that trial is rejected, the region shrinks, and the
