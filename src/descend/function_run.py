@@ -20,6 +20,7 @@ from descend.monitors import monitors_for_run
 from descend.objective import Objective
 from descend.result import OptimizeResult
 from descend.scipy_form import Call, inverse_hessian
+from descend.validation import check_device
 
 #: the method ``minimize`` and ``multistart`` use when none is named
 DEFAULT_METHOD = "lbfgs"
@@ -98,7 +99,7 @@ def _as_parameter(x0: Any, device: Any) -> tuple[Tensor, Callable[[Tensor], Any]
         bad = (~torch.isfinite(x)).nonzero()[0].tolist()
         raise ValueError(f"x0 contains NaN or inf (first at index {bad}); give a finite start")
     if device is not None:
-        x = x.to(device)
+        x = x.to(check_device(device))
     return x.requires_grad_(True), present
 
 

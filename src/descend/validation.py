@@ -117,3 +117,16 @@ def _edits(a: str, b: str) -> int:
                 row[j] = min(row[j], rows[-2][j - 2] + 1)
         rows.append(row)
     return rows[-1][-1]
+
+
+def check_device(value: Any) -> Any:
+    """``value`` as a ``torch.device`` that exists on this machine (``device=`` arguments)."""
+    import torch  # the one check here that needs torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={value!r} is not a torch device: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} but CUDA is not available here; use 'cpu'")
+    return device

@@ -528,3 +528,22 @@ def test_nan_data_is_reported_at_the_first_step():
     res = fit(linear(), "mse", (X, y), batch_size="full", progress=False)
     assert res.status == Status.DIVERGED
     assert "at the start, before any step: check the data" in res.message
+
+
+def test_mistakes_at_the_boundary_name_the_argument(tmp_path):
+    X, y = regression(n=20)
+    with pytest.raises(
+        ValueError, match=r"cannot take the data's rows: a batch X of shape \(20, 3\)"
+    ):
+        fit(nn.Linear(4, 1).double(), "mse", (X, y), progress=False)
+    with pytest.raises(ValueError, match=r"device='nope' is not a torch device"):
+        fit(linear(), "mse", (X, y), device="nope", progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device='cuda' but CUDA is not available"):
+            fit(linear(), "mse", (X, y), device="cuda", progress=False)
+        with pytest.raises(ValueError, match=r"device='cuda' but CUDA is not available"):
+            descend.minimize(lambda x: (x**2).sum(), [1.0], device="cuda")
+    garbage = tmp_path / "model.ckpt"
+    garbage.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match=r"is not a descend.fit checkpoint.*could not be read"):
+        fit(linear(), "mse", (X, y), resume=garbage, progress=False)

@@ -82,6 +82,7 @@ from descend.monitors import OverfittingMonitor
 from descend.optim.step_size import lipschitz_constant
 from descend.result import Status
 from descend.train.fit import fit
+from descend.validation import check_device
 
 
 class DescendEstimator(BaseEstimator):
@@ -510,13 +511,7 @@ class DescendEstimator(BaseEstimator):
         return base
 
     def _device(self) -> torch.device:
-        try:
-            device = torch.device(self.device if self.device is not None else "cpu")
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"device={self.device!r} is not a torch device: {exc}") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} but CUDA is not available here")
-        return device
+        return check_device(self.device if self.device is not None else "cpu")
 
     def _warn(
         self,

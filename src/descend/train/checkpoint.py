@@ -36,7 +36,15 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"resume: no checkpoint at {path!r}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    if os.path.isdir(path):
+        raise ValueError(f"resume: {path!r} is a folder; give the checkpoint file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch's unpickler names its own internals, not the file
+        raise ValueError(
+            f"resume: {path!r} is not a descend.fit checkpoint (format {FORMAT}): it could "
+            f"not be read ({type(exc).__name__})"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path!r} is not a descend.fit checkpoint (format {FORMAT})")
     return state

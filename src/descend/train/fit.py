@@ -44,7 +44,7 @@ from descend.train.losses import Loss, get_loss, get_metric
 from descend.train.regularization import GradientClipper, Penalty
 from descend.train.result import FitResult, epoch_history, step_history
 from descend.train.schedules import build_schedule
-from descend.validation import check_int, check_non_negative
+from descend.validation import check_device, check_int, check_non_negative
 
 #: steps allowed when neither ``epochs`` nor ``max_steps`` bounds a run (never reached)
 UNBOUNDED = 2**62
@@ -162,7 +162,7 @@ def fit(
         raise ValueError("epochs=None needs max_steps to bound the run; give one of them")
     if stopping is not None and not isinstance(stopping, StoppingCriteria):
         raise TypeError(f"stopping must be a descend.StoppingCriteria, got {stopping!r}")
-    device = torch.device(device) if device is not None else params[0].device
+    device = check_device(device) if device is not None else params[0].device
     model.to(device)
     if init is not None:
         from descend.init import initialize
@@ -434,6 +434,8 @@ class Trainer:
             ):
                 self.objective.forget()
         self._lr = loop.lr()
+        if loop.nit == 0 and self.epoch == 0:
+            self._first_evaluation()
         self.objective.closure()
         assert self._eval is not None
         data_loss, norm_t, rows, total_t = self._eval
@@ -453,6 +455,22 @@ class Trainer:
         if capabilities(self.optimizer).proximal:
             g_test = self._mapping if loop.nit > 0 else math.inf
         return Measure([total], [norm], [g_test], [step], [scale])
+
+    def _first_evaluation(self) -> None:
+        """The first batch through the model: a model that cannot take the data's rows
+        (another feature count, 1-D X) is the caller's mistake, said in their terms."""
+        try:
+            self.objective.closure()
+        except RuntimeError as exc:
+            if not any(word in str(exc) for word in ("shape", "size", "dimension")):
+                raise
+            batch = self._batch
+            X = next(iter(batch))[0] if isinstance(batch, FullPass) else batch[0]
+            raise ValueError(
+                f"the model cannot take the data's rows: a batch X of shape {tuple(X.shape)} "
+                f"gave {type(exc).__name__}: {str(exc).splitlines()[0]}; check that X has one "
+                "row per sample and as many features as the model's input"
+            ) from exc
 
     def exhausted(self, loop: Engine) -> Outcome | None:
         if self.epochs is not None and self.epoch >= self.epochs:
