@@ -130,9 +130,11 @@ def fit(
         progress: show a progress bar when writing to a terminal.
         init: initialize the model's weights first (:func:`descend.init.initialize`
             scheme, seeded by ``seed``).
-        stopping: a :class:`descend.StoppingCriteria`: ``gtol`` tests full-batch
-            gradients, ``ftol`` (with ``patience``) and ``target`` the epoch's training
-            loss, ``max_time`` the wall clock, ``divergence_factor`` the step losses, and
+        stopping: a :class:`descend.StoppingCriteria`. On the full batch every test
+            reads the iterate itself (f with the L2 term, its gradient, or for L1 the
+            proximal gradient mapping); on mini-batches ``ftol`` (with ``patience``) and
+            ``target`` read each epoch's mean training loss and ``divergence_factor`` each
+            batch's loss, and gtol/xtol do not apply. ``max_time`` is the wall clock,
             ``max_iter`` caps the steps. Default: none of them but divergence.
         **options: passed to the optimizer (``momentum``, ``betas``, ``weight_decay``, ...).
 

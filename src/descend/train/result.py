@@ -35,8 +35,9 @@ class FitResult:
         model: the trained module (the same object that was passed in), holding the best
             weights when the run diverged or ``EarlyStopping`` restored them.
         status: why training stopped (:class:`descend.Status`): ``max_iter`` when the
-            epoch or step budget ran out, ``callback``, ``diverged``, ``gtol``/``ftol`` from
-            ``stopping``, ``max_time``.
+            epoch or step budget ran out, ``early_stopping``, ``callback``, ``diverged``,
+            ``line_search_failed``, ``gtol``/``ftol``/``xtol``/``target`` from ``stopping``,
+            ``saddle``, ``max_time``.
         message: the same in plain English, with advice when it failed.
         history: per-step :class:`descend.History` (columns ``STEP_COLUMNS``).
         epoch_history: per-epoch history (columns ``EPOCH_COLUMNS``).
