@@ -221,10 +221,9 @@ class Engine:
         )
 
     def _observe(self, m: Measure, active: list[int]) -> None:
-        lr = self.lr()
         best = []
-        for i in active:
-            outcome, improved = self.trackers[i].observe(m.f[i], m.g[i], self.nit, lr)
+        for i in active:  # the rate is read only for a divergence message
+            outcome, improved = self.trackers[i].observe(m.f[i], m.g[i], self.nit, self.lr)
             if outcome is not None:
                 self._stop([i], outcome)
             elif improved:

@@ -9,6 +9,7 @@ and the best point seen; :func:`describe` is the one status -> message table (as
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,9 +110,10 @@ class Tracker:
         self.calm_f = self.calm_x = 0
 
     def observe(
-        self, f: float, g: float, nit: int, lr: float | None
+        self, f: float, g: float, nit: int, lr: Callable[[], float | None]
     ) -> tuple[Outcome | None, bool]:
-        """Divergence and the best point; ``(outcome or None, whether f is a new best)``."""
+        """Divergence and the best point; ``(outcome or None, whether f is a new best)``.
+        ``lr()`` gives the rate a divergence message advises on (read only then)."""
         self.last_f, self.last_g = f, g
         if not (math.isfinite(f) and math.isfinite(g)):
             what, value = (self.name, f) if not math.isfinite(f) else ("the gradient norm", g)
@@ -123,7 +125,7 @@ class Tracker:
                 ), False
             return (
                 Status.DIVERGED,
-                divergence_message(value, self.best_f, nit - self.best_nit, lr, what),
+                divergence_message(value, self.best_f, nit - self.best_nit, lr(), what),
             ), False
         if self.f0 is None:
             self.f0 = f
@@ -133,7 +135,7 @@ class Tracker:
         if self.stopping.diverging(f, self.best_f, self.f0):
             return (
                 Status.DIVERGED,
-                divergence_message(f, self.best_f, nit - self.best_nit, lr, self.name),
+                divergence_message(f, self.best_f, nit - self.best_nit, lr(), self.name),
             ), False
         return None, False
 
