@@ -19,6 +19,7 @@ ADDED = (
     "adafactor",
     "lion",
     "adopt",
+    "yogi",
     "schedule-free-sgd",
     "schedule-free-adamw",
     "prodigy",

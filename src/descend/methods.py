@@ -260,6 +260,13 @@ _first_order(
     {"lr": 1e-3},
 )
 _first_order(
+    "yogi",
+    optim.Yogi,
+    "Yogi: Adam with an additive second-moment update that cannot forget large gradients",
+    {"lr": 0.1},
+    {"lr": 1e-2},
+)
+_first_order(
     "schedule-free-sgd",
     optim.ScheduleFreeSGD,
     "Schedule-Free SGD: interpolation and averaging instead of momentum and a schedule",

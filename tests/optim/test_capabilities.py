@@ -41,6 +41,7 @@ EXPECTED = {
     descend.optim.Adafactor: Capabilities(),
     descend.optim.Lion: Capabilities(elementwise=True),
     descend.optim.ADOPT: Capabilities(elementwise=True, couples_weight_decay=True),
+    descend.optim.Yogi: Capabilities(elementwise=True, couples_weight_decay=True),
     descend.optim.ScheduleFreeSGD: Capabilities(elementwise=True, couples_weight_decay=True),
     descend.optim.ScheduleFreeAdamW: Capabilities(elementwise=True),
     descend.optim.Muon: Capabilities(),

@@ -28,6 +28,7 @@ from descend.optim.schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from descend.optim.sgd import SGD
 from descend.optim.torch_lbfgs import TorchLBFGS
 from descend.optim.trust_region import TrustRegion
+from descend.optim.yogi import Yogi
 
 __all__ = [
     "ADOPT",
@@ -60,6 +61,7 @@ __all__ = [
     "StepFailed",
     "TorchLBFGS",
     "TrustRegion",
+    "Yogi",
     "capabilities",
     "muon_groups",
 ]
