@@ -7,7 +7,15 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from descend.federated import Strategy, fedavgm, fedopt, fedprox, plot_rounds, simulate
+from descend.federated import (
+    Strategy,
+    fedavgm,
+    fedopt,
+    fedprox,
+    fedyogi,
+    plot_rounds,
+    simulate,
+)
 from descend.federated.clients import derive
 from descend.federated.strategy import proximal_loss
 from descend.train import fit
@@ -91,6 +99,20 @@ def test_server_optimizers_step_on_the_pseudo_gradient(digits):
     for strategy in ("fedadam", "fedadagrad", "fedavgm", fedopt("rmsprop", 1e-2)):
         res = run(digits, rounds=2, strategy=strategy)
         assert res.test_metric > 0.5, strategy
+
+
+def test_fedyogi_takes_reddi_et_als_step_on_the_pseudo_gradient(digits):
+    """One round: delta = w - mean(client models); m = 0.1 delta; v = v0 - 0.01 sign(v0 -
+    delta^2) delta^2; w <- w - lr m / (sqrt(v) + tau) (Reddi et al. 2021, Algorithm 2)."""
+    base = run(digits, rounds=1, test=None, metric=None)
+    start = mlp().state_dict()
+    strategy = fedyogi(server_lr=0.03, betas=(0.9, 0.99), eps=1e-3, initial_accumulator=1e-4)
+    yogi = run(digits, rounds=1, strategy=strategy, test=None, metric=None)
+    for name, value in yogi.model.state_dict().items():
+        delta = start[name] - base.model.state_dict()[name]
+        v = 1e-4 - 0.01 * torch.sign(1e-4 - delta**2) * delta**2
+        expected = start[name] - 0.03 * (0.1 * delta) / (v.sqrt() + 1e-3)
+        torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_fedprox_adds_the_proximal_term_to_the_client_loss():

@@ -51,7 +51,9 @@ def federated_command(
     ] = 2,
     strategy: Annotated[
         str,
-        typer.Option("--strategy", help="fedavg, fedavgm, fedprox, fedadam or fedadagrad."),
+        typer.Option(
+            "--strategy", help="fedavg, fedavgm, fedprox, fedadam, fedyogi or fedadagrad."
+        ),
     ] = "fedavg",
     rounds: Annotated[int, typer.Option("--rounds", help="Communication rounds.")] = 10,
     fraction: Annotated[

@@ -28,6 +28,7 @@ from descend.federated.strategy import (
     fedavgm,
     fedopt,
     fedprox,
+    fedyogi,
     proximal_loss,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "fedavgm",
     "fedopt",
     "fedprox",
+    "fedyogi",
     "iid",
     "label_counts",
     "pathological",

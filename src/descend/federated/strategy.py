@@ -8,8 +8,8 @@ the pseudo-gradient :math:`\Delta = w - \bar w`:
 
 * FedAvg (McMahan et al. 2017): ``gd`` with server lr 1, so :math:`w \leftarrow \bar w`.
 * FedAvgM (Hsu et al. 2019): ``momentum`` (server momentum :math:`\beta`, server lr).
-* FedAdam, FedAdagrad: ``adam``, ``adagrad`` as the server optimizer; :func:`fedopt`
-  takes any descend method.
+* FedAdam, FedYogi, FedAdagrad: ``adam``, ``yogi``, ``adagrad`` as the server optimizer;
+  :func:`fedopt` takes any descend method.
 * FedProx (Li et al. 2020): FedAvg's server, and each client minimizes its loss plus
   :math:`\frac{\mu}{2}\|w - w_{\text{global}}\|^2` (:func:`proximal_loss`).
 
@@ -40,6 +40,7 @@ __all__ = [
     "fedavgm",
     "fedopt",
     "fedprox",
+    "fedyogi",
     "proximal_loss",
 ]
 
@@ -96,6 +97,19 @@ def fedadam(
     return Strategy("fedadam", "adam", server_lr, {"betas": betas, "eps": eps})
 
 
+def fedyogi(
+    server_lr: float = 1e-2,
+    betas: tuple[float, float] = (0.9, 0.99),
+    eps: float = 1e-3,
+    initial_accumulator: float = 1e-6,
+) -> Strategy:
+    """FedYogi: Yogi on the pseudo-gradient, :math:`v \\leftarrow v - (1-\\beta_2)
+    \\operatorname{sign}(v - \\Delta^2)\\Delta^2` (Reddi et al.'s τ is ``eps``, their
+    :math:`v_{-1} \\ge \\tau^2` is ``initial_accumulator``)."""
+    options = {"betas": betas, "eps": eps, "initial_accumulator": initial_accumulator}
+    return Strategy("fedyogi", "yogi", server_lr, options)
+
+
 def fedadagrad(server_lr: float = 1e-1, eps: float = 1e-3) -> Strategy:
     """FedAdagrad: AdaGrad on the pseudo-gradient."""
     return Strategy("fedadagrad", "adagrad", server_lr, {"eps": eps})
@@ -113,6 +127,7 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "fedavgm": fedavgm,
     "fedprox": fedprox,
     "fedadam": fedadam,
+    "fedyogi": fedyogi,
     "fedadagrad": fedadagrad,
 }
 
