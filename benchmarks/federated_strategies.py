@@ -1,4 +1,4 @@
-"""Federated strategies on label-skewed clients: FedAvg, FedProx, FedAvgM and FedAdam on
+"""Federated strategies on label-skewed clients: FedAvg, FedProx, FedAvgM, FedAdam and FedYogi on
 the digits, rounds to 90% test accuracy and the final accuracy, same seed, same budget.
 
 Data: scikit-learn's digits (1,797 images of 8x8 pixels, 10 classes), a stratified 75/25
@@ -12,7 +12,8 @@ starting weights for every strategy. Each round every client (``--fraction`` 1) 
 * ``fedavg``: the row-weighted mean of the client models;
 * ``fedprox``: the same server, each client's loss + mu/2 |w - w_global|^2 (mu 0.1);
 * ``fedavgm``: server momentum 0.9 on the pseudo-gradient, server lr 1;
-* ``fedadam``: Adam on the pseudo-gradient (server lr 0.01, betas 0.9/0.99, eps 1e-3).
+* ``fedadam``: Adam on the pseudo-gradient (server lr 0.01, betas 0.9/0.99, eps 1e-3);
+* ``fedyogi``: Yogi on the pseudo-gradient (the same settings, v0 = 1e-6).
 
 Goal (issue 12): the table for alpha = 0.1, and IID FedAvg >= 95%.
 
@@ -39,6 +40,7 @@ from descend.federated import (
     fedavg,
     fedavgm,
     fedprox,
+    fedyogi,
     label_counts,
     plot_partition,
     plot_rounds,
@@ -50,6 +52,7 @@ STRATEGIES = {
     "fedprox": lambda: fedprox(mu=0.1),
     "fedavgm": lambda: fedavgm(server_momentum=0.9, server_lr=1.0),
     "fedadam": lambda: fedadam(server_lr=1e-2),
+    "fedyogi": lambda: fedyogi(server_lr=1e-2),
 }
 
 

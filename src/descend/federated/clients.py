@@ -57,18 +57,19 @@ class ClientTraining:
 
     def train(self, model: nn.Module, round_: int, clients: list[int]) -> list[ClientUpdate]:
         """Each of ``clients`` trained from ``model`` (left unchanged) in round ``round_``."""
+        return [self.train_client(model, round_, k, self.parts[k]) for k in clients]
+
+    def train_client(self, model: nn.Module, round_: int, k: int, rows: Tensor) -> ClientUpdate:
+        """Client ``k`` trained from ``model`` (left unchanged) on ``rows`` of X and y in
+        round ``round_``; its seed depends on the run's seed, the round and ``k`` only."""
         anchor = [p.detach() for p in model.parameters() if p.requires_grad]
-        updates = []
-        for k in clients:
-            client = copy.deepcopy(model)
-            index = self.parts[k]
-            result = fit(
-                client, self._loss(client, anchor), (self.X[index], self.y[index]),
-                seed=derive(self.seed, 2, round_, k), progress=False, monitors=None,
-                **self.fit_options,
-            )  # fmt: skip
-            updates.append((k, client.state_dict(), int(index.numel()), float(result.fun)))
-        return updates
+        client = copy.deepcopy(model)
+        result = fit(
+            client, self._loss(client, anchor), (self.X[rows], self.y[rows]),
+            seed=derive(self.seed, 2, round_, k), progress=False, monitors=None,
+            **self.fit_options,
+        )  # fmt: skip
+        return k, client.state_dict(), int(rows.numel()), float(result.fun)
 
     def _loss(self, client: nn.Module, anchor: list[Tensor]) -> Loss:
         if self.strategy.mu == 0:

@@ -38,7 +38,7 @@ from descend.train.data import Converter
 from descend.train.losses import Loss, get_loss, get_metric
 from descend.validation import check_choice, check_int, check_number
 
-__all__ = ["ROUND_COLUMNS", "FederatedResult", "simulate"]
+__all__ = ["ROUND_COLUMNS", "FederatedResult", "score_model", "simulate"]
 
 #: per-round history: clients sampled, their mean final training loss (weighted by rows;
 #: FedProx's includes its proximal term), the global model's test loss and metric (NaN
@@ -201,7 +201,7 @@ def simulate(
                 updates = training.train(model, r, training.chosen(r))
             _aggregate(model, server, names, [u[1] for u in updates], [u[2] for u in updates])
             if scoring is not None:
-                scores = _score(model, spec, *scoring)
+                scores = score_model(model, spec, *scoring)
             weights = np.asarray([u[2] for u in updates], dtype=np.float64)
             losses = np.asarray([u[3] for u in updates], dtype=np.float64)
             row = (
@@ -291,9 +291,10 @@ def _aggregate(
 
 
 @torch.no_grad()
-def _score(
+def score_model(
     model: nn.Module, spec: Loss, X: Tensor, y: Tensor, metric: Callable | None
 ) -> tuple[float, float]:
+    """``model``'s loss and ``metric`` (NaN without one) on ``(X, y)`` in eval mode."""
     was_training = model.training
     model.eval()
     out = model(X)
