@@ -12,6 +12,7 @@ from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
 from descend.cli import app
+from descend.runs import RunStore
 
 runner = CliRunner()
 
@@ -55,6 +56,24 @@ def test_tune_runs_a_stored_study_and_continues_it(table, tmp_path):
     stored = optuna.load_study(study_name="d", storage=storage)
     assert len(stored.trials) == 5
     assert stored.direction == optuna.study.StudyDirection.MAXIMIZE
+
+
+def test_every_trial_and_a_rerun_of_the_best_are_run_records(table, tmp_path):
+    db = tmp_path / "runs.sqlite"
+    done = invoke(table, "--target", "target", "--model", "logistic", "--epochs", "2",
+                  "--trials", "3", "--pruner", "none", "--db", db)  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "recorded as runs" in done.stdout
+    with RunStore(db) as store:
+        records = [store.get(i) for i in store.ids()]
+    assert [r.kind for r in records] == ["tune"] * 4
+    assert len({r.group for r in records}) == 1
+    trials, best = records[:3], records[3]
+    chosen = best.config["trial"]
+    assert best.label == f"best: trial {chosen}, rerun"
+    # the rerun is the best trial again, with its seed: the same numbers
+    assert best.summary["fun"] == trials[chosen].summary["fun"]
+    assert trials[chosen].config["arguments"] == best.config["arguments"]
 
 
 @pytest.mark.parametrize(

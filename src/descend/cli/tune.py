@@ -21,7 +21,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from descend.cli.common import number, stdout_console, user_errors
+from descend.cli.common import DbOpt, NoRecordOpt, number, stdout_console, user_errors
+from descend.cli.recording import CliRecorder, new_group
 from descend.cli.table_models import MODULES, build_module, read_for_module
 
 
@@ -91,13 +92,27 @@ def tune_command(
             show_default=False,
         ),
     ] = None,
+    db: DbOpt = None,
+    no_record: NoRecordOpt = False,
 ) -> None:
-    """Tune a model's optimizer on a CSV table (Optuna; every trial a descend.fit)."""
+    """Tune a model's optimizer on a CSV table (Optuna; every trial a descend.fit); every
+    trial and a rerun of the best one are recorded in the runs database."""
     import optuna
 
     from descend.tune import default_space, save_plots, tune_fit
 
     table = read_for_module(data, target, model, validation_split, seed, "--validation-split")
+    recorder = CliRecorder(db, enabled=not no_record)  # a broken database stops us here
+    group = new_group("tune")
+    config = {
+        "data": str(data), "target": target, "model": model, "hidden": hidden,
+        "epochs": epochs, "validation_split": validation_split, "study": study_name,
+        "storage": storage, "seed": seed,
+    }  # fmt: skip
+
+    def on_run(trial: int, arguments: dict[str, Any], result: Any) -> None:
+        recorder.record("tune", {**config, "trial": trial, "arguments": arguments}, result,
+                        label=f"trial {trial}", group=group)  # fmt: skip
     if plots is not None:
         try:
             plots.mkdir(parents=True, exist_ok=True)
@@ -127,8 +142,13 @@ def tune_command(
             lambda: build_module(model, table, hidden), table.loss, table.train,
             validation=table.held_out, metric=table.metric, epochs=epochs, space=space,
             trials=trials, timeout=timeout, sampler=sampler, pruner=pruner, storage=storage,
-            study_name=study_name, seed=seed, on_trial=on_trial,
+            study_name=study_name, seed=seed, on_trial=on_trial, on_run=on_run,
         )  # fmt: skip
+    best = found.rerun()  # the best configuration again, unpruned, with its seed
+    recorder.record(
+        "tune", {**config, "trial": found.best_trial, "arguments": found.best_arguments}, best,
+        label=f"best: trial {found.best_trial}, rerun", group=group,
+    )  # fmt: skip
     console = stdout_console()
     score = "validation accuracy" if table.classifier else "validation loss (standardized target)"
     console.print(
@@ -144,6 +164,7 @@ def tune_command(
         console.print(f"saved {', '.join(p.name for p in written)} in {plots}")
     if storage is not None:
         console.print(f"the study {study_name!r} is in {storage}; run again to continue it")
+    recorder.announce(console)
 
 
 def _best_table(found: Any, score: str, rows: int = 5) -> Table:

@@ -123,7 +123,7 @@ def tune_estimator(
 
     study = {"trials": trials, "timeout": timeout, "sampler": sampler, "pruner": "none",
              "storage": storage, "study_name": study_name, "seed": seed}  # fmt: skip
-    found = _study(run, space, "score", "maximize", study, None, on_trial, by_epoch=False,
+    found = _study(run, space, "score", "maximize", study, None, on_trial, None, by_epoch=False,
                    every=1)  # fmt: skip
     found.best_estimator = configure(dict(found.best_params), found.best_seed).fit(X, y)
     return found

@@ -37,6 +37,9 @@ __all__ = ["PRUNERS", "SAMPLERS", "TuneResult", "create_study", "tune_fit", "tun
 
 SAMPLERS = ("tpe", "random", "cmaes")
 PRUNERS = ("median", "halving", "hyperband", "none")
+#: ``on_run(number, arguments, result)``: a trial's number, its run's arguments, its result
+OnRun = Callable[[int, dict[str, Any], Any], None]
+
 #: what a trial holds when it ends: what counts towards a study's ``trials``
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _TRIAL, _SAMPLER, _SPLIT = 0, 1, 2  # the streams of a study's seed
@@ -99,6 +102,7 @@ def tune_fit(
     seed: int = 0,
     run_seed: int | None = None,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+    on_run: OnRun | None = None,
     **fit_options: Any,
 ) -> TuneResult:
     """Tune ``descend.fit`` of ``model`` on ``data``: each trial a run with sampled values.
@@ -134,6 +138,8 @@ def tune_fit(
             trials differ only in their hyperparameters (common random numbers); default
             None: each trial its own seed, derived from ``seed`` and its number.
         on_trial: called with each trial as it ends (a progress display).
+        on_run: called as ``on_run(number, arguments, result)`` with each trial's run, the
+            pruned ones included (what it trained, its ``FitResult``): to record every trial.
         **fit_options: passed to every run (``l2``, ``clip_grad_norm``, ``monitors``...).
 
     Returns:
@@ -170,7 +176,9 @@ def tune_fit(
 
     study = {"trials": trials, "timeout": timeout, "sampler": sampler, "pruner": pruner,
              "storage": storage, "study_name": study_name, "seed": seed}  # fmt: skip
-    return _study(run, space, monitor, direction, study, run_seed, on_trial, by_epoch=True, every=1)
+    return _study(
+        run, space, monitor, direction, study, run_seed, on_trial, on_run, by_epoch=True, every=1
+    )
 
 
 def tune_minimize(
@@ -189,6 +197,7 @@ def tune_minimize(
     seed: int = 0,
     run_seed: int | None = None,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+    on_run: OnRun | None = None,
     **minimize_options: Any,
 ) -> TuneResult:
     """Tune ``descend.minimize(fun, x0)``: each trial a run of ``max_iter`` iterations.
@@ -214,7 +223,7 @@ def tune_minimize(
 
     study = {"trials": trials, "timeout": timeout, "sampler": sampler, "pruner": pruner,
              "storage": storage, "study_name": study_name, "seed": seed}  # fmt: skip
-    return _study(run, space, "fun", "minimize", study, run_seed, on_trial, by_epoch=False,
+    return _study(run, space, "fun", "minimize", study, run_seed, on_trial, on_run, by_epoch=False,
                   every=every)  # fmt: skip
 
 
@@ -255,6 +264,7 @@ def _study(
     options: dict[str, Any],
     run_seed: int | None,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None,
+    on_run: OnRun | None,
     *,
     by_epoch: bool,
     every: int,
@@ -281,6 +291,8 @@ def _study(
         trial.set_user_attr("seed", trial_seed)
         prune = PruningCallback(trial, monitor, every=every)
         result = run(values, trial_seed, [prune])
+        if on_run is not None:
+            on_run(trial.number, space.arguments(values), result)
         trial.set_user_attr("work", int(result.epoch if by_epoch else result.nit))
         status = getattr(result, "status", None)
         if status is not None:
