@@ -11,6 +11,7 @@ from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
 from descend.cli import app
+from descend.runs import RunStore
 
 runner = CliRunner()
 
@@ -38,7 +39,7 @@ def invoke(*args: object):
 def test_federated_prints_a_row_per_round_and_repeats_with_the_seed(table):
     args = (table, "--target", "target", "--clients", "8", "--rounds", "3",
             "--partition", "dirichlet", "--alpha", "0.5", "--strategy", "fedprox",
-            "--fraction", "0.5", "--lr", "0.05")  # fmt: skip
+            "--fraction", "0.5", "--lr", "0.05", "--no-record")  # fmt: skip
     first = invoke(*args)
     assert first.exit_code == 0, first.output
     assert "8 clients (dirichlet" in first.stdout and "fedprox, 3 rounds" in first.stdout
@@ -47,6 +48,31 @@ def test_federated_prints_a_row_per_round_and_repeats_with_the_seed(table):
     assert len(rows) == 3 and all("│       4 │" in row for row in rows)
     again = invoke(*args)
     assert again.stdout == first.stdout
+
+
+def test_a_run_stopped_and_resumed_is_recorded_as_the_uninterrupted_one(table, tmp_path):
+    db = tmp_path / "runs.sqlite"
+    args = (table, "--target", "target", "--clients", "6", "--strategy", "fedavgm",
+            "--fraction", "0.5", "--lr", "0.05", "--db", db)  # fmt: skip
+    straight = invoke(*args, "--rounds", "3")
+    assert straight.exit_code == 0, straight.output
+    assert "recorded as run 1" in straight.stdout
+    saved = tmp_path / "server.pt"
+    first = invoke(*args, "--rounds", "2", "--checkpoint", saved)
+    assert first.exit_code == 0, first.output
+    resumed = invoke(*args, "--rounds", "3", "--checkpoint", saved, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    with RunStore(db) as store:
+        whole, _, rest = (store.get(i) for i in store.ids())
+    assert whole.kind == "federated" and whole.label == "fedavgm"
+    assert whole.summary["nit"] == rest.summary["nit"] == 3
+    assert rest.summary["fun"] == whole.summary["fun"]
+    assert rest.summary["parameters_sha256"] == whole.summary["parameters_sha256"]
+
+
+def test_resume_needs_a_checkpoint(table):
+    result = invoke(table, "--target", "target", "--rounds", "1", "--resume")
+    assert result.exit_code == 2 and "give --checkpoint" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from descend.cli.common import number, stdout_console, user_errors
+from descend.cli.common import DbOpt, NoRecordOpt, number, stdout_console, user_errors
+from descend.cli.recording import CliRecorder
 from descend.cli.table_models import MODULES, build_module, read_for_module
 
 
@@ -87,11 +88,33 @@ def federated_command(
             "--processes", min=1, help="Train the clients in this many processes (same result)."
         ),
     ] = 1,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="Save the server's state here after every round (resume with --resume).",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue from --checkpoint if it exists; ends as a run never stopped.",
+        ),
+    ] = False,
+    db: DbOpt = None,
+    no_record: NoRecordOpt = False,
 ) -> None:
     """Train a model over simulated clients holding parts of a CSV table."""
     from descend.federated import simulate
 
+    if resume and checkpoint is None:
+        raise ValueError("--resume continues from --checkpoint FILE; give --checkpoint")
+    if checkpoint is not None and checkpoint.is_dir():
+        raise ValueError(f"--checkpoint {str(checkpoint)!r} is a folder; give a file")
     table = read_for_module(data, target, model, test_split, seed, "--test-split")
+    recorder = CliRecorder(db, enabled=not no_record)  # a broken database stops us here
     size: int | str = batch_size.strip().lower()
     if size != "full":
         try:
@@ -119,6 +142,7 @@ def federated_command(
             strategy=strategy, rounds=rounds, fraction=fraction, local_epochs=local_epochs,
             local_batch_size=size, optimizer=optimizer, lr=lr, test=table.held_out,
             metric=table.metric, seed=seed, on_round=on_round, processes=processes,
+            checkpoint=checkpoint, resume=resume or None,
         )  # fmt: skip
     console = stdout_console()
     sizes = res.client_sizes
@@ -128,6 +152,15 @@ def federated_command(
         f"epoch{'s' * (local_epochs != 1)} by {optimizer}; seed {seed}"
     )
     console.print(_rounds_table(rows, table.classifier))
+    config = {
+        "data": str(data), "target": target, "model": model, "clients": clients,
+        "partition": partition, "alpha": alpha, "classes_per_client": classes_per_client,
+        "strategy": strategy, "rounds": rounds, "fraction": fraction,
+        "local_epochs": local_epochs, "batch_size": batch_size, "optimizer": optimizer,
+        "lr": lr, "hidden": hidden, "test_split": test_split, "seed": seed,
+    }  # fmt: skip
+    recorder.record("federated", config, res, label=res.strategy.name, seed=seed)
+    recorder.announce(console)
 
 
 def _score(row: dict[str, float], classifier: bool) -> float:

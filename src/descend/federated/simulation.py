@@ -33,7 +33,7 @@ from descend.federated.partition import (
 )
 from descend.federated.processes import ClientProcesses
 from descend.federated.strategy import STRATEGIES, Strategy
-from descend.result import History
+from descend.result import History, Status
 from descend.train.data import Converter
 from descend.train.losses import Loss, get_loss, get_metric
 from descend.validation import check_choice, check_int, check_number
@@ -72,6 +72,35 @@ class FederatedResult:
     def client_sizes(self) -> list[int]:
         """Rows per client."""
         return [int(p.numel()) for p in self.parts]
+
+    # what a run record reads (descend.runs.RunRecord.from_result), as of any descend run
+
+    @property
+    def status(self) -> Status:
+        """A federated run always trains its budget of rounds: ``max_iter``."""
+        return Status.MAX_ITER
+
+    @property
+    def method(self) -> str:
+        """The strategy's name."""
+        return self.strategy.name
+
+    @property
+    def fun(self) -> float:
+        """The global model's test loss after the last round, or without test data the
+        last round's client loss (weighted by rows)."""
+        if not math.isnan(self.test_loss) or not len(self.history):
+            return self.test_loss
+        return float(self.history["client_loss"][-1])
+
+    @property
+    def nit(self) -> int:
+        """Rounds run."""
+        return self.rounds
+
+    @property
+    def message(self) -> str:
+        return f"ran {self.rounds} rounds of {self.strategy.name} over {len(self.parts)} clients"
 
 
 def simulate(
