@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from descend.notebook import diagnoses_table, history_table, outcome, section, table
+
 
 class Status(str, Enum):
     """Why a run stopped. The first four count as converged."""
@@ -36,8 +38,16 @@ class Status(str, Enum):
     def converged(self) -> bool:
         return self in _CONVERGED
 
+    @property
+    def failed(self) -> bool:
+        """The run failed or its answer is wrong: it diverged, its line search failed, or
+        it stopped at a saddle point."""
+        return self in _FAILED
+
 
 _CONVERGED = {Status.GTOL, Status.FTOL, Status.XTOL, Status.TARGET}
+#: the statuses of a run that failed (shown red in a notebook)
+_FAILED = {Status.DIVERGED, Status.LINE_SEARCH_FAILED, Status.SADDLE}
 
 #: the per-iteration columns every run records, in order
 HISTORY_COLUMNS = ("iteration", "f", "grad_norm", "step_norm", "lr", "time", "nfev", "njev")
@@ -115,6 +125,11 @@ class History:
 
     def __repr__(self) -> str:
         return f"History({len(self)} rows, columns={list(self.columns)})"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: per column its first, last, least and greatest value."""
+        data = self.as_dict()
+        return history_table(self.columns, data, len(self))
 
 
 @dataclass
@@ -233,6 +248,26 @@ class OptimizeResult(Mapping[str, Any]):
             kinds = ", ".join(getattr(d, "kind", str(d)) for d in self.diagnoses)
             lines.append(f"diagnoses: {kinds}")
         return "OptimizeResult(\n" + "\n".join(lines) + "\n)"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the status as a badge, the message, the key figures, the
+        diagnoses and the history's summary (every user string escaped)."""
+        figures = [
+            ("method", self.method),
+            ("fun", self.fun),
+            ("x", _as_numpy(self.x)),
+            ("grad_norm", self.grad_norm),
+            ("nit", self.nit),
+            ("nfev / njev / nhev", f"{self.nfev} / {self.njev} / {self.nhev}"),
+            ("time (s)", f"{self.time:.3g}"),
+        ]
+        return section(
+            "OptimizeResult",
+            outcome(self.status, self.converged, self.status.failed, self.message),
+            table(figures),
+            diagnoses_table(self.diagnoses),
+            self.history._repr_html_() if len(self.history) else "",
+        )
 
 
 #: the mapping's keys, in order: SciPy's names first, then descend's

@@ -256,16 +256,6 @@ def test_progress_bar_draws_epoch_loss_validation_and_lr_on_a_terminal():
         assert word in text, word
 
 
-def test_progress_is_silent_off_a_terminal(capsys):
-    data, _ = overfitting()
-    fit(net(), "mse", data, epochs=2, progress=True)
-    captured = capsys.readouterr()
-    assert captured.out == "" and captured.err == ""
-    bar = ProgressBar()
-    bar.on_begin(type("R", (), {"nit": 0})())
-    assert not bar.enabled
-
-
 def test_callback_base_has_every_hook_and_an_empty_state():
     cb = Callback()
     assert cb.on_step(None) is None and cb.on_epoch_end(None) is None

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from descend.notebook import badge, section, table
 from descend.validation import check_int, check_non_negative
 
 _EPS64 = float(torch.finfo(torch.float64).eps)
@@ -128,6 +129,39 @@ class GradcheckReport:
         """Raise AssertionError with this report's text unless every check passed."""
         if not self.passed:
             raise AssertionError("gradient check failed\n" + str(self))
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the verdict as a badge, one row per block of coordinates,
+        then the checks along random directions and of Hessian-vector products."""
+        rows: list[tuple[Any, ...]] = [
+            (
+                b.name,
+                _shape(b.shape),
+                f"{b.checked}/{b.total}",
+                b.max_abs_error,
+                b.max_rel_error,
+                "ok" if b.passed else f"FAILED at {b.failures} coordinate(s)",
+            )
+            for b in self.blocks
+        ]
+        for label, checks in (("random directions", self.directions), ("Hessian-vector", self.hvp)):
+            if checks:
+                rows.append(
+                    (
+                        label,
+                        "",
+                        f"{len(checks)} direction(s)",
+                        max(d.abs_error for d in checks),
+                        max(d.rel_error for d in checks),
+                        "ok" if all(d.passed for d in checks) else "FAILED",
+                    )
+                )
+        header = ("block", "shape", "checked", "max abs err", "max rel err", "verdict")
+        return section(
+            f"gradcheck at f = {self.f:.10g} (rtol {self.rtol:g})",
+            badge("passed" if self.passed else "failed", "ok" if self.passed else "fail"),
+            table(rows, header=header),
+        )
 
     def __str__(self) -> str:
         verdict = "PASSED" if self.passed else "FAILED"

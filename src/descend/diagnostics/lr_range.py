@@ -17,6 +17,7 @@ from descend.engine import run_descent
 from descend.engine.stopping import StoppingCriteria
 from descend.methods import get_method
 from descend.minimize import minimize
+from descend.notebook import section, table
 from descend.objective import Objective
 from descend.validation import check_int, check_number
 
@@ -105,6 +106,21 @@ class LRRangeResult:
         ax.set_title(f"learning-rate range test ({self.method})")
         ax.legend(loc="best", fontsize="small")
         return fig
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the sweep and the rates read off it (``plot()`` draws it)."""
+        rows = [
+            ("suggested lr", self.suggested_lr if self.suggested_lr is not None else "none"),
+            ("steepest lr", self.steepest_lr if self.steepest_lr is not None else "none"),
+            ("lowest loss at", self.min_loss_lr),
+            (
+                "diverges at",
+                self.divergence_lr if self.divergence_lr is not None else "not reached",
+            ),
+            ("steps", len(self.lrs)),
+            ("rates swept", f"{self.lrs[0]:.3g} to {self.lrs[-1]:.3g}"),
+        ]
+        return section(f"learning-rate range test ({self.method})", table(rows))
 
     def __str__(self) -> str:
         def rate(value: float | None, missing: str) -> str:

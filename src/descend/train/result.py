@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from descend.notebook import diagnoses_table, outcome, section, table
 from descend.result import History, Status
 
 #: per-step history columns: the step's mini-batch loss (before the update, without
@@ -111,3 +112,29 @@ class FitResult:
             kinds = ", ".join(getattr(d, "kind", str(d)) for d in self.diagnoses)
             lines.append(f"diagnoses: {kinds}")
         return "FitResult(\n" + "\n".join(lines) + "\n)"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the status as a badge (green when training ran its course
+        or converged), the message, the latest metrics, the diagnoses and the per-epoch
+        history's summary (every user string escaped)."""
+        figures: list[tuple[str, Any]] = [("method", self.method), ("loss", self.fun)]
+        figures += [(name, value) for name, value in self.logs.items() if name.startswith("val_")]
+        figures += [
+            ("steps", self.nit),
+            ("epochs", f"{self.epoch} of {self.epochs}" if self.epochs else self.epoch),
+            ("nfev", self.nfev),
+            ("time (s)", f"{self.time:.3g}"),
+            ("seed", self.seed),
+        ]
+        ran_its_course = self.converged or self.status in _COURSE_RUN
+        return section(
+            "FitResult",
+            outcome(self.status, ran_its_course, self.status.failed, self.message),
+            table(figures),
+            diagnoses_table(self.diagnoses),
+            self.epoch_history._repr_html_() if len(self.epoch_history) else "",
+        )
+
+
+#: a fit that ends on these has done what was asked (its budget, or stopped early on purpose)
+_COURSE_RUN = (Status.MAX_ITER, Status.EARLY_STOPPING)
