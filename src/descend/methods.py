@@ -266,6 +266,23 @@ _first_order(
     {"lr": 0.1},
     {"lr": 1e-2},
 )
+# layer-wise trust ratios for large batches: the step is a fraction of each tensor's norm,
+# so minimize's rates make it 1% of the norm; fit's are the papers' (LARS at lr 1 with
+# trust coefficient 1e-3, LAMB's 1e-3)
+_first_order(
+    "lars",
+    optim.LARS,
+    "LARS: momentum SGD with a layer-wise trust ratio (large batches)",
+    {"lr": 1.0},
+    {"lr": 1.0},
+)
+_first_order(
+    "lamb",
+    optim.LAMB,
+    "LAMB: Adam with a layer-wise trust ratio (large batches)",
+    {"lr": 1e-2},
+    {"lr": 1e-3},
+)
 _first_order(
     "schedule-free-sgd",
     optim.ScheduleFreeSGD,

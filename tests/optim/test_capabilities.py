@@ -47,6 +47,8 @@ EXPECTED = {
     descend.optim.Muon: Capabilities(),
     descend.optim.MuonWithAdamW: Capabilities(),
     descend.optim.Prodigy: Capabilities(),
+    descend.optim.LARS: Capabilities(),
+    descend.optim.LAMB: Capabilities(),
     descend.optim.BFGS: Capabilities(needs_fixed_batch=True, second_order=True),
     descend.optim.LBFGS: Capabilities(needs_fixed_batch=True, second_order=True),
     descend.optim.TorchLBFGS: Capabilities(needs_fixed_batch=True, second_order=True),

@@ -11,6 +11,8 @@ from descend.optim.asgd import ASGD
 from descend.optim.bfgs import BFGS
 from descend.optim.capabilities import Capabilities, capabilities
 from descend.optim.cg import ConjugateGradient
+from descend.optim.lamb import LAMB
+from descend.optim.lars import LARS, layer_adaptation_groups
 from descend.optim.lbfgs import LBFGS
 from descend.optim.lion import Lion
 from descend.optim.muon import Muon
@@ -34,6 +36,8 @@ __all__ = [
     "ADOPT",
     "ASGD",
     "BFGS",
+    "LAMB",
+    "LARS",
     "LBFGS",
     "SGD",
     "Adadelta",
@@ -63,5 +67,6 @@ __all__ = [
     "TrustRegion",
     "Yogi",
     "capabilities",
+    "layer_adaptation_groups",
     "muon_groups",
 ]
