@@ -163,12 +163,19 @@ def test_export_csv_and_json(recorded, tmp_path) -> None:
     assert data["environment"]["torch"]
 
 
-def test_delete_removes_runs(recorded) -> None:
-    result = invoke("runs", "delete", "2", "3")
-    assert result.exit_code == 0 and "deleted runs 2, 3" in result.stdout
+def test_delete_asks_then_removes_runs(recorded) -> None:
+    declined = runner.invoke(app, ["runs", "delete", "2", "3"], input="n\n")
+    assert declined.exit_code == 1 and "delete runs 2, 3" in declined.stdout
+    assert "nothing deleted" in declined.stderr
+    with RunStore(recorded) as store:
+        assert store.ids() == [1, 2, 3]
+    accepted = runner.invoke(app, ["runs", "delete", "2"], input="y\n")
+    assert accepted.exit_code == 0 and "deleted run 2" in accepted.stdout
+    result = invoke("runs", "delete", "3", "--yes")
+    assert result.exit_code == 0 and "deleted run 3" in result.stdout
     with RunStore(recorded) as store:
         assert store.ids() == [1]
-    assert_user_error(invoke("runs", "delete", "1", "7"), "no run with id 7")
+    assert_user_error(invoke("runs", "delete", "1", "7", "--yes"), "no run with id 7")
     with RunStore(recorded) as store:
         assert store.ids() == [1]  # all or nothing
 

@@ -11,26 +11,19 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from descend.cli import catalog
 from descend.cli import federated as federated_commands
 from descend.cli import fit as fit_commands
 from descend.cli import playground as playground_commands
@@ -38,20 +31,23 @@ from descend.cli import runs as runs_commands
 from descend.cli import tune as tune_commands
 from descend.cli.common import (
     DbOpt,
+    JsonOpt,
     NoRecordOpt,
     check_plot_path,
     number,
     print_diagnoses,
+    print_json,
+    replaced,
     stdout_console,
     user_errors,
 )
-from descend.cli.parse import find_method, format_vector, parse_methods, parse_options, parse_x0
-from descend.cli.recording import CliRecorder, minimize_config, new_group
-from descend.methods import METHODS, Method
-from descend.minimize import DEFAULT_METHOD, minimize
-from descend.problems import FAMILIES, PROBLEMS, Problem, get_problem
-from descend.result import OptimizeResult
+from descend.cli.parse import format_vector
 from descend.version import __version__
+
+if TYPE_CHECKING:  # torch-side types: imported by the commands that compute
+    from descend.methods import Method
+    from descend.problems import Problem
+    from descend.result import OptimizeResult
 
 try:  # typer >= 0.2x vendors click as typer._click
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
@@ -139,29 +135,40 @@ def _root(
 # ---------------------------------------------------------------------------------------
 # descend problems
 
+#: a terminal at least this wide also shows each problem's standard start
+WIDE = 120
+
 
 @app.command("problems")
-def problems_command() -> None:
-    """List the test problems: name, dimension, f*, standard start, description."""
-    table = Table(title="test problems (descend.problems)", title_justify="left")
-    table.add_column("name", style="bold cyan", no_wrap=True)
-    table.add_column("dim", justify="right")
-    table.add_column("f*", justify="right")
-    table.add_column("start")
-    table.add_column("description")
-    for name, problem in sorted(PROBLEMS.items()):
-        dim = f"{problem.dim}" + (" (any n)" if name in FAMILIES else "")
-        table.add_row(
-            name,
-            dim,
-            number(problem.f_min),
-            format_vector(problem.start, limit=4),
-            problem.description,
-        )
+def problems_command(json_output: JsonOpt = False) -> None:
+    """List the test problems: name, dimension, f*, description (and start when wide)."""
+    if json_output:
+        print_json([row._asdict() for row in catalog.PROBLEMS])
+        return
     console = stdout_console()
+    wide = console.width >= WIDE
+    table = Table(
+        title="test problems (descend.problems)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+    )
+    table.add_column("name", style="bold cyan", no_wrap=True)
+    table.add_column("dim", justify="right", no_wrap=True)
+    table.add_column("f*", justify="right", no_wrap=True)
+    if wide:
+        table.add_column("start", overflow="fold")
+    table.add_column("description", overflow="fold")
+    for row in catalog.PROBLEMS:
+        cells = [row.name, f"{row.dim}{'+' if row.any_dimension else ''}", number(row.f_min)]
+        if wide:
+            cells.append(format_vector(row.start, limit=4))
+        table.add_row(*cells, row.description)
     console.print(table)
     console.print(
-        "Problems marked 'any n' take a dimension suffix: e.g. rosenbrock-10d.", style="dim"
+        "dim: the standard dimension; n+ takes any dimension as a suffix, e.g. "
+        "rosenbrock-10d." + ("" if wide else " --json lists the starts too."),
+        style="dim",
     )
 
 
@@ -170,32 +177,39 @@ def problems_command() -> None:
 
 
 @app.command("methods")
-def methods_command() -> None:
-    """List the methods: name, optimizer class, summary, default options."""
-    table = Table(title="methods (descend.methods.METHODS)", title_justify="left")
+def methods_command(json_output: JsonOpt = False) -> None:
+    """List the methods: name, optimizer class and its default options, budget, summary."""
+    if json_output:
+        print_json([row._asdict() for row in catalog.METHODS])
+        return
+    table = Table(
+        title="methods (descend.methods.METHODS)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+    )
     table.add_column("name", style="bold cyan", no_wrap=True)
-    table.add_column("optimizer", no_wrap=True)
-    table.add_column("summary")
-    table.add_column("default options")
-    for name, method in METHODS.items():
-        table.add_row(
-            name,
-            f"{method.optimizer.__module__.split('.')[0]}.optim.{method.optimizer.__name__}",
-            method.summary,
-            _defaults(method),
-        )
+    table.add_column("optimizer and options", no_wrap=True)
+    table.add_column("budget", justify="right", no_wrap=True)
+    table.add_column("summary", overflow="fold")
+    for row in catalog.METHODS:
+        table.add_row(row.name, _optimizer_cell(row), str(row.max_iter), row.summary)
     console = stdout_console()
     console.print(table)
     console.print(
-        "Override a default with --option key=value (e.g. --option momentum=0.5).", style="dim"
+        "optimizer: the descend.optim class with the method's options, one a line; (fixed) "
+        "options define the method. Override a default with --option key=value (e.g. "
+        "--option momentum=0.5). budget: the iterations minimize allows (--max-iter).",
+        style="dim",
     )
 
 
-def _defaults(method: Method) -> str:
-    parts = [f"{k}={_short(v)}" for k, v in method.defaults.items()]
-    parts += [f"{k}={_short(v)} (fixed)" for k, v in method.fixed.items()]
-    parts.append(f"max_iter={method.max_iter}")
-    return ", ".join(parts)
+def _optimizer_cell(row: catalog.MethodEntry) -> str:
+    """The class, then each default option and each fixed one, one a line."""
+    lines = [row.optimizer.rpartition(".")[2]]
+    lines += [f"  {k}={_short(v)}" for k, v in row.defaults.items()]
+    lines += [f"  {k}={_short(v)} (fixed)" for k, v in row.fixed.items()]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------
@@ -239,7 +253,7 @@ def minimize_command(
     problem_name: ProblemArg,
     method: Annotated[
         str, typer.Option("--method", "-m", help="A method (see 'descend methods').")
-    ] = DEFAULT_METHOD,
+    ] = catalog.DEFAULT_METHOD,
     lr: LrOpt = None,
     max_iter: MaxIterOpt = None,
     x0: X0Opt = None,
@@ -257,7 +271,11 @@ def minimize_command(
     no_record: NoRecordOpt = False,
 ) -> None:
     """Minimize a test problem with one method and print the result."""
-    problem = get_problem(problem_name)
+    from descend.cli.parse import find_method, parse_options
+    from descend.cli.recording import CliRecorder, minimize_config
+    from descend.minimize import minimize
+
+    problem = _problem(problem_name)
     spec = find_method(method)
     options = parse_options(option or [])
     if lr is not None:
@@ -331,11 +349,24 @@ def compare_command(
     no_record: NoRecordOpt = False,
 ) -> None:
     """Race several methods from the same start and compare where they got."""
-    problem = get_problem(problem_name)
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from descend.cli.parse import parse_methods
+    from descend.cli.recording import CliRecorder, minimize_config, new_group
+    from descend.minimize import minimize
+
+    problem = _problem(problem_name)
     specs = parse_methods(methods)
     start = _start(problem, x0)
-    if plot is not None:
-        check_plot_path(plot)
+    plot_existed = check_plot_path(plot) if plot is not None else False
     options = {} if lr is None else {"lr": lr}
     recorder = CliRecorder(db, enabled=not no_record)
     group = new_group("compare")
@@ -380,7 +411,7 @@ def compare_command(
         from descend.viz import plot_race
 
         plot_race(problem, results, plot)
-        console.print(f"saved the race plot to {plot}")
+        console.print(f"saved the race plot to {plot}{replaced(plot_existed)}")
     recorder.announce(console)
 
 
@@ -439,9 +470,23 @@ def _race_table(
 # shared pieces
 
 
+def _problem(name: str) -> Problem:
+    """The problem ``name`` names; one too large for memory is a user's error."""
+    from descend.problems import get_problem
+
+    try:
+        return get_problem(name)
+    except MemoryError:
+        raise ValueError(
+            f"problem {name!r} does not fit in memory; choose a smaller dimension"
+        ) from None
+
+
 def _start(problem: Problem, x0: str | None) -> list[float]:
     if x0 is None:
         return [float(v) for v in problem.start]
+    from descend.cli.parse import parse_x0
+
     return parse_x0(x0, problem.dim, f"problem {problem.name!r}")
 
 
@@ -488,7 +533,7 @@ federated_commands.register(app)
 
 def main() -> None:
     """The ``descend`` console script."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # figures are only ever saved: no window, no display needed
+    # figures are only ever saved: no window, no display needed (read when a command that
+    # draws imports matplotlib, so commands that do not draw never load it)
+    os.environ["MPLBACKEND"] = "Agg"
     app()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from descend.methods import METHODS, Method
 from descend.validation import nearest
+
+if TYPE_CHECKING:  # the methods hold torch classes: imported by the readers that need them
+    from descend.methods import Method
 
 __all__ = ["parse_methods", "parse_options", "parse_value", "parse_x0"]
 
@@ -105,6 +107,8 @@ def parse_options(pairs: Iterable[str]) -> dict[str, Any]:
 
 def find_method(name: str) -> Method:
     """The method called ``name``; an unknown name suggests the closest and lists all."""
+    from descend.methods import METHODS
+
     key = name.strip().lower().replace("_", "-")
     if key in METHODS:
         return METHODS[key]

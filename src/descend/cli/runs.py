@@ -16,6 +16,7 @@ Every ``descend minimize``, ``compare`` and ``fit`` is recorded in the runs data
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import io
 import json
@@ -33,11 +34,16 @@ from rich.text import Text
 
 from descend.cli.common import (
     DbOpt,
+    JsonOpt,
     UsageError,
+    check_output_path,
     check_plot_path,
     number,
+    print_json,
+    replaced,
     stdout_console,
     user_errors,
+    write_output,
 )
 from descend.cli.parse import format_vector
 from descend.runs import RunRecord, RunStore, StoreError, UnknownRun
@@ -94,44 +100,59 @@ def list_command(
         int | None,
         typer.Option("--limit", "-n", min=1, help="Only the newest N runs.", show_default=False),
     ] = None,
+    json_output: JsonOpt = False,
 ) -> None:
     """List the recorded runs, oldest first."""
     with _open(db) as store:
         infos = store.list(kind=kind, limit=limit)
-        console = stdout_console()
-        if not infos:
-            console.print(
-                f"no runs recorded in {store.path}" + (f" of kind {kind!r}" if kind else "")
-            )
-            return
-        table = Table(title=f"runs in {store.path}", title_justify="left", box=box.SIMPLE_HEAD)
-        for column, justify in [
-            ("id", "right"),
-            ("recorded", "left"),
-            ("kind", "left"),
-            ("label", "left"),
-            ("problem", "left"),
-            ("status", "left"),
-            ("final f", "right"),
-            ("iter", "right"),
-            ("time", "right"),
-            ("group", "left"),
-        ]:
-            table.add_column(column, justify=justify, no_wrap=column != "problem")  # type: ignore[arg-type]
-        for info in infos:
-            table.add_row(
-                str(info.id),
-                _when(info.created),
-                info.kind,
-                info.label,
-                info.problem or "—",
-                _status_text(info.status),
-                number(info.fun, 6),
-                "—" if info.nit is None else str(info.nit),
-                "—" if info.time is None else f"{info.time:.2f}s",
-                info.group or "",
-            )
-        console.print(table)
+        path = store.path
+    if json_output:
+        print_json([dataclasses.asdict(info) for info in infos])
+        return
+    console = stdout_console()
+    if not infos:
+        console.print(f"no runs recorded in {path}" + (f" of kind {kind!r}" if kind else ""))
+        return
+    table = Table(
+        title=f"runs in {path}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    # the id and the numbers never wrap; words fold onto more lines rather than being cut
+    for column, justify, wraps in [
+        ("id", "right", False),
+        ("recorded", "left", True),
+        ("kind", "left", True),
+        ("label", "left", True),
+        ("problem", "left", True),
+        ("status", "left", False),
+        ("final f", "right", False),
+        ("iter", "right", False),
+        ("time", "right", False),
+        ("group", "left", True),
+    ]:
+        table.add_column(
+            column,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=not wraps,
+            overflow="fold" if wraps else "ellipsis",
+        )
+    for info in infos:
+        table.add_row(
+            str(info.id),
+            _when(info.created),
+            info.kind,
+            info.label,
+            info.problem or "—",
+            _status_text(info.status),
+            number(info.fun, 6),
+            "—" if info.nit is None else str(info.nit),
+            "—" if info.time is None else f"{info.time:.2f}s",
+            info.group or "",
+        )
+    console.print(table)
 
 
 # -------------------------------------------------------------------------------------------
@@ -141,10 +162,15 @@ def list_command(
 @runs_app.command("show")
 @user_errors
 @_store_errors
-def show_command(run_id: IdArg, db: DbOpt = None) -> None:
+def show_command(run_id: IdArg, db: DbOpt = None, json_output: JsonOpt = False) -> None:
     """Show one run: its result, configuration, environment and diagnoses."""
     with _open(db) as store:
         run = store.get(run_id)
+    if json_output:
+        record = run.to_dict()
+        record["tables"] = {name: len(run.table(name)) for name in run.tables}
+        print_json(record)
+        return
     console = stdout_console()
     table = Table(
         title=f"run {run.id}: {run.label} ({run.kind})", title_justify="left", show_header=False
@@ -234,8 +260,7 @@ def compare_command(
         raise ValueError("give at least two run ids to compare, e.g. descend runs compare 3 4")
     if len(set(run_ids)) != len(run_ids):
         raise ValueError(f"run ids {run_ids} name a run twice; give each once")
-    if plot is not None:
-        check_plot_path(plot)
+    plot_existed = check_plot_path(plot) if plot is not None else False
     with _open(db) as store:
         runs = [store.get(i) for i in run_ids]
     table = Table(title="runs side by side", title_justify="left", box=box.SIMPLE_HEAD)
@@ -257,9 +282,10 @@ def compare_command(
     table.add_row("time", *[f"{r.time:.3g}s" for r in runs])
     flat = [dict(_flatten(r.config)) for r in runs]
     keys = list(dict.fromkeys(k for f in flat for k in f))
-    differing = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
+    # a key one run lacks differs from any value the others have, None included
+    differing = [k for k in keys if len({_setting(f, k) for f in flat}) > 1]
     for key in differing:
-        table.add_row(key, *[_short(f.get(key, "—")) for f in flat])
+        table.add_row(key, *[_short(f[key]) if key in f else "(none)" for f in flat])
     versions = [f"{r.environment.get('descend')} / {r.environment.get('torch')}" for r in runs]
     if len(set(versions)) > 1:
         table.add_row("descend / torch", *versions)
@@ -272,7 +298,12 @@ def compare_command(
         )
     if plot is not None:
         _plot_runs(runs, plot)
-        console.print(f"saved the plot to {plot}")
+        console.print(f"saved the plot to {plot}{replaced(plot_existed)}")
+
+
+def _setting(flat: dict[str, Any], key: str) -> str:
+    """A setting as comparable text; a missing one is unlike every value."""
+    return json.dumps(flat[key], sort_keys=True) if key in flat else "(missing)"
 
 
 def _plot_runs(runs: list[RunRecord], path: Path) -> None:
@@ -358,10 +389,7 @@ def export_command(
     fmt = fmt.lower()
     if fmt not in ("csv", "json"):
         raise ValueError(f"--format {fmt!r} is not known; use csv or json")
-    if output is not None and not (output.parent if str(output.parent) else Path(".")).is_dir():
-        raise ValueError(
-            f"--output {str(output)!r}: the folder {str(output.parent)!r} does not exist"
-        )
+    existed = check_output_path(output, "--output") if output is not None else False
     with _open(db) as store:
         run = store.get(run_id)
     text = _csv(run, table_name) if fmt == "csv" else json.dumps(run.to_dict(), indent=2) + "\n"
@@ -369,8 +397,8 @@ def export_command(
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        output.write_text(text, encoding="utf-8", newline="")
-        stdout_console().print(f"wrote run {run_id} as {fmt} to {output}")
+        write_output(output, text, "--output")
+        stdout_console().print(f"wrote run {run_id} as {fmt} to {output}{replaced(existed)}")
 
 
 def _csv(run: RunRecord, name: str) -> str:
@@ -408,16 +436,22 @@ def _cell(value: Any) -> str:
 @runs_app.command("delete")
 @user_errors
 @_store_errors
-def delete_command(run_ids: IdsArg, db: DbOpt = None) -> None:
-    """Delete runs from the database (for good)."""
+def delete_command(
+    run_ids: IdsArg,
+    db: DbOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking first.")] = False,
+) -> None:
+    """Delete runs from the database, for good (asks first, unless --yes)."""
+    which = f"run{'s' if len(run_ids) > 1 else ''} {', '.join(map(str, run_ids))}"
     with _open(db) as store:
         for run_id in run_ids:
-            store.get(run_id)  # all of them must exist before any is deleted
+            store.require(run_id)  # all of them must exist before any is deleted
+        if not yes and not typer.confirm(f"delete {which} from {store.path} for good?"):
+            typer.echo("nothing deleted", err=True)
+            raise typer.Exit(1)
         for run_id in run_ids:
             store.delete(run_id)
-    stdout_console().print(
-        f"deleted run{'s' if len(run_ids) > 1 else ''} {', '.join(map(str, run_ids))}"
-    )
+    stdout_console().print(f"deleted {which}")
 
 
 # -------------------------------------------------------------------------------------------
@@ -443,16 +477,17 @@ def report_command(
 
     if len(set(run_ids)) != len(run_ids):
         raise ValueError(f"run ids {run_ids} name a run twice; give each once")
-    if html.suffix.lower() not in (".html", ".htm"):
+    if html.suffix.lower() not in (".html", ".htm") and not html.is_dir():
         raise ValueError(f"--html {str(html)!r} must end in .html")
-    folder = html.parent if str(html.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValueError(f"--html {str(html)!r}: the folder {str(folder)!r} does not exist")
+    existed = check_output_path(html, "--html")
     with _open(db) as store:
         runs = [store.get(i) for i in run_ids]
-    write_report(runs, html)
+    try:
+        write_report(runs, html)
+    except OSError as exc:
+        raise ValueError(f"--html {str(html)!r}: cannot write it ({exc.strerror})") from None
     which = f"run{'s' if len(runs) > 1 else ''} {', '.join(map(str, run_ids))}"
-    stdout_console().print(f"wrote the report of {which} to {html}")
+    stdout_console().print(f"wrote the report of {which} to {html}{replaced(existed)}")
 
 
 def register(app: typer.Typer) -> None:

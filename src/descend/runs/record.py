@@ -28,7 +28,7 @@ import numpy as np
 from descend.result import History, Status
 from descend.version import __version__
 
-__all__ = ["RunRecord", "config_json", "environment"]
+__all__ = ["RunRecord", "config_json", "environment", "strict_json"]
 
 #: the parameters of a fitted model are kept in full up to this many numbers (beyond it,
 #: only their SHA-256 digest, which still tells whether a rerun ended bit-identical)
@@ -326,7 +326,7 @@ class RunRecord:
         arrays: dict[str, Any] = {}
         for key, values in self.arrays.items():
             table, column = key.split(_SEP, 1)
-            arrays.setdefault(table, {})[column] = _strict(values.tolist())
+            arrays.setdefault(table, {})[column] = strict_json(values.tolist())
         return {
             "id": self.id,
             "created": self.created,
@@ -335,10 +335,10 @@ class RunRecord:
             "group": self.group,
             "seed": self.seed,
             "runner": self.runner,
-            "config": _strict(self.config),
+            "config": strict_json(self.config),
             "environment": self.environment,
-            "result": _strict({k: v for k, v in self.summary.items() if k != "tables"}),
-            "diagnoses": _strict(self.diagnoses),
+            "result": strict_json({k: v for k, v in self.summary.items() if k != "tables"}),
+            "diagnoses": strict_json(self.diagnoses),
             "tables": arrays,
         }
 
@@ -414,11 +414,13 @@ def _diagnosis(d: Any) -> dict[str, Any]:
     return out
 
 
-def _strict(value: Any) -> Any:
+def strict_json(value: Any) -> Any:
+    """``value`` (JSON values; tuples become lists) with NaN and infinities as None, so
+    ``json.dumps`` writes strict JSON."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strict(v) for v in value]
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
     return value

@@ -418,6 +418,18 @@ class RunStore:
         if not gone:
             raise UnknownRun(self._missing(run_id))
 
+    def require(self, run_id: int) -> None:
+        """Raise :class:`UnknownRun` unless run ``run_id`` is stored (its record unread,
+        so a damaged run can still be found, and deleted)."""
+        run_id = _check_id(run_id)
+        with self._transaction(write=False) as conn:
+            found = (
+                conn is not None
+                and conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
+            )
+        if not found:
+            raise UnknownRun(self._missing(run_id))
+
     def ids(self) -> list[int]:
         """Every run's id, in order."""
         with self._transaction(write=False) as conn:
