@@ -42,6 +42,7 @@ from descend.playground.race import (
     MAX_STEPS,
     Racer,
     RacerError,
+    StartError,
     method_table,
     race,
 )
@@ -173,6 +174,8 @@ def create_app() -> ASGIApp:
             )
         except RacerError as exc:
             raise FieldError(f"racers.{exc.index}", str(exc)) from None
+        except StartError as exc:
+            raise FieldError("start", str(exc)) from None
         return {"landscape": _landscape_meta(land), "start": start, "racers": runs}
 
     return BodyLimit(app, MAX_BODY)

@@ -1,6 +1,8 @@
-"""A race: each racer is one ``descend.minimize`` run (the engine's function feed) from
-the same start on the same landscape, recorded step by step, with the Python code that
-reproduces it.
+"""A race: every racer runs from the same start on the same landscape, recorded step by
+step, with the Python code that reproduces it, and gives exactly the numbers of its own
+``descend.minimize`` run. The racers whose rules take one gradient per step run together
+as rows of one feed (:mod:`descend.playground.rows_race`); line searches and second-order
+rules, and every racer of a race with gradient noise, run through ``minimize`` one by one.
 
 Gradient noise of standard deviation sigma makes a racer's descent stochastic the way a
 mini-batch gradient is: f is exact, its gradient is :math:`\\nabla f(x) + \\sigma\\xi`,
@@ -29,6 +31,7 @@ from descend.methods import METHODS, Method, get_method
 from descend.minimize import minimize
 from descend.optim import capabilities
 from descend.playground.landscape import Landscape
+from descend.playground.rows_race import batchable, run_rows_race
 from descend.result import OptimizeResult
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "RACE_MAX_TIME",
     "Racer",
     "RacerError",
+    "StartError",
     "gradients",
     "method_table",
     "race",
@@ -95,23 +99,66 @@ def race(
 
     Raises:
         RacerError: for the first racer whose method or options are refused.
+        StartError: where f or its gradient is not finite at the start.
     """
     start = _check_start(start)
-    runs = []
+    options = [
+        {k: tuple(v) if isinstance(v, list) else v for k, v in racer.options.items()}
+        for racer in racers
+    ]
     for i, racer in enumerate(racers):
-        fun = land.fn if noise == 0 else with_gradient_noise(land.fn, noise, seed)
-        options = {k: tuple(v) if isinstance(v, list) else v for k, v in racer.options.items()}
         try:
             _check_options(racer)
-            res = minimize(
+        except ValueError as exc:
+            raise RacerError(i, f"{racer.method}: {_one_line(exc)}") from None
+    results: dict[int, OptimizeResult] = {}
+    together = [i for i, r in enumerate(racers) if noise == 0 and batchable(r.method)]
+    if together:
+        _check_landscape_at(land, start)
+        runs = run_rows_race(
+            land.fn, start, [(racers[i].method, options[i]) for i in together],
+            steps=steps, max_time=RACE_MAX_TIME,
+            on_refused=lambda k, exc: RacerError(
+                together[k], f"{racers[together[k]].method}: {_one_line(exc)}"
+            ),
+        )  # fmt: skip
+        results.update(zip(together, runs))
+    for i, racer in enumerate(racers):
+        if i in results:
+            continue
+        fun = land.fn if noise == 0 else with_gradient_noise(land.fn, noise, seed)
+        try:
+            results[i] = minimize(
                 fun, list(start), racer.method, max_iter=steps, record=True,
-                max_time=RACE_MAX_TIME, **options,
+                max_time=RACE_MAX_TIME, **options[i],
             )  # fmt: skip
         except Exception as exc:  # a racer's method or options refused: the request's fault
             raise RacerError(i, f"{racer.method}: {_one_line(exc)}") from None
-        code = race_code(land, start, racer, steps, noise, seed)
-        runs.append(_report(res, racer, code, gradients(land.fn, res.history["x"])))
-    return runs
+    return [
+        _report(
+            results[i],
+            racer,
+            race_code(land, start, racer, steps, noise, seed),
+            gradients(land.fn, results[i].history["x"]),
+        )
+        for i, racer in enumerate(racers)
+    ]
+
+
+def _check_landscape_at(land: Landscape, start: tuple[float, float]) -> None:
+    """f and its gradient finite at the start, as ``minimize`` checks them."""
+    x = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    with torch.enable_grad():
+        value = land.fn(x)
+        value.backward()
+    assert x.grad is not None
+    if not (math.isfinite(value.item()) and bool(torch.isfinite(x.grad).all())):
+        raise StartError(f"f or its gradient is not finite at the start {list(start)}; "
+                         "start from a point where f is finite and smooth")
+
+
+class StartError(ValueError):
+    """The start is a point where the landscape has no finite value or gradient."""
 
 
 def _check_options(racer: Racer) -> None:

@@ -1,0 +1,89 @@
+"""Racers as the rows of one feed: every racer whose rule steps without a closure runs in
+one engine loop, so each step of the race is one forward and one backward pass for all of
+them, then one step of each racer's own optimizer.
+
+Each racer is a leaf of shape (2,), as in its own ``minimize`` run, with the optimizer,
+options and stopping rule that ``minimize`` builds for its method
+(:func:`descend.scipy_form.translate`), so its iterates, statuses and messages are
+``minimize``'s; the health monitors are replayed afterwards along each racer's recorded
+iterates (:mod:`descend.playground.monitor_replay`).
+
+Rules that evaluate f more than once per step (line searches, trust regions,
+second-order methods) cannot share a step with others; a race runs them through
+``minimize`` one by one (:func:`batchable`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from descend.engine import StoppingCriteria
+from descend.engine.rows_feed import RowBlock, RowsFeed, run_rows
+from descend.methods import get_method
+from descend.minimize import KEYWORDS
+from descend.optim import capabilities
+from descend.playground.monitor_replay import replay_monitors
+from descend.result import OptimizeResult
+from descend.scipy_form import translate
+
+__all__ = ["batchable", "minimize_call", "run_rows_race"]
+
+
+def batchable(method: str) -> bool:
+    """Whether a racer of ``method`` can run as a row: one gradient per step, no closure,
+    no proximal step (whose stationarity test reads the step, not the gradient)."""
+    caps = capabilities(get_method(method).optimizer)
+    return not (caps.needs_fixed_batch or caps.second_order or caps.proximal)
+
+
+def minimize_call(method: str, options: dict[str, Any], steps: int, max_time: float) -> Any:
+    """What ``descend.minimize(f, x0, method, max_iter=steps, max_time=max_time,
+    **options)`` runs: the method's optimizer options and stopping rule."""
+    given = dict(
+        max_iter=steps, gtol=None, ftol=None, xtol=None, patience=None, max_time=max_time,
+        target=None, divergence_factor=1e6,
+    )  # fmt: skip
+    return translate(method, None, None, given=given, extra=options, n=2, keywords=KEYWORDS)
+
+
+def run_rows_race(
+    fn: Callable[[Tensor], Tensor],
+    start: Sequence[float],
+    racers: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    steps: int,
+    max_time: float,
+    on_refused: Callable[[int, Exception], Exception],
+    monitors: bool = True,
+) -> list[OptimizeResult]:
+    """Run ``racers`` (method, options) from ``start`` as rows of one feed; one result per
+    racer, with its recorded iterates and (``monitors``) its monitors' diagnoses.
+
+    ``on_refused(i, error)`` turns a racer's refused method or options into the error to
+    raise.
+    """
+    blocks = []
+    for i, (method, options) in enumerate(racers):
+        try:
+            spec = get_method(method)
+            call = minimize_call(spec.name, options, steps, max_time)
+            x = torch.tensor(list(start), dtype=torch.float64, requires_grad=True)
+            optimizer = spec.build([x], call.options)
+            blocks.append(RowBlock(x, optimizer, StoppingCriteria(**call.stopping), spec.name))
+        except (TypeError, ValueError) as exc:
+            raise on_refused(i, exc) from None
+    feed = RowsFeed(fn, None, None, record=True, present=_as_array, blocks=blocks)
+    results = run_rows(feed)
+    for result, block in zip(results, blocks if monitors else []):
+        assert block.optimizer is not None
+        replay_monitors(fn, result, block.optimizer, feed)
+    return results
+
+
+def _as_array(t: Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float64, copy=True)
