@@ -89,11 +89,11 @@ def test_list_shows_a_row_per_run(recorded) -> None:
     assert result.exit_code == 0, result.output
     rows = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert [r[0] for r in rows] == ["1", "2", "3"]
-    assert rows[2][3:6] == ["compare", "adam", "booth"]
+    assert rows[2][3:7] == ["compare", "adam", "on", "booth"]
     only = invoke("runs", "list", "--kind", "minimize").stdout
     assert "compare" not in only and "minimize" in only
     newest = invoke("runs", "list", "-n", "1").stdout
-    assert " adam " in newest and " gd " not in newest
+    assert " adam on " in newest and " gd on " not in newest
 
 
 def test_show_prints_result_config_and_environment(recorded) -> None:

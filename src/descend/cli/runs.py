@@ -121,31 +121,30 @@ def list_command(
         pad_edge=False,
     )
     # the id and the numbers never wrap; words fold onto more lines rather than being cut
-    for column, justify, wraps in [
-        ("id", "right", False),
-        ("recorded", "left", True),
-        ("kind", "left", True),
-        ("label", "left", True),
-        ("problem", "left", True),
-        ("status", "left", False),
-        ("final f", "right", False),
-        ("iter", "right", False),
-        ("time", "right", False),
-        ("group", "left", True),
+    for column, justify, min_width in [
+        ("id", "right", None),
+        ("recorded", "left", 5),
+        ("kind", "left", None),
+        ("run", "left", 8),
+        ("status", "left", None),
+        ("final f", "right", None),
+        ("iter", "right", None),
+        ("time", "right", None),
+        ("group", "left", 8),
     ]:
         table.add_column(
             column,
             justify=justify,  # type: ignore[arg-type]
-            no_wrap=not wraps,
-            overflow="fold" if wraps else "ellipsis",
+            no_wrap=min_width is None,
+            overflow="ellipsis" if min_width is None else "fold",
+            min_width=min_width,
         )
     for info in infos:
         table.add_row(
             str(info.id),
-            _when(info.created),
+            _when(info.created, "%m-%d %H:%M"),
             info.kind,
-            info.label,
-            info.problem or "—",
+            f"{info.label} on {info.problem}" if info.problem else info.label,
             _status_text(info.status),
             number(info.fun, 6),
             "—" if info.nit is None else str(info.nit),
@@ -500,14 +499,14 @@ def register(app: typer.Typer) -> None:
 # formatting
 
 
-def _when(created: str) -> str:
+def _when(created: str, form: str = "%Y-%m-%d %H:%M") -> str:
     import datetime as dt
 
     try:
         moment = dt.datetime.fromisoformat(created)
     except ValueError:
         return created
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone().strftime(form)
 
 
 def _status_text(status: str, converged: bool | None = None) -> Text:
