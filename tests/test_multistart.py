@@ -224,9 +224,13 @@ def test_minima_clustering_options() -> None:
     [
         ({"k": 0}, ValueError, r"k must be an integer >= 1, got 0"),
         ({"bounds": [(1.0, 0.0), (0, 1)]}, ValueError,
-         r"bounds\[0\] must be finite with low < high, got \(1.0, 0.0\)"),
-        ({"bounds": [1, 2, 3]}, ValueError, r"shape \(n, 2\), got shape \(3,\)"),
-        ({"bounds": [(0, 1)] * 3}, ValueError, r"bounds has 3 pairs but the problem has dim 2"),
+         r"low > high at coordinate 0 \(1 > 0\); need low <= high"),
+        ({"bounds": [(0.0, None), (0, 1)]}, ValueError, r"uniform starts need a finite box"),
+        ({"bounds": "simplex"}, ValueError, r"uniform starts need a finite box.*give x0"),
+        ({"bounds": [1, 2, 3]}, ValueError, r"bounds\[0\] must be a \(low, high\) pair"),
+        ({"bounds": [(0, 1)] * 3}, ValueError,
+         r"bounds has 3 \(low, high\) pairs but the problem has 2 coordinates"),
+        ({"constrained": True, "x0": [0.0, 0.0]}, ValueError, r"constrained=True .* give bounds"),
         ({"x0": [0.0, 0.0], "scale": 0.0}, ValueError, r"scale must be in \(0, inf\), got 0.0"),
         ({"x0": [0.0, 0.0], "scale": [1.0]}, ValueError, r"scale must be a positive number or 2"),
         ({"seed": -1}, ValueError, r"seed must be an integer >= 0, got -1"),
@@ -257,10 +261,11 @@ def test_non_finite_start_is_named() -> None:
 # minimize(..., restarts=K)
 
 
-def test_minimize_with_restarts_returns_the_best_run_of_multistart() -> None:
+def test_minimize_with_restarts_returns_the_best_constrained_run_of_multistart() -> None:
     res = minimize(HIMMELBLAU.fn, None, "adam", restarts=16, bounds=HIMMELBLAU.bounds,
                    seed=3, lr=0.05)  # fmt: skip
-    runs = multistart(HIMMELBLAU.fn, HIMMELBLAU.bounds, 16, method="adam", seed=3, lr=0.05)
+    runs = multistart(HIMMELBLAU.fn, HIMMELBLAU.bounds, 16, method="adam", seed=3, lr=0.05,
+                      constrained=True)  # fmt: skip
     np.testing.assert_array_equal(res.x, runs.best.x)
     assert res.fun == runs.best.fun == min(r.fun for r in runs.results)
     assert res.message.startswith("best of 16 restarts: ")
@@ -268,6 +273,18 @@ def test_minimize_with_restarts_returns_the_best_run_of_multistart() -> None:
     assert isinstance(around.x, torch.Tensor) and around.converged
 
 
-def test_minimize_refuses_bounds_without_restarts() -> None:
-    with pytest.raises(ValueError, match="bounds is the box that restarts=K draws"):
-        minimize(HIMMELBLAU.fn, [0.0, 0.0], bounds=HIMMELBLAU.bounds)
+def test_restarts_with_bounds_keep_every_run_in_the_box() -> None:
+    """As SciPy's bounded methods: the box [-5, -3] x [0, 1] holds none of Himmelblau's
+    minima, so every run ends on its boundary, at the box's lowest point x = (-3, 1),
+    f = 82: a corner where the gradient (-6, -38) points out of the box in both
+    coordinates, so the projected gradient vanishes there and nowhere else in the box."""
+    box = [(-5.0, -3.0), (0.0, 1.0)]
+    for method in ("lbfgs", "adam"):
+        runs = multistart(HIMMELBLAU.fn, box, 6, method=method, lr=0.05, seed=1,
+                          constrained=True, max_iter=3000)  # fmt: skip
+        for run in runs.results:
+            assert (run.x >= [-5.0, 0.0]).all() and (run.x <= [-3.0, 1.0]).all()
+            assert run.converged and abs(run.fun - 82.0) < 1e-6, run.message
+        assert not runs.batched
+    free = multistart(HIMMELBLAU.fn, box, 6, method="lbfgs", seed=1)
+    assert free.best.fun < 1e-9  # the starts alone do not confine the runs

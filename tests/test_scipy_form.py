@@ -363,9 +363,30 @@ def test_scipys_hess_hessp_and_constraints_are_refused_with_the_reason(keyword) 
         descend.minimize(quadratic, [0.0], "trust-ncg", **{keyword: None})
 
 
-def test_restarts_and_bounds_are_not_scipys_box_constraints() -> None:
-    with pytest.raises(ValueError, match="not SciPy's box constraints.*method='lbfgs'"):
-        descend.minimize(quadratic, [0.0], "L-BFGS-B", bounds=[(0.0, 1.0)])
+def test_restarts_are_descends_and_bounds_only_for_the_methods_that_keep_them() -> None:
+    with pytest.raises(ValueError, match="restarts= is descend's.*method='lbfgs'"):
+        descend.minimize(quadratic, [0.0], "L-BFGS-B", restarts=3)
+    # SciPy's BFGS ignores bounds with a warning; descend says which methods keep them
+    with pytest.raises(ValueError, match="'BFGS' cannot handle bounds.*'L-BFGS-B'.*gd, "):
+        descend.minimize(quadratic, [0.0], "BFGS", bounds=[(0.0, 1.0)])
+
+
+def test_l_bfgs_b_with_bounds_stops_on_scipys_projected_gradient_test() -> None:
+    """SciPy's pgtol: the largest component of P(x - g) - x. On Rosenbrock boxed away from
+    its minimum, both libraries end at the same constrained minimum with that test met."""
+    bounds = [(-2.0, 0.5), (1.5, 3.0)]
+    ours = descend.minimize(scipy.optimize.rosen, [-1.2, 2.0], "L-BFGS-B",
+                            jac=scipy.optimize.rosen_der, bounds=bounds)  # fmt: skip
+    ref = scipy.optimize.minimize(scipy.optimize.rosen, [-1.2, 2.0], jac=scipy.optimize.rosen_der,
+                                  method="L-BFGS-B", bounds=bounds)  # fmt: skip
+    np.testing.assert_allclose(ours.x, ref.x, atol=1e-4)
+    assert ours.fun == pytest.approx(ref.fun, rel=1e-7)
+    projected = np.clip(ours.x - ours.jac, *np.array(bounds).T) - ours.x
+    assert ours.success and ours.x[1] == 1.5
+    if ours.status == "gtol":
+        assert np.abs(projected).max() <= 1e-5
+        assert ours.grad_norm == pytest.approx(np.linalg.norm(projected), rel=1e-9)
+    assert np.abs(ours.jac).max() > 1  # the gradient itself does not vanish on the bound
 
 
 # -- args -----------------------------------------------------------------------------------

@@ -14,10 +14,12 @@ import torch
 from torch import Tensor
 
 from descend.callbacks import CallbackList, as_callbacks
+from descend.constraints import Constraint, as_constraint
 from descend.engine import Engine, FunctionFeed, StoppingCriteria
-from descend.methods import get_method
+from descend.methods import METHODS, Method, get_method
 from descend.monitors import monitors_for_run
 from descend.objective import Objective
+from descend.optim.capabilities import capabilities
 from descend.result import OptimizeResult
 from descend.scipy_form import Call, inverse_hessian
 from descend.validation import check_device
@@ -36,6 +38,7 @@ def run_function(
     monitors: Any = "default",
     record: bool = False,
     device: Any = None,
+    bounds: Any = None,
 ) -> OptimizeResult:
     """Minimize ``fun`` from ``x0`` by the method, options and stopping rules of ``call``
     (:func:`descend.scipy_form.translate`); ``fun`` and ``jac`` take x alone (SciPy's
@@ -43,20 +46,34 @@ def run_function(
     method, options = call.method, call.options
     spec = get_method(method)
     x, present = _as_parameter(x0, device)
+    constraint = as_constraint(bounds, n=x.numel())
+    moved = 0.0
+    if constraint is not None:
+        options, project_steps = _bounded_options(spec, options, constraint)
+        moved = constraint.projected_gradient(x, torch.zeros_like(x)).norm().item()
+        constraint.project_(x)
     evaluate = _evaluator(fun, jac, x, tuple(x0.shape) if isinstance(x0, Tensor) else x.shape)
     stopping = StoppingCriteria(**call.stopping)
     maximize = bool(options.get("maximize", False))
     if maximize and stopping.target is not None:  # the loop reads -f: f >= target
         stopping = replace(stopping, target=-stopping.target)
     optimizer = spec.build([x], options)
+    if constraint is not None and capabilities(optimizer).proximal:
+        raise ValueError(
+            f"bounds= cannot combine with {spec.name}'s proximal (L1) step; drop one of them"
+        )
     objective = Objective([x], evaluate, loss_fn=None if jac else lambda: fun(x).reshape(()))
     _check_start(objective)
     # monitors first: their findings are on the result when the user's on_end sees it
-    callbacks = CallbackList(monitors_for_run(monitors) + as_callbacks(callback))
+    # the saddle monitor reads the unconstrained Hessian: at a minimum on a bound, negative
+    # curvature along a direction the bound blocks is no saddle
+    off = {"off": ["saddle"]} if constraint is not None else {}
+    callbacks = CallbackList(monitors_for_run(monitors, **off) + as_callbacks(callback))
     callbacks.bind(objective=objective, optimizer=optimizer)
     feed = FunctionFeed(
         objective, optimizer, stopping, record=record,
         present=lambda params: present(params[0]), method=spec.name, maximize=maximize,
+        constraint=constraint, project_steps=constraint is not None and project_steps,
     )  # fmt: skip
     engine = Engine(feed, optimizer, stopping, callbacks)
     engine.run()
@@ -66,8 +83,48 @@ def run_function(
     hess_inv = inverse_hessian(optimizer)
     if hess_inv is not None:
         result.hess_inv = present(hess_inv)
+    if constraint is not None:
+        result.message = _bounded_message(result.message, constraint, x, moved)
     engine.end(result)
     return result
+
+
+def bounded_methods() -> list[str]:
+    """The methods that honour ``bounds=``: those whose rule keeps its iterates feasible
+    itself (``lbfgs``) and those the feed projects after each step (every rule that does
+    not re-evaluate f inside its step)."""
+    return [
+        name
+        for name, spec in METHODS.items()
+        if "bounds" in spec.options() or not capabilities(spec.optimizer).needs_fixed_batch
+    ]
+
+
+def _bounded_options(
+    spec: Method, options: dict[str, Any], constraint: Constraint
+) -> tuple[dict[str, Any], bool]:
+    """The optimizer's options with the set, and whether the feed projects each step: a
+    rule that takes ``bounds`` keeps its iterates feasible; a rule that does not
+    re-evaluate f inside its step is projected after it; any other (a line search or
+    trust region through infeasible points, curvature pairs broken by the projection)
+    cannot honour the set."""
+    if "bounds" in spec.options():
+        return {**options, "bounds": constraint}, False
+    if capabilities(spec.optimizer).needs_fixed_batch:
+        raise ValueError(
+            f"method {spec.name!r} cannot keep x within bounds (its line search or trust "
+            f"region would step outside them); methods that can: {', '.join(bounded_methods())}"
+        )
+    return options, True
+
+
+def _bounded_message(message: str, constraint: Constraint, x: Tensor, moved: float) -> str:
+    """The message with where x ended on the set, and whether x0 had to be moved onto it."""
+    at_bound = int((constraint.active(x) != 0).sum())
+    message = message.rstrip(".") + f"; {at_bound} of {x.numel()} coordinates at a bound"
+    if moved > 0:
+        message += f"; x0 was outside the bounds and was projected onto them (moved {moved:.3g})"
+    return message
 
 
 def _as_parameter(x0: Any, device: Any) -> tuple[Tensor, Callable[[Tensor], Any]]:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from descend.function_run import DEFAULT_METHOD, run_function
+from descend.function_run import DEFAULT_METHOD, bounded_methods, run_function
 from descend.multistart import multistart
 from descend.result import OptimizeResult
 from descend.scipy_form import bind_args, scipy_callbacks, translate
@@ -96,9 +96,21 @@ def minimize(
         device: where to run (``"cuda"``, ``"cpu"``); default: where ``x0`` lives.
         restarts: run from this many random starts and return the best run
             (:func:`descend.multistart`, which also returns every run): ``x0`` and normal
-            perturbations of it (standard deviation 1), clipped to ``bounds`` if given, or
-            with ``x0=None`` uniform draws from ``bounds``. Not with SciPy's names.
-        bounds: per-coordinate ``(low, high)`` pairs for the restarts (x is not constrained).
+            perturbations of it (standard deviation 1), projected onto ``bounds`` if given,
+            or with ``x0=None`` uniform draws from ``bounds`` (a finite box); every run is
+            constrained to ``bounds``. Not with SciPy's names.
+        bounds: the feasible set x is kept in (see ``docs/bounds.md``): ``(low, high)``
+            pairs, one per coordinate (None: no bound; SciPy's form), an (n, 2) array,
+            a ``scipy.optimize.Bounds``, ``"nonnegative"``, ``"simplex"`` or a
+            :mod:`descend.constraints` set. x0 is projected onto it first (the message
+            says so if it moved). ``lbfgs`` and ``"L-BFGS-B"`` keep every iterate
+            feasible with a projected quasi-Newton step (:mod:`descend.optim.lbfgs_bounds`);
+            the first-order rules (``gd, adam, ...``) take projected steps, :math:`x
+            \leftarrow P(x - \eta\,\cdot)`; the other line-search and Newton methods
+            refuse bounds. The gradient tests and ``res.grad_norm`` read the projected
+            gradient :math:`P(x - \nabla f) - x` (``"L-BFGS-B"``: its largest component,
+            SciPy's pgtol); the message counts the coordinates that end at a bound
+            (``Constraint.active(res.x)`` says which).
         seed: the restarts' seed (an integer or a ``torch.Generator``).
         **optimizer_options: passed to the optimizer (``lr``, ``momentum``, ``betas``, ...);
             a misspelled keyword is refused with the nearest valid name.
@@ -124,11 +136,16 @@ def minimize(
         n=_size(x0),
         keywords=KEYWORDS,
     )  # fmt: skip
-    if call.scipy and (restarts is not None or bounds is not None):
+    if call.scipy and restarts is not None:
         raise ValueError(
-            f"restarts= and bounds= are descend's (random starts), not SciPy's box "
-            f"constraints, and run descend's rules: use method={call.method!r} with them "
-            "(descend.minimize does not constrain x)"
+            f"restarts= is descend's (random starts) and runs descend's rules: use "
+            f"method={call.method!r} with it"
+        )
+    if call.scipy and bounds is not None and call.method not in bounded_methods():
+        raise ValueError(
+            f"method {method!r} cannot handle bounds (SciPy's would ignore them); use "
+            "'L-BFGS-B', or one of descend's methods that keep x within bounds: "
+            f"{', '.join(bounded_methods())}"
         )
     # call.stopping holds every StoppingCriteria field, resolved (SciPy's norm and budgets too)
     method, options = call.method, call.options
@@ -138,14 +155,10 @@ def minimize(
     fun, jac = bind_args(fun, jac, args)
     callback = scipy_callbacks(callback, call)
     record = record or call.record
-    if restarts is not None or bounds is not None:
-        if restarts is None:
-            raise ValueError(
-                "bounds is the box that restarts=K draws its starts from; give restarts "
-                "(minimize does not constrain x)"
-            )
+    if restarts is not None:
         runs = multistart(
-            fun, bounds, restarts, x0, method=method, seed=seed, jac=jac, max_iter=max_iter,
+            fun, bounds, restarts, x0, method=method, seed=seed,
+            constrained=bounds is not None, jac=jac, max_iter=max_iter,
             gtol=gtol, ftol=ftol, xtol=xtol, max_time=max_time, target=target,
             callback=callback, monitors=monitors, record=record, patience=patience,
             divergence_factor=divergence_factor, device=device, **options,
@@ -155,7 +168,7 @@ def minimize(
         return best
     return run_function(
         fun, x0, call, jac=jac, callback=callback, monitors=monitors, record=record,
-        device=device,
+        device=device, bounds=bounds,
     )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from descend.constraints import Box, Constraint, as_constraint
 from descend.engine import Engine, StoppingCriteria
 from descend.engine.rows_feed import RowsFeed
 from descend.function_run import DEFAULT_METHOD, run_function
@@ -145,6 +146,7 @@ def multistart(
     *,
     batched: bool | None = None,
     vectorized: bool = False,
+    constrained: bool = False,
     **minimize_options: Any,
 ) -> MultistartResult:
     r"""Minimize ``fun`` from ``k`` random starts; return every run and the best.
@@ -153,16 +155,20 @@ def multistart(
     never touched; the same seed gives the same starts and the same numbers):
 
     * with ``x0``: :math:`x_0` itself, then :math:`x_0 + \sigma z` with
-      :math:`z \sim N(0, I)` and :math:`\sigma` = ``scale``, clipped to ``bounds`` if given;
-    * otherwise uniformly in the box ``bounds`` (a :class:`~descend.problems.Problem`'s
-      own bounds when ``fun`` is one and neither bounds nor x0 is given).
+      :math:`z \sim N(0, I)` and :math:`\sigma` = ``scale``, projected onto ``bounds`` if
+      given;
+    * otherwise uniformly in the box ``bounds``, which must then be finite (a
+      :class:`~descend.problems.Problem`'s own bounds when ``fun`` is one and neither
+      bounds nor x0 is given).
 
     Args:
         fun: ``f(x) -> scalar`` built from torch ops, or a ``Problem``. Elementwise methods
             evaluate all starts at once: through the problem's batched function, through
             ``fun`` itself when ``vectorized=True`` (it maps (..., n) to (...)), and
             otherwise through ``torch.func.vmap(fun)``.
-        bounds: per-coordinate ``(low, high)`` pairs (a sequence, array or (n, 2) tensor).
+        bounds: where the starts lie: per-coordinate ``(low, high)`` pairs (a sequence,
+            array or (n, 2) tensor), or any set :func:`descend.constraints.as_constraint`
+            takes (with ``x0``).
         k: the number of starts, >= 1.
         x0: a centre for normally distributed starts (list, array or tensor of n numbers).
         scale: the standard deviation around ``x0`` (a positive number or one per coordinate).
@@ -172,6 +178,10 @@ def multistart(
             evaluated on a batch; ``True`` insists (an error says why it cannot);
             ``False`` runs the starts one by one.
         vectorized: ``fun`` already accepts a batch of points (shape (K, n) -> (K,)).
+        constrained: also keep every run within ``bounds`` (``minimize(..., restarts=K,
+            bounds=...)`` does, as SciPy's bounded methods); such runs go one by one
+            (``batched=True`` is refused), each as ``minimize(..., bounds=...)``.
+            False: ``bounds`` only places the starts.
         **minimize_options: as for :func:`descend.minimize` (``max_iter, gtol, ftol, lr``,
             ...); ``callback``, ``jac`` and ``monitors`` force sequential runs.
 
@@ -192,7 +202,10 @@ def multistart(
     if not callable(fun):
         raise TypeError(f"fun must be callable or a Problem, got {type(fun).__name__}")
     kind_tensor = isinstance(x0, Tensor) or (x0 is None and isinstance(bounds, Tensor))
-    starts = _starts(k, bounds, x0, scale, seed, None if problem is None else problem.dim)
+    dim = None if problem is None else problem.dim
+    starts, constraint = _starts(k, bounds, x0, scale, seed, dim)
+    if constrained and constraint is None:
+        raise ValueError("constrained=True keeps the runs within bounds: give bounds")
     present = _presenter(kind_tensor, x0)
 
     elementwise = capabilities(spec.optimizer).elementwise
@@ -204,6 +217,8 @@ def multistart(
             f"batched=True needs an elementwise method (gd, momentum, nesterov, adagrad, "
             f"rmsprop, adam, adamw, amsgrad); {spec.name!r} runs the starts one by one"
         )
+    if constrained:
+        blockers.append("constrained=True")
     if batched is True and blockers:
         raise ValueError(f"batched=True does not support {', '.join(blockers)}; pass batched=False")
     use_batch = batched is not False and elementwise and not blockers
@@ -219,6 +234,8 @@ def multistart(
         single = problem.fn if problem is not None else fun
         call = _call(spec, minimize_options, starts.shape[1])
         run = {k: minimize_options[k] for k in _RUN if k in minimize_options}
+        if constrained:
+            run["bounds"] = constraint
         results = [run_function(single, present(row), call, **run) for row in starts]
     best = min(range(k), key=lambda i: (_sortable(results[i].fun), i))
     return MultistartResult(
@@ -235,28 +252,39 @@ def multistart(
 # starts
 
 
-def _starts(k: int, bounds: Any, x0: Any, scale: Any, seed: Any, dim: int | None) -> Tensor:
-    """The (k, n) float64 (or x0's float dtype) starting points."""
+def _starts(
+    k: int, bounds: Any, x0: Any, scale: Any, seed: Any, dim: int | None
+) -> tuple[Tensor, Constraint | None]:
+    """The (k, n) float64 (or x0's float dtype) starting points, and the set ``bounds``
+    describes."""
     generator = _generator(seed)
-    box = None if bounds is None else _bounds(bounds)
     if x0 is not None:
         centre = _vector("x0", x0)
         n = centre.numel()
-        if box is not None and box.shape[0] != n:
-            raise ValueError(f"bounds has {box.shape[0]} pairs but x0 has {n} coordinates")
+        constraint = as_constraint(bounds, n)
         spread = _scale(scale, n, centre.dtype)
         noise = torch.randn(k, n, generator=generator, dtype=torch.float64).to(centre.dtype)
         points = centre + spread * noise
         points[0] = centre
-        if box is not None:
-            points = torch.clamp(points, box[:, 0].to(points.dtype), box[:, 1].to(points.dtype))
-        return points
-    if box is None:
+        if constraint is not None:
+            points = torch.stack([constraint.project(row) for row in points])
+        return points, constraint
+    if bounds is None:
         raise ValueError("give bounds (low, high) per coordinate, x0 with scale, or a Problem")
-    if dim is not None and box.shape[0] != dim:
-        raise ValueError(f"bounds has {box.shape[0]} pairs but the problem has dim {dim}")
-    unit = torch.rand(k, box.shape[0], generator=generator, dtype=torch.float64)
-    return box[:, 0] + (box[:, 1] - box[:, 0]) * unit
+    box = as_constraint(bounds)
+    if box is not None and dim is not None:
+        box.check_size(dim, against="the problem")
+    if (
+        not isinstance(box, Box)
+        or box.size is None
+        or not (torch.isfinite(box.low).all() and torch.isfinite(box.high).all())
+    ):
+        raise ValueError(
+            f"uniform starts need a finite box of (low, high) pairs, got {box!r}; give x0 "
+            "(starts around it are projected onto the set) or finite bounds"
+        )
+    unit = torch.rand(k, box.size, generator=generator, dtype=torch.float64)
+    return box.low + (box.high - box.low) * unit, box
 
 
 def _generator(seed: Any) -> torch.Generator:
@@ -267,28 +295,6 @@ def _generator(seed: Any) -> torch.Generator:
     if seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed}")
     return torch.Generator().manual_seed(seed)
-
-
-def _bounds(bounds: Any) -> Tensor:
-    try:
-        box = torch.as_tensor(
-            bounds.detach().cpu() if isinstance(bounds, Tensor) else np.asarray(bounds, float),
-            dtype=torch.float64,
-        )
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"bounds must be (low, high) pairs, got {bounds!r}: {exc}") from exc
-    if box.ndim != 2 or box.shape[1] != 2 or box.shape[0] == 0:
-        raise ValueError(
-            f"bounds must be a sequence of (low, high) pairs, shape (n, 2), "
-            f"got shape {tuple(box.shape)}"
-        )
-    bad = ~(torch.isfinite(box).all(1) & (box[:, 0] < box[:, 1]))
-    if bad.any():
-        i = int(bad.nonzero()[0])
-        raise ValueError(
-            f"bounds[{i}] must be finite with low < high, got {tuple(box[i].tolist())}"
-        )
-    return box
 
 
 def _vector(name: str, value: Any) -> Tensor:

@@ -13,8 +13,11 @@ SciPy          descend         stopping (SciPy's defaults)
 BFGS           bfgs            :math:`\|g\|_\infty \le` gtol (1e-5), nothing else;
                                maxiter 200 n
 L-BFGS-B       lbfgs           :math:`(f_k - f_{k+1})/\max(|f_k|, |f_{k+1}|, 1) \le` ftol
-                               (2.2e-9) or :math:`\|g\|_\infty \le` gtol (1e-5);
-                               maxiter 15000, maxfun 15000 evaluations
+                               (2.2e-9) or :math:`\|P(x - g) - x\|_\infty \le` gtol
+                               (1e-5; the projected gradient, :math:`\|g\|_\infty`
+                               without bounds); maxiter 15000, maxfun 15000 evaluations;
+                               ``bounds=`` keeps x in the box (descend's projected
+                               quasi-Newton, :mod:`descend.optim.lbfgs_bounds`)
 CG             cg              :math:`\|g\|_\infty \le` gtol (1e-5); maxiter 200 n
 Newton-CG      newton-cg       :math:`\tfrac1n \sum_i |s_i| \le` xtol (1e-5) (SciPy:
                                :math:`\|s\|_1 \le n \cdot` xtol), no gradient test;
@@ -120,7 +123,8 @@ _REFUSED = {
 _SCIPY_KEYWORDS = {
     "hess": "descend computes Hessian(-vector) products of fun by autodiff; drop hess=",
     "hessp": "descend computes Hessian-vector products of fun by autodiff; drop hessp=",
-    "constraints": "descend.minimize solves unconstrained problems; it takes no constraints",
+    "constraints": "descend.minimize takes bounds= (boxes, the simplex; docs/bounds.md) but "
+    "no general constraints",
 }
 
 

@@ -52,10 +52,11 @@ class Constraint(ABC):
         x = x.detach()
         return bool(torch.linalg.vector_norm(self.project(x) - x, ord=float("inf")) <= atol)
 
-    def check_size(self, n: int, name: str = "bounds") -> None:
-        """Refuse a set made for another number of coordinates than ``n``."""
+    def check_size(self, n: int, name: str = "bounds", against: str = "x0") -> None:
+        """Refuse a set made for another number of coordinates than ``n`` (those of
+        ``against``)."""
         if self.size is not None and self.size != n:
             raise ValueError(
-                f"{name} has {self.size} (low, high) pairs but x0 has {n} coordinates; give "
-                f"one pair per coordinate"
+                f"{name} has {self.size} (low, high) pairs but {against} has {n} coordinates; "
+                "give one pair per coordinate"
             )

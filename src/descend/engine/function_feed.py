@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from descend.callbacks import Callback, CallbackList
+from descend.constraints import Constraint
 from descend.engine.feed import Measure, host, norm_of, step_tests
 from descend.engine.iterates import Iterates
 from descend.engine.loop import Engine
@@ -29,6 +30,13 @@ class FunctionFeed:
     so the best iterate is the highest; the history and the result keep f itself. For a proximal
     rule (``capabilities(optimizer).proximal``) the gradient test reads the proximal
     gradient mapping :math:`\\|x_{k-1} - x_k\\|/\\eta` instead of the gradient.
+
+    With a feasible set :math:`C` (``constraint``), the gradient norm recorded and tested is
+    the projected gradient's, :math:`\\|P_C(x - \\nabla f(x)) - x\\|` (zero exactly at a
+    constrained stationary point; with ``gtol_norm=inf`` SciPy's L-BFGS-B ``pgtol``), each
+    parameter tensor projected on its own; with ``project_steps`` every step is followed by
+    the projection :math:`x \\leftarrow P_C(x)` (projected gradient descent for the
+    first-order rules; a rule that keeps its iterates feasible itself needs none).
     """
 
     rows = 1
@@ -44,8 +52,12 @@ class FunctionFeed:
         present: Callable[[list[Tensor]], Any] | None = None,
         method: str = "",
         maximize: bool = False,
+        constraint: Constraint | None = None,
+        project_steps: bool = False,
     ) -> None:
         self.objective, self.stopping, self.method = objective, stopping, method
+        self.constraint = constraint
+        self.project_steps = project_steps and constraint is not None
         self.sign = -1.0 if maximize else 1.0
         self.objective_name = "-f" if maximize else "f"
         self.params = objective.params
@@ -66,6 +78,8 @@ class FunctionFeed:
             grads = [params[0].grad]
         else:
             grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        if self.constraint is not None:
+            grads = [self.constraint.projected_gradient(p, g) for p, g in zip(params, grads)]
         tensors = [f_t, norm_of(grads)]  # all read back with one host synchronization
         if self.proximal:
             if self._previous is not None:
@@ -105,6 +119,10 @@ class FunctionFeed:
                 [p.detach().clone() for p in g["params"]] for g in optimizer.param_groups
             ]
         optimizer.step(self.objective)
+        if self.project_steps:
+            assert self.constraint is not None
+            for p in self.params:
+                self.constraint.project_(p)
 
     def after_step(self, loop: Engine) -> None:
         loop.measure()  # callbacks and monitors read x_{k+1}'s row

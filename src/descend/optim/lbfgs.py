@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from descend.constraints import as_constraint
 from descend.optim.capabilities import Capabilities
+from descend.optim.lbfgs_bounds import BoundedIteration
 from descend.optim.line_search_optimizer import LineSearchOptimizer
 from descend.optim.linesearch import LINE_SEARCHES, LineSearchResult, check_search_constants
 from descend.validation import check_choice, check_int, check_non_negative, check_positive
@@ -77,6 +80,13 @@ class LBFGS(LineSearchOptimizer):
             ``lr``, the first one scaled by :math:`\min(1, 1/\|g\|_1)` as in torch).
         c1: sufficient-decrease constant in (0, 1).
         c2: curvature constant in (c1, 1).
+        bounds: a feasible set (anything :func:`descend.constraints.as_constraint` takes:
+            ``(low, high)`` pairs over the flattened parameters, ``"nonnegative"``,
+            ``"simplex"``, a ``Box``). The parameters are projected onto it here, and every
+            iterate stays in it: on a box by a two-metric projected L-BFGS step (L-BFGS-B's
+            matrix on the free variables, a search on the feasible segment or the
+            projection arc), on another set by spectral projected gradient; see
+            :mod:`descend.optim.lbfgs_bounds`. None: unconstrained.
 
     Example:
         >>> opt = descend.optim.LBFGS([x])
@@ -98,6 +108,7 @@ class LBFGS(LineSearchOptimizer):
         line_search_fn: str | None = "strong_wolfe",
         c1: float = 1e-4,
         c2: float = 0.9,
+        bounds: Any = None,
     ) -> None:
         check_positive("lr", lr)
         check_int("max_iter", max_iter, low=1)
@@ -121,6 +132,12 @@ class LBFGS(LineSearchOptimizer):
         )
         super().__init__(params, defaults)
         self._cached_views: _Views | None = None
+        constraint = as_constraint(bounds)
+        self._bounded = (
+            None if constraint is None else BoundedIteration(constraint, self._flat, history_size)
+        )
+        if constraint is not None:
+            self._flat.assign(constraint.project(self._flat.gather()))
 
     # -- the memory -----------------------------------------------------------------------
 
@@ -139,6 +156,15 @@ class LBFGS(LineSearchOptimizer):
         state["pending"] = False  # a pair is in W[head] but not yet in the Gram, R^-1, N
         state["gamma"] = 1.0
         state["skipped"] = 0  # updates skipped for s'y <= eps t |g'd|
+        if self._bounded is not None:
+            self._bounded.init_buffers(state)
+
+    def _iterate(
+        self, closure: Callable[[], Tensor], state: dict[str, Any], f: float, budget: int
+    ) -> LineSearchResult:
+        if self._bounded is None:
+            return super()._iterate(closure, state, f, budget)
+        return self._bounded.iterate(closure, state, f, budget, self.param_groups[0])
 
     def _reset(self, state: dict[str, Any]) -> None:
         for key in ("memory", "gram", "rinv", "middle"):
