@@ -19,7 +19,7 @@ from descend.version import __version__ as __version__
 if _typing.TYPE_CHECKING:
     from typing import Any
 
-    from descend import diagnostics, optim, runs
+    from descend import constraints, diagnostics, optim, runs
     from descend.callbacks import Callback
     from descend.engine.stopping import StoppingCriteria
     from descend.least_squares import LeastSquaresResult, least_squares
@@ -41,6 +41,7 @@ _PUBLIC: dict[str, str] = {
     "OptimizeResult": "descend.result:OptimizeResult",
     "Status": "descend.result:Status",
     "StoppingCriteria": "descend.engine.stopping:StoppingCriteria",
+    "constraints": "descend.constraints",
     "diagnostics": "descend.diagnostics",
     "fit": "descend.train:fit",
     "least_squares": "descend.least_squares:least_squares",
@@ -60,6 +61,7 @@ __all__ = [
     "OptimizeResult",
     "Status",
     "StoppingCriteria",
+    "constraints",
     "diagnostics",
     "fit",
     "least_squares",
