@@ -1,0 +1,101 @@
+"""A race as rows of one feed gives every racer exactly its own ``descend.minimize`` run:
+iterates, f, gradient norms, status, message and the monitors' diagnoses, whatever the
+other racers do (stop early, diverge, run to the budget)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import descend
+from descend.engine import StoppingCriteria
+from descend.engine.rows_feed import RowBlock, RowsFeed, run_rows
+from descend.methods import get_method
+from descend.playground.landscape import get_landscape
+from descend.playground.race import Racer, race
+from descend.playground.rows_race import batchable
+from descend.problems import get_problem
+
+# on Himmelblau from (0, 0) in 150 steps these end every way a row can: the gradient test
+# (nesterov, adagrad, adafactor), divergence with the best iterate restored (lars), the
+# budget (gd, adam, rmsprop, ...), each with its own tolerances and patience
+RACERS = [
+    Racer("gd", {"lr": 1e-3}),
+    Racer("nesterov", {}),
+    Racer("adagrad", {}),
+    Racer("lbfgs", {}),
+    Racer("rmsprop", {"lr": 0.01, "centered": True}),
+    Racer("adam", {"lr": 0.05, "betas": [0.8, 0.99]}),
+    Racer("lars", {}),
+    Racer("adafactor", {}),
+    Racer("lion", {"lr": 0.01}),
+    Racer("prodigy", {}),
+]
+
+
+def test_every_racer_of_a_race_is_its_own_minimize_run():
+    land = get_landscape(problem="himmelblau")
+    runs = race(land, (0.0, 0.0), RACERS, steps=150)
+    statuses = set()
+    for racer, run in zip(RACERS, runs, strict=True):
+        options = {k: tuple(v) if isinstance(v, list) else v for k, v in racer.options.items()}
+        res = descend.minimize(
+            land.fn, [0.0, 0.0], racer.method, max_iter=150, record=True, max_time=5.0, **options
+        )
+        where = f"{racer.method}: {run['message']}"
+        np.testing.assert_allclose(
+            np.array(run["x"], dtype=float), res.history["x"], rtol=0, atol=1e-12, err_msg=where
+        )
+        np.testing.assert_allclose(run["f"], res.history["f"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(run["grad_norm"], res.history["grad_norm"], rtol=0, atol=1e-12)
+        assert (run["status"], run["message"], run["nit"]) == (
+            res.status.value, res.message, res.nit
+        ), where  # fmt: skip
+        assert run["fun"] == pytest.approx(res.fun, abs=1e-12)
+        assert [(d["kind"], d["step"], d["message"]) for d in run["diagnoses"]] == [
+            (d.kind, d.step, d.message) for d in res.diagnoses
+        ], where
+        statuses.add(run["status"])
+    assert {"gtol", "diverged", "max_iter"} <= statuses  # the race covered each way to end
+    rows = [r.method for r in RACERS if r.method != "lbfgs"]
+    assert not batchable("lbfgs") and all(batchable(m) for m in rows)
+
+
+def _block(x0, method, **options):
+    x = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+    optimizer = get_method(method).build([x], options)
+    return RowBlock(x, optimizer, StoppingCriteria(max_iter=400), method)
+
+
+def test_blocks_of_several_rows_freeze_the_rows_that_stopped():
+    """A block of 3 rows under one Adam and a single-row block under gd: rows that converge
+    early (the first two start at the minimum's doorstep) stay where they stopped while the
+    others go on, and each row equals a run of its own."""
+    f = get_problem("himmelblau").fn
+    starts = [[3.0, 2.0 + 1e-7], [-2.805, 3.131], [0.0, 0.0]]
+    blocks = [_block(starts, "adam", lr=0.05), _block([1.0, 1.0], "gd", lr=0.01)]
+    results = run_rows(RowsFeed(f, None, None, blocks=blocks, record=True))
+    assert results[0].nit < results[2].nit  # the first row stopped early
+    for (start, method, lr), res in zip(
+        [(starts[0], "adam", 0.05), (starts[1], "adam", 0.05), (starts[2], "adam", 0.05),
+         ([1.0, 1.0], "gd", 0.01)],
+        results,
+        strict=True,
+    ):  # fmt: skip
+        alone = descend.minimize(
+            f, start, method, lr=lr, max_iter=400, gtol=1e-5, ftol=2.2e-9, patience=1,
+            record=True, monitors=None,
+        )  # fmt: skip
+        np.testing.assert_allclose(res.history["x"], alone.history["x"], rtol=0, atol=1e-12)
+        assert (res.status, res.nit) == (alone.status, alone.nit)
+        np.testing.assert_allclose(res.x, alone.x, rtol=0, atol=1e-12)
+
+
+def test_blocks_must_share_the_budget():
+    x = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    optimizer = get_method("gd").build([x], {})
+    blocks = [RowBlock(x, optimizer, StoppingCriteria(max_iter=10)),
+              RowBlock(x, optimizer, StoppingCriteria(max_iter=20))]  # fmt: skip
+    with pytest.raises(ValueError, match=r"blocks\[1\].stopping.max_iter is 20"):
+        RowsFeed(get_problem("himmelblau").fn, None, None, blocks=blocks)
