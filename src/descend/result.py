@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from descend.extras import require
 from descend.notebook import diagnoses_table, history_table, outcome, section, table
 
 
@@ -101,11 +102,8 @@ class History:
         return out
 
     def to_pandas(self) -> Any:
-        """The scalar columns as a pandas DataFrame (requires pandas)."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("History.to_pandas needs pandas: pip install pandas") from exc
+        """The scalar columns as a pandas DataFrame (pandas: ``pip install 'descend[pandas]'``)."""
+        pd = require("pandas", "pandas", feature="History.to_pandas")
         data = self.as_dict()
         data.pop("x", None)
         return pd.DataFrame(data).set_index(self.columns[0])

@@ -131,29 +131,3 @@ def check_device(value: Any) -> Any:
         raise ValueError(f"device={str(device)!r} but CUDA is not available here; use 'cpu'")
     return device
 
-
-class MissingExtra(ImportError):
-    """An optional dependency is not installed; the message is one line naming the extra
-    (``pip install 'descend[viz]'``) that brings it."""
-
-
-def require(package: str, extra: str, *, feature: str | None = None) -> Any:
-    """Import ``package`` (a module path such as ``"pyarrow.parquet"``) for ``feature``, or
-    raise :class:`MissingExtra` naming the extra that installs it.
-
-    The core install (``pip install descend``) is what ``minimize``, ``fit`` and the
-    optimizers need; tables, figures, estimators and the rest come with extras, and each
-    import site of one goes through here, so a missing one reads the same everywhere.
-
-    Example:
-        >>> require("math", "viz").sqrt(4.0)
-        2.0
-    """
-    import importlib
-
-    try:
-        return importlib.import_module(package)
-    except ImportError:
-        top = package.split(".")[0]
-        needs = f"{feature} needs {top}" if feature else f"{top} is not installed"
-        raise MissingExtra(f"{needs}: pip install 'descend[{extra}]'", name=top) from None

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from descend.callbacks import Callback
 from descend.engine import run_descent
 from descend.engine.stopping import StoppingCriteria
+from descend.extras import require
 from descend.methods import get_method
 from descend.minimize import minimize
 from descend.notebook import section, table
@@ -65,11 +66,10 @@ class LRRangeResult:
         divergence point marked. Returns the matplotlib Figure (Agg canvas when no
         ``ax`` is given, so no display is needed)."""
         if ax is None:
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-            from matplotlib.figure import Figure
-
-            fig = Figure(figsize=(6.4, 4.2))
-            FigureCanvasAgg(fig)
+            feature = "LRRangeResult.plot"
+            agg = require("matplotlib.backends.backend_agg", "viz", feature=feature)
+            fig = require("matplotlib.figure", "viz", feature=feature).Figure(figsize=(6.4, 4.2))
+            agg.FigureCanvasAgg(fig)
             ax = fig.add_subplot(1, 1, 1)
         else:
             fig = ax.figure

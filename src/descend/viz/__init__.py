@@ -18,13 +18,19 @@ Example:
     >>> plot_loss({"gd": r1, "adam": r2}, "loss.png")
 """
 
-from descend.viz.animation import animate_race, frame_indices, race_animation
-from descend.viz.curves import plot_loss
-from descend.viz.grid import compare_grid, plot_grid, run_grid
-from descend.viz.landscape import plot_contour, plot_surface
-from descend.viz.layers import LayerGradientRecorder, plot_layer_gradients
-from descend.viz.lr_range import plot_lr_range
-from descend.viz.race import plot_race
+from descend.extras import require
+
+# matplotlib is checked before the modules that draw with it import it, so a missing one
+# reads as one line naming the extra
+require("matplotlib", "viz", feature="descend.viz")
+
+from descend.viz.animation import animate_race, frame_indices, race_animation  # noqa: E402
+from descend.viz.curves import plot_loss  # noqa: E402
+from descend.viz.grid import compare_grid, plot_grid, run_grid  # noqa: E402
+from descend.viz.landscape import plot_contour, plot_surface  # noqa: E402
+from descend.viz.layers import LayerGradientRecorder, plot_layer_gradients  # noqa: E402
+from descend.viz.lr_range import plot_lr_range  # noqa: E402
+from descend.viz.race import plot_race  # noqa: E402
 
 __all__ = [
     "LayerGradientRecorder",
