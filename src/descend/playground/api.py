@@ -6,10 +6,14 @@ Routes:
     ``GET /api/openapi.json``: the API's schema.
     ``GET /api/problems``: the landscapes: name, f*, minima, bounds, start, description.
     ``GET /api/methods``: the methods with their options and defaults.
+    ``GET /api/datasets``: the data mode's data sets (the bundled ones' features).
     ``POST /api/landscape``: ``{problem | formula, n, bounds}`` -> f on an n x n grid.
     ``POST /api/race``: ``{problem | formula, start, racers: [{method, options}], steps,
     noise, seed}`` -> per racer the iterates, f, gradient norm, status, message,
     diagnoses and the code that reproduces it.
+    ``POST /api/train``: ``{data, model, racers: [{method, options, batch_size}], epochs,
+    seed, l1, l2, schedule, early_stopping}`` -> the data's points and per racer the loss
+    and test loss per epoch, the decision boundary, status, message, diagnoses and code.
 
 Every bad request is answered 4xx with ``{"error": "<field>: <what is wrong>", "field":
 ...}`` on one line: 422 for a value (unknown problem or method, bad option, formula,
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import plotly
 from fastapi import FastAPI, Request
@@ -35,6 +39,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from descend.playground.datasets import MAX_POINTS, DataSet, dataset_table, make_dataset
 from descend.playground.formula import MAX_FORMULA_LENGTH
 from descend.playground.landscape import MAX_GRID, Landscape, get_landscape, grid, problem_names
 from descend.playground.race import (
@@ -46,12 +51,23 @@ from descend.playground.race import (
     method_table,
     race,
 )
+from descend.playground.training import (
+    MAX_EPOCHS,
+    ModelSpec,
+    Trainer,
+    TrainerError,
+    Training,
+    train,
+)
 from descend.problems import PROBLEMS
 
 __all__ = ["MAX_BODY", "create_app"]
 
 #: the largest request body accepted, in bytes
 MAX_BODY = 64 * 1024
+
+#: racers of one training request (each trains a network: slower than a racer's step)
+MAX_TRAINERS = 4
 
 STATIC = Path(__file__).parent / "static"
 PLOTLY_JS = Path(os.path.dirname(plotly.__file__)) / "package_data" / "plotly.min.js"
@@ -104,6 +120,55 @@ class RaceRequest(LandscapeChoice):
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
 
 
+class DataRequest(BaseModel):
+    """A data set: a generated one (n points, jitter, seed) or two features of a bundled one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(max_length=40)] = "moons"
+    n: Annotated[int, Field(ge=10, le=MAX_POINTS)] = 200
+    noise: Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)] = 0.1
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    features: Annotated[list[Annotated[int, Field(ge=0, le=100)]],
+                        Field(min_length=2, max_length=2)] = [0, 1]  # fmt: skip
+    test_fraction: Annotated[float, Field(ge=0.0, le=0.5, allow_inf_nan=False)] = 0.25
+
+
+class ModelRequest(BaseModel):
+    """Logistic regression, or an MLP of ``layers`` x ``width`` with an activation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["logistic", "mlp"] = "mlp"
+    layers: Annotated[int, Field(ge=1, le=4)] = 1
+    width: Annotated[int, Field(ge=1, le=64)] = 8
+    activation: Literal["relu", "tanh", "sigmoid", "gelu"] = "tanh"
+
+
+class TrainerRequest(RacerRequest):
+    """A racer of the data mode: a method, its options and its batch size (1 to the full set)."""
+
+    batch_size: Annotated[int, Field(ge=1, le=MAX_POINTS)] | Literal["full"] = "full"
+
+
+class TrainRequest(BaseModel):
+    """Racers training one model on one data set by ``descend.fit``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: DataRequest = Field(default_factory=DataRequest)
+    model: ModelRequest = Field(default_factory=ModelRequest)
+    racers: Annotated[list[TrainerRequest], Field(min_length=1, max_length=MAX_TRAINERS)]
+    epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] = 50
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    l1: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.0
+    l2: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.0
+    schedule: Literal["step", "exponential", "cosine", "warmup_cosine", "one_cycle",
+                      "plateau"] | None = None  # fmt: skip
+    early_stopping: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | None = None
+    grid: Annotated[int, Field(ge=10, le=100)] = 60
+
+
 class FieldError(ValueError):
     """A request value that the library refused, with the field it came from."""
 
@@ -122,7 +187,12 @@ def create_app() -> ASGIApp:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        # a union's member tags (``constrained-int``, ``literal['full']``) are no fields
+        loc = [
+            str(p)
+            for p in first.get("loc", ())
+            if isinstance(p, int) or (p != "body" and str(p).isidentifier())
+        ]
         field = ".".join(loc) or "body"
         message = first.get("msg", "invalid value")
         return _error(422, field, f"{field}: {message}")
@@ -151,6 +221,11 @@ def create_app() -> ASGIApp:
         """Every method with its summary and options (name, default)."""
         return method_table()
 
+    @app.get("/api/datasets")
+    def datasets() -> list[dict[str, Any]]:
+        """Every data set of the data mode, with the features of the bundled ones."""
+        return dataset_table()
+
     @app.post("/api/landscape")
     def landscape(request: LandscapeRequest) -> dict[str, Any]:
         """f on an n x n grid over the landscape's bounds, with what to mark on it."""
@@ -178,6 +253,30 @@ def create_app() -> ASGIApp:
             raise FieldError("start", str(exc)) from None
         return {"landscape": _landscape_meta(land), "start": start, "racers": runs}
 
+    @app.post("/api/train")
+    def train_route(request: TrainRequest) -> dict[str, Any]:
+        """Each racer trains the model on the data set by ``descend.fit``: loss and test
+        loss per epoch, the decision boundary, status, message, diagnoses and code."""
+        d = request.data
+        try:
+            data = make_dataset(d.name, n=d.n, noise=d.noise, seed=d.seed,
+                                features=d.features, test_fraction=d.test_fraction)  # fmt: skip
+        except ValueError as exc:
+            field = "data.features" if "features" in str(exc) else "data.name"
+            raise FieldError(field, str(exc)) from None
+        m = request.model
+        trainers = [Trainer(r.method, dict(r.options), r.batch_size) for r in request.racers]
+        shared = Training(
+            epochs=request.epochs, seed=request.seed, l1=request.l1, l2=request.l2,
+            schedule=request.schedule, early_stopping=request.early_stopping,
+        )  # fmt: skip
+        try:
+            runs = train(data, ModelSpec(m.kind, m.layers, m.width, m.activation), trainers,
+                         shared, grid=request.grid)  # fmt: skip
+        except TrainerError as exc:
+            raise FieldError(f"racers.{exc.index}", str(exc)) from None
+        return {"data": _data_points(data), "racers": runs}
+
     return BodyLimit(app, MAX_BODY)
 
 
@@ -202,6 +301,18 @@ def _landscape_meta(land: Landscape) -> dict[str, Any]:
         "start": list(land.start),
         "formula": land.formula,
         "description": land.description,
+    }
+
+
+def _data_points(data: DataSet) -> dict[str, Any]:
+    return {
+        "name": data.name,
+        "X_train": data.X_train.tolist(),
+        "y_train": data.y_train.tolist(),
+        "X_test": data.X_test.tolist(),
+        "y_test": data.y_test.tolist(),
+        "classes": data.classes,
+        "features": list(data.features),
     }
 
 
