@@ -51,7 +51,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+import torch.distributed as dist
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -63,6 +64,13 @@ from sklearn.utils.validation import (
 )
 from torch import Tensor, nn
 
+from descend.distributed.objective import (
+    ShardedLoss,
+    ShardedModule,
+    process_group,
+    row_share,
+    totals,
+)
 from descend.estimators.arrays import (
     FLOAT_DTYPES,
     as_tensor,
@@ -233,12 +241,21 @@ class DescendEstimator(BaseEstimator):
         partial: bool = False,
         classes: Any = None,
         validation: Any = None,
+        distributed: Any = False,
     ) -> DescendEstimator:
         self._validate_params()
+        sharded, group = process_group(distributed)
+        if sharded:
+            self._check_distributed(validation)
+            if is_classifier(self):  # every rank encodes the labels of all ranks alike
+                labels: list[Any] = [None] * dist.get_world_size(group)
+                dist.all_gather_object(labels, np.unique(np.asarray(y)), group=group)
+                classes = np.unique(np.concatenate(labels))
         first = not (partial and self._is_fitted())
         X, y, weights, fitted = self._validated_data(
-            X, y, sample_weight, first=first, partial=partial, classes=classes
-        )
+            X, y, sample_weight, first=first, partial=partial, classes=classes,
+            group=group if sharded else False,
+        )  # fmt: skip
         dtype = fitted["_torch_dtype_"]
         seed = self._seed(partial)
         l1, l2 = self._penalty()
@@ -284,6 +301,16 @@ class DescendEstimator(BaseEstimator):
         optimizer, fit_l2 = build_optimizer(plan, module, batch_size=batch_size, l2=l2, lr=lr)
         if plan.capabilities is None:
             batch_size = check_built(optimizer, batch_size, self.batch_size)
+        trained: nn.Module = module
+        if sharded:
+            if batch_size != "full":
+                raise ValueError(
+                    f"distributed=True trains on the full batch of every rank's rows "
+                    f"(batch_size='full', or a line-search method such as 'lbfgs'), got "
+                    f"batch_size={batch_size} for optimizer={plan.label!r}"
+                )
+            trained = ShardedModule(module, group)
+            loss = ShardedLoss(loss, row_share(X.shape[0], group), group)
         if not first:
             self._continue_optimizer(optimizer, plan.label, module)
 
@@ -300,7 +327,7 @@ class DescendEstimator(BaseEstimator):
         device = self._device()
         try:
             result = fit(
-                module,
+                trained,
                 loss,
                 (Xt, Yt),
                 optimizer=optimizer,
@@ -401,10 +428,12 @@ class DescendEstimator(BaseEstimator):
         first: bool,
         partial: bool,
         classes: Any,
+        group: Any = False,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]]:
         """``(X, y)`` checked and encoded, the sample weights rescaled to mean 1 (None when
         not given), and the fitted attributes the data defines (nothing is set on ``self``:
-        a fit that fails later leaves the estimator as it was)."""
+        a fit that fails later leaves the estimator as it was). With a process ``group``
+        (None: the default one; False: one process), the mean is over all ranks' rows."""
         kwargs = self._validate_X()
         if first:
             # validate on a copy: validate_data records n_features_in_ on its estimator,
@@ -424,6 +453,8 @@ class DescendEstimator(BaseEstimator):
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
             total = float(weights.sum())
+            if group is not False:
+                n, total = totals([float(n), total], group)
             if not total > 0:
                 raise ValueError(
                     "sample_weight sums to 0; at least one sample needs a positive weight"
@@ -441,6 +472,15 @@ class DescendEstimator(BaseEstimator):
 
     def _y_args(self) -> dict[str, Any]:
         return {}
+
+    def _check_distributed(self, validation: Any) -> None:
+        """What a distributed fit cannot do: held-out scores are one rank's alone, and a
+        stop one rank decides would leave the others waiting."""
+        if validation is not None or self.early_stopping:
+            raise ValueError(
+                "distributed=True cannot take validation= or early_stopping=True: each rank "
+                "would score its own rows and stop on its own; fit without them"
+            )
 
     def _commit(self, fitted: dict[str, Any]) -> None:
         """Set every fitted attribute at once, after training succeeded."""

@@ -241,15 +241,28 @@ class LinearRegression(RegressorTargets, MultiOutputMixin, RegressorMixin, Linea
         return {"coef_": coef, "intercept_": intercept}
 
     def fit(
-        self, X: Any, y: Any, sample_weight: Any = None, *, validation: Any = None
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        validation: Any = None,
+        distributed: Any = False,
     ) -> LinearRegression:
         """Fit to ``X`` (n, d) and ``y`` (n,) or (n, k); returns ``self``.
 
         ``sample_weight`` (n,) >= 0 weighs rows (a weight k counts as k copies);
         ``validation=(X_val, y_val)`` is scored after every epoch
         (``validation_loss_curve_``) and, with ``early_stopping``, decides the stop.
+        ``distributed=True`` (or a ``torch.distributed`` process group): ``X, y`` are this
+        rank's rows of a data set sharded across the ranks, and every rank calls ``fit``
+        alike; the full-batch objective over all ranks' rows is minimized with f, gradients
+        and Hessian-vector products all-reduced (:mod:`descend.distributed.objective`), so
+        ``lbfgs``, ``bfgs``, ``newton-cg`` and ``trust-region`` reach the coefficients of one
+        process holding every row, the same on every rank. Pass ``sample_weight`` on every
+        rank or on none.
         """
-        return self._train(X, y, sample_weight, validation=validation)
+        return self._train(X, y, sample_weight, validation=validation, distributed=distributed)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
         """One epoch of mini-batch steps on ``X, y`` from the current weights (online

@@ -100,14 +100,27 @@ class LogisticRegression(CrossEntropyTargets, ClassifierMixin, LinearModel):
         return {"coef_": coef, "intercept_": intercept}
 
     def fit(
-        self, X: Any, y: Any, sample_weight: Any = None, *, validation: Any = None
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        validation: Any = None,
+        distributed: Any = False,
     ) -> LogisticRegression:
         """Fit to ``X`` (n, d) and labels ``y`` (n,); returns ``self``.
 
         ``sample_weight`` (n,) >= 0 weighs rows; ``validation=(X_val, y_val)`` is scored
         after every epoch and, with ``early_stopping``, decides the stop.
+        ``distributed=True`` (or a ``torch.distributed`` process group): ``X, y`` are this
+        rank's rows of a data set sharded across the ranks, and every rank calls ``fit``
+        alike; the full-batch objective over all ranks' rows is minimized with f, gradients
+        and Hessian-vector products all-reduced (:mod:`descend.distributed.objective`), so
+        ``lbfgs``, ``bfgs``, ``newton-cg`` and ``trust-region`` reach the coefficients of one
+        process holding every row, the same on every rank. Pass ``sample_weight`` on every
+        rank or on none.
         """
-        return self._train(X, y, sample_weight, validation=validation)
+        return self._train(X, y, sample_weight, validation=validation, distributed=distributed)
 
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None

@@ -1,0 +1,236 @@
+"""Full-batch second order on data sharded across 2 gloo processes
+(:mod:`descend.distributed.objective`): the coefficients equal those of one process holding
+every row, and both ranks end with the same bits.
+
+One launch of two worker processes (this file run as a script, each rank loading only its
+own shard) serves every test: the workers write what they found, the tests compare it with
+the same runs in this process on all the rows.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import descend
+from descend.estimators import LogisticRegression
+
+METHODS = ("lbfgs", "bfgs", "newton-cg", "trust-region")
+ROWS, FEATURES, RANK0_ROWS = 400, 5, 250  # unequal shards: the shares are not 1/2
+L2 = 1.0  # the minimize objective is L2-strongly convex: ||x - x*|| <= ||grad f(x)|| / L2
+GTOL = 1e-9  # below what float64 resolves at f ~ 0.6: each run stops where it can go no lower
+ALPHA = 0.1
+NEWTON_TOL = 1e-12  # quadratic convergence gets there; the coefficients then agree to 1e-10
+TIMEOUT_S = 150
+
+
+def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(ROWS, FEATURES)) * [1.0, 2.0, 0.5, 1.0, 3.0]
+    y = (X @ [1.0, -0.5, 2.0, 0.0, 0.3] + rng.logistic(size=ROWS) > 0).astype(np.int64)
+    weights = rng.uniform(0.5, 2.0, size=ROWS)
+    return X, y, weights
+
+
+def log_loss(X: torch.Tensor, y: torch.Tensor):
+    """The mean logistic loss over (X, y) plus L2 / 2 ||w||^2, a function of w."""
+
+    def fun(w: torch.Tensor) -> torch.Tensor:
+        z = X @ w
+        return (torch.nn.functional.softplus(z) - y * z).mean() + 0.5 * L2 * (w * w).sum()
+
+    return fun
+
+
+def estimators() -> dict[str, LogisticRegression]:
+    return {
+        "estimator-lbfgs": LogisticRegression(
+            optimizer="lbfgs", alpha=ALPHA, tol=GTOL, max_epochs=500
+        ),
+        "estimator-trust-region-weighted": LogisticRegression(
+            optimizer="trust-region", alpha=ALPHA, tol=NEWTON_TOL, max_epochs=200
+        ),
+    }
+
+
+def run_all(X: np.ndarray, y: np.ndarray, w: np.ndarray, distributed: bool) -> dict:
+    """Every run the tests compare, on these rows: minimize by each method, and the
+    estimators (the second with sample weights)."""
+    from descend.distributed.objective import row_share, sharded
+
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y).double()
+    fun = log_loss(Xt, yt)
+    if distributed:
+        fun = sharded(fun, row_share(len(X)))
+    out: dict = {}
+    for method in METHODS:
+        result = descend.minimize(
+            fun,
+            torch.zeros(FEATURES, dtype=torch.float64),
+            method,
+            gtol=GTOL,
+            max_iter=500,
+            monitors=None,
+        )
+        out[f"{method}/x"] = result.x.numpy()
+        out[f"{method}/grad_norm"] = result.grad_norm
+        out[f"{method}/nit"] = result.nit
+    for name, model in estimators().items():
+        weights = w if name.endswith("weighted") else None
+        model.fit(X, y, sample_weight=weights, distributed=distributed)
+        out[f"{name}/coef"] = model.coef_
+        out[f"{name}/intercept"] = model.intercept_
+        out[f"{name}/n_iter"] = model.t_
+        out[f"{name}/grad_norm"] = model._fit_result.grad_norm
+    return out
+
+
+def worker(rank: int, world: int, port: int, folder: Path) -> None:
+    torch.distributed.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world,
+        timeout=timedelta(seconds=60),
+    )
+    shard = np.load(folder / f"shard{rank}.npz")
+    out = run_all(shard["X"], shard["y"], shard["w"], distributed=True)
+    errors = []
+    for kwargs in ({"optimizer": "adam", "batch_size": 16}, {"early_stopping": True}):
+        try:
+            LogisticRegression(**kwargs).fit(shard["X"], shard["y"], distributed=True)
+        except ValueError as error:
+            errors.append(str(error))
+    out["errors"] = np.array(errors)
+    np.savez(folder / f"rank{rank}.npz", **out)
+    torch.distributed.destroy_process_group()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    folder = tmp_path_factory.mktemp("shards")
+    X, y, w = data()
+    cut = RANK0_ROWS
+    np.savez(folder / "shard0.npz", X=X[:cut], y=y[:cut], w=w[:cut])
+    np.savez(folder / "shard1.npz", X=X[cut:], y=y[cut:], w=w[cut:])
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, str(rank), "2", str(port), str(folder)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in range(2)
+    ]
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=TIMEOUT_S)[0])
+    finally:
+        for proc in procs:
+            proc.kill()
+    for proc, output in zip(procs, outputs):
+        assert proc.returncode == 0, output[-3000:]
+    return [dict(np.load(folder / f"rank{r}.npz")) for r in range(2)]
+
+
+@pytest.fixture(scope="module")
+def one_process() -> dict:
+    X, y, w = data()
+    return run_all(X, y, w, distributed=False)
+
+
+def test_both_ranks_end_with_the_same_bits(ranks: list[dict]) -> None:
+    assert ranks[0].keys() == ranks[1].keys()
+    for key in ranks[0]:
+        np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=key)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_minimize_on_sharded_data_reaches_the_one_process_minimizer(
+    ranks: list[dict], one_process: dict, method: str
+) -> None:
+    """f is L2-strongly convex, so each run's x is within ||grad f(x)|| / L2 of the one
+    minimizer: the two runs within the sum of their gradient norms over L2."""
+    g_sharded, g_one = ranks[0][f"{method}/grad_norm"], one_process[f"{method}/grad_norm"]
+    assert max(g_sharded, g_one) < 1e-7  # both converged
+    np.testing.assert_allclose(
+        ranks[0][f"{method}/x"], one_process[f"{method}/x"], rtol=0, atol=(g_sharded + g_one) / L2
+    )
+
+
+def strong_convexity(coef: np.ndarray, intercept: np.ndarray, weighted: bool) -> float:
+    """The smallest eigenvalue of the estimator's objective's Hessian at (coef, intercept),
+    halved: a bound of the curvature along the short segment between two fits."""
+    X, _, w = data()
+    w = w / w.mean() if weighted else np.ones(ROWS)
+    Xt = np.hstack([X, np.ones((ROWS, 1))])
+    p = 1 / (1 + np.exp(-(Xt @ np.r_[coef.ravel(), intercept])))
+    H = (Xt.T * (w * p * (1 - p))) @ Xt / ROWS + ALPHA * np.diag([1.0] * FEATURES + [0.0])
+    return np.linalg.eigvalsh(H)[0] / 2
+
+
+@pytest.mark.parametrize("name", ["estimator-lbfgs", "estimator-trust-region-weighted"])
+def test_logistic_regression_on_sharded_data_has_the_one_process_coefficients(
+    ranks: list[dict], one_process: dict, name: str
+) -> None:
+    """LogisticRegression(optimizer=...).fit(X_rank, y_rank, distributed=True) on 2 ranks,
+    neither holding all rows: the coefficients of the fit on all rows, within what the
+    gradient norms of the two fits allow (||x - y|| <= (g_x + g_y) / mu)."""
+    mu = strong_convexity(
+        one_process[f"{name}/coef"],
+        one_process[f"{name}/intercept"],
+        weighted=name.endswith("weighted"),
+    )
+    bound = (ranks[0][f"{name}/grad_norm"] + one_process[f"{name}/grad_norm"]) / mu
+    sharded = np.r_[ranks[0][f"{name}/coef"].ravel(), ranks[0][f"{name}/intercept"]]
+    one = np.r_[one_process[f"{name}/coef"].ravel(), one_process[f"{name}/intercept"]]
+    assert np.linalg.norm(sharded - one) <= bound
+    assert ranks[0][f"{name}/n_iter"] > 3  # a real run, not a start at the minimum
+
+
+def test_newton_type_fits_agree_to_1e_8(ranks: list[dict], one_process: dict) -> None:
+    """Quadratic convergence reaches tol = 1e-12: with the curvature above (> 0.01), the
+    bound (g_x + g_y) / mu is below 1e-8 by two orders of magnitude, on any machine."""
+    name = "estimator-trust-region-weighted"
+    assert max(ranks[0][f"{name}/grad_norm"], one_process[f"{name}/grad_norm"]) <= NEWTON_TOL
+    for part in ("coef", "intercept"):
+        np.testing.assert_allclose(
+            ranks[0][f"{name}/{part}"], one_process[f"{name}/{part}"], rtol=0, atol=1e-8
+        )
+
+
+def test_a_distributed_fit_refuses_mini_batches_and_early_stopping(ranks: list[dict]) -> None:
+    mini_batch, early = ranks[0]["errors"]
+    assert "full batch" in mini_batch and "batch_size=16" in mini_batch
+    assert "early_stopping" in early
+
+
+def test_distributed_without_a_process_group_says_how_to_start_one() -> None:
+    assert not torch.distributed.is_initialized()
+    X, y, _ = data()
+    with pytest.raises(ValueError, match="torchrun"):
+        LogisticRegression(optimizer="lbfgs").fit(X, y, distributed=True)
+    with pytest.raises(TypeError, match="distributed must be True, False or"):
+        LogisticRegression(optimizer="lbfgs").fit(X, y, distributed="yes")
+
+
+if __name__ == "__main__":
+    worker(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))
