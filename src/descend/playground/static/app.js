@@ -9,6 +9,8 @@ const MAX_RACERS = 8;
 const TOLERANCE = 1e-6;  // the results table's "steps to f − f* ≤ tolerance"
 
 const DEFAULT_STATE = {
+  mode: "landscape",  // or "data" (data.js)
+  data: DATA_DEFAULTS,
   problem: "rosenbrock",
   formula: "x**2 + 10*y**2",
   view: "contour",
@@ -524,7 +526,7 @@ function racerRow(racer, i) {
   return row;
 }
 
-function optionInput(racer, option) {
+function optionInput(racer, option, changed = scheduleRace) {
   const wrap = document.createElement("label");
   wrap.className = "option";
   wrap.append(option.name + " ");
@@ -546,7 +548,7 @@ function optionInput(racer, option) {
     if (parsed === undefined || JSON.stringify(parsed) === JSON.stringify(option.default)) {
       delete racer.options[option.name];
     } else racer.options[option.name] = parsed;
-    scheduleRace();
+    changed();
   });
   wrap.appendChild(input);
   return wrap;
@@ -623,6 +625,13 @@ async function landscapeChanged() {
 }
 
 function wire() {
+  for (const button of $("modes").querySelectorAll("button")) {
+    button.addEventListener("click", () => {
+      state.mode = button.dataset.mode;
+      saveState();
+      showMode();
+    });
+  }
   $("why-momentum").addEventListener("click", () => {
     whyMomentum(state.why === null ? 100 : state.why);
     showWhy();
@@ -779,6 +788,8 @@ async function main() {
   select.append(new Option("formula in x, y…", FORMULA), groups[2], groups.n);
   Plotly.newPlot("landscape", [], {}, { responsive: true, displaylogo: false });
   wire();
+  await setupDataMode();
+  showMode();
   showWhy();
   syncControls();
   renderRacers();
