@@ -55,19 +55,34 @@ def read_table(path: Path) -> dict[str, np.ndarray]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    if path.is_dir():
+        raise ValueError(f"cannot read {str(path)!r}: it is a folder; give a CSV file")
     if not path.is_file():
         raise ValueError(f"cannot read {str(path)!r}: no such file")
     delimiter = "\t" if path.name.lower().endswith(".tsv") else ","
     try:
         table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
+        names = list(table.column_names)
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"cannot read {str(path)!r}: it is not UTF-8 text (byte {exc.object[exc.start]:#x} "
+            f"at byte {exc.start} of its header); save it as UTF-8, e.g. "
+            f"iconv -f latin1 -t utf-8 {path.name} > {path.stem}-utf8{path.suffix}"
+        ) from None
+    except (pa.ArrowInvalid, OSError) as exc:
         message = " ".join(str(exc).split())
         raise ValueError(f"cannot read {str(path)!r} as CSV: {message}") from None
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        where = "; ".join(
+            f"{name!r} in columns {', '.join(str(i + 1) for i, n in enumerate(names) if n == name)}"
+            for name in repeated
+        )
+        raise ValueError(f"{str(path)!r} names two columns the same: {where}; rename them")
     if table.num_rows == 0:
         raise ValueError(f"{str(path)!r} has no rows")
     return {
-        name: column.to_numpy(zero_copy_only=False)
-        for name, column in zip(table.column_names, table.columns)
+        name: column.to_numpy(zero_copy_only=False) for name, column in zip(names, table.columns)
     }
 
 
@@ -85,7 +100,25 @@ def feature_matrix(columns: dict[str, np.ndarray], names: list[str], path: Path)
             f"feature column(s) {', '.join(map(repr, text))} of {str(path)!r} are not "
             "numeric; encode them as numbers (or drop them) first"
         )
-    return np.column_stack([columns[name].astype(np.float64) for name in names])
+    X = np.column_stack([columns[name].astype(np.float64) for name in names])
+    _check_finite(X, names, path)
+    return X
+
+
+def _check_finite(values: np.ndarray, names: list[str], path: Path) -> None:
+    """One line naming the first missing (empty, NaN) or infinite cell, by column and row."""
+    bad = ~np.isfinite(values.reshape(len(values), -1))
+    if not bad.any():
+        return
+    row, column = (int(i) for i in np.argwhere(bad)[0])
+    value = values.reshape(len(values), -1)[row, column]
+    what = "is empty or NaN" if np.isnan(value) else f"is {value:g}"
+    others = int(bad.sum()) - 1
+    more = f" ({others} more such cell{'s' * (others != 1)})" if others else ""
+    raise ValueError(
+        f"{str(path)!r}: column {names[column]!r} {what} at row {row + 1} (line {row + 2} of "
+        f"the file){more}; fill or drop such rows first"
+    )
 
 
 def target_column(columns: dict[str, np.ndarray], target: str, model: str, path: Path) -> Any:
@@ -101,6 +134,8 @@ def target_column(columns: dict[str, np.ndarray], target: str, model: str, path:
             f"target column {target!r} is not numeric; --model {model} predicts numbers "
             f"(use --model {' or '.join(CLASSIFIERS)} for labels)"
         )
+    if y.dtype.kind == "f":
+        _check_finite(y, [target], path)
     if y.dtype.kind == "O":  # text labels: one kind of label, never None
         if any(v is None for v in y):
             raise ValueError(f"target column {target!r} has empty values")

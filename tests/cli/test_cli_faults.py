@@ -205,3 +205,33 @@ def test_a_problem_too_large_for_memory_is_one_line(db) -> None:
         "rosenbrock-99999999999d",
         "does not fit in memory",
     )
+
+
+# ---------------------------------------------------------------------------------------
+# tables a user hands to descend fit
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        (b"a,a,y\n1,2,0\n3,4,1\n5,6,0\n", ("names two columns the same", "'a' in columns 1, 2")),
+        (b"a,b,y\n1,2,0\n3,inf,1\n5,6,0\n", ("column 'b' is inf at row 2", "line 3")),
+        (b"a,b,y\n1,2,0\n3,-inf,1\n5,6,0\n", ("column 'b' is -inf at row 2",)),
+        (b"a,b,y\n1,,0\n3,4,1\n5,nan,0\n", ("column 'b' is empty or NaN at row 1", "1 more")),
+        (b"a,b,y\n1,2,0\n3,4,\n5,6,1\n", ("column 'y' is empty or NaN at row 2",)),
+        (b"a,caf\xe9,y\n1,2,0\n3,4,1\n", ("data.csv", "not UTF-8", "iconv")),
+    ],
+)
+def test_a_faulty_table_is_one_line_naming_file_column_and_row(
+    tmp_path, content, fragments
+) -> None:
+    data = tmp_path / "data.csv"
+    data.write_bytes(content)
+    result = invoke("fit", str(data), "--target", "y", "--model", "linear", "--no-record")
+    assert_user_error(result, *fragments)
+    assert len(result.stderr) < 300  # one readable line, not a library's essay
+
+
+def test_a_folder_given_as_a_table_says_it_is_a_folder(tmp_path) -> None:
+    result = invoke("fit", str(tmp_path), "--target", "y", "--no-record")
+    assert_user_error(result, "is a folder")
