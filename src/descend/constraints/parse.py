@@ -72,7 +72,8 @@ def _pairs(bounds: Any) -> Box:
     """A box from (low, high) pairs: a sequence (None: no bound), an array or a tensor."""
     if isinstance(bounds, Tensor):
         bounds = bounds.detach().cpu().numpy()
-    if isinstance(bounds, (list, tuple)):
+    table = _numeric_table(bounds)
+    if table is None and isinstance(bounds, (list, tuple)):
         rows = []
         for i, pair in enumerate(bounds):
             if not isinstance(pair, (list, tuple, np.ndarray, Tensor)) or len(pair) != 2:
@@ -83,15 +84,28 @@ def _pairs(bounds: Any) -> Box:
             low, high = (float(b) if isinstance(b, Tensor) else b for b in pair)
             rows.append((-np.inf if low is None else low, np.inf if high is None else high))
         bounds = rows
-    try:
-        table = np.asarray(bounds, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"bounds must be (low, high) pairs of numbers, got {bounds!r}: {exc}"
-        ) from None
+    if table is None:
+        try:
+            table = np.asarray(bounds, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"bounds must be (low, high) pairs of numbers, got {bounds!r}: {exc}"
+            ) from None
     if table.ndim != 2 or table.shape[1] != 2 or table.shape[0] == 0:
         raise ValueError(
             f"bounds must be (low, high) pairs, shape (n, 2), got shape {table.shape}; or a "
             f"name ({', '.join(NAMED)}), a scipy.optimize.Bounds or a descend.constraints set"
         )
     return Box(table[:, 0], table[:, 1])
+
+
+def _numeric_table(bounds: Any) -> np.ndarray | None:
+    """``bounds`` as an (n, 2) float table when it reads as one at once without NaN (no
+    None to read as an open side), else None: the fast path for long lists."""
+    try:
+        table = np.asarray(bounds, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if table.ndim == 2 and table.shape[1] == 2 and not np.isnan(table).any():
+        return table
+    return None

@@ -198,7 +198,7 @@ class BoundedIteration:
                 torch.cat([lower, theta * (s @ s.T)], 1),
             ]
         )
-        w_free = torch.cat([y, theta * s]) * free  # W_F' as rows
+        w_free = torch.cat([y, theta * s]).mul_(free.to(g.dtype))  # W_F' as rows
         try:
             z = torch.linalg.solve(middle_inverse - (w_free @ w_free.T) / theta, w_free @ g)
         except RuntimeError:  # singular: forget the pairs
