@@ -176,3 +176,47 @@ def test_the_page_races_and_keeps_its_state_in_the_url(url, browser, tmp_path):
     assert table.nth(1).locator("td.status.ok").count() == 1  # momentum converges
     page.screenshot(path=str(tmp_path / "why-momentum.png"), full_page=True)
     assert errors == []
+
+
+def wait_for_training(page) -> None:
+    """Until the page shows the training of its current state's racers."""
+    page.wait_for_function(
+        """() => trained && document.getElementById('train-status').textContent
+              .startsWith('trained')
+        && JSON.stringify(trained.racers.map(r => [r.method, r.options, r.batch_size]))
+           === JSON.stringify(state.data.racers.map(r => [r.method, r.options, r.batch_size]))"""
+    )
+
+
+@pytest.mark.slow
+def test_the_data_mode_trains_side_by_side_and_keeps_its_state(url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1300, "height": 1400})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.click("#mode-data")
+    wait_for_training(page)
+    # stochastic, mini-batch and batch descent: a boundary each, train and test loss each
+    assert page.locator("#boundaries .boundary").count() == 3
+    assert page.evaluate("() => document.getElementById('loss-plot').data.length") == 6
+    m = page.evaluate("() => trained.data.y_train.length")
+    epochs = page.evaluate("() => state.data.epochs")
+    steps = page.locator("#train-results tbody tr td:nth-child(3)").all_inner_texts()
+    assert steps[2] == str(epochs)  # the full batch: one step per epoch
+    # the third racer's batch-size slider to 16: it now takes ceil(m / 16) steps an epoch
+    page.evaluate("() => { document.getElementById('train-status').textContent = ''; }")
+    page.locator("#trainers .racer").nth(2).locator("input.batch").evaluate(
+        "s => { s.value = '4'; s.dispatchEvent(new Event('input')); }"
+    )
+    wait_for_training(page)
+    steps = page.locator("#train-results tbody tr td:nth-child(3)").all_inner_texts()
+    assert steps[2] == str(epochs * -(-m // 16))
+    boundary = page.evaluate("() => trained.racers[2].boundary.z")
+    # the URL holds the mode and the racers: a reload trains the same racers again
+    page.reload()
+    wait_for_training(page)
+    assert page.evaluate("() => state.mode") == "data"
+    assert page.evaluate("() => trained.racers[2].boundary.z") == boundary
+    page.screenshot(path=str(tmp_path / "data-mode.png"), full_page=True)
+    assert errors == []
