@@ -107,12 +107,11 @@ class LARS(Optimizer):
         if ratios is not None:
             grads = torch._foreach_mul(grads, ratios)
         if momentum != 0:
+            # the buffer starts as zeros, so the first step's mu * 0 + g is g exactly; no
+            # copy_, which FSDP2's sharded (DTensor) parameters do not support
             bufs = lists[2]
-            if step == 1:
-                torch._foreach_copy_(bufs, grads)
-            else:
-                torch._foreach_mul_(bufs, momentum)
-                torch._foreach_add_(bufs, grads)
+            torch._foreach_mul_(bufs, momentum)
+            torch._foreach_add_(bufs, grads)
             grads = torch._foreach_add(grads, bufs, alpha=momentum) if group["nesterov"] else bufs
         torch._foreach_add_(params, grads, alpha=-lr)
 
