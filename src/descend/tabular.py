@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from pathlib import Path
@@ -28,7 +29,10 @@ __all__ = [
     "MODELS",
     "Scaling",
     "TrainedRun",
+    "data_identity",
     "feature_matrix",
+    "file_sha256",
+    "locate_data",
     "read_table",
     "rerun_fit",
     "target_column",
@@ -220,8 +224,60 @@ def in_cli_words(note: str) -> str:
 
 
 def rerun_fit(config: dict[str, Any]) -> Any:
-    """The runner of recorded ``descend fit`` runs: the new run's FitResult."""
-    return train(config).estimator._fit_result
+    """The runner of recorded ``descend fit`` runs: the new run's FitResult, trained on
+    the recorded data wherever it is found (:func:`locate_data`)."""
+    return train({**config, "data": str(locate_data(config))}).estimator._fit_result
+
+
+# ---------------------------------------------------------------------------------------
+# the data a run was trained on
+
+
+def data_identity(path: str | Path) -> dict[str, str]:
+    """What a run record keeps of its data file, to find it again and know it is the
+    same: ``data_path`` (absolute) and ``data_sha256`` (of its bytes)."""
+    path = Path(path)
+    return {"data_path": str(path.resolve()), "data_sha256": file_sha256(path)}
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def locate_data(config: dict[str, Any]) -> Path:
+    """The data file of a recorded run: ``config["data"]`` as given (relative to the
+    current folder), else the recorded absolute ``data_path``, whichever holds the
+    recorded bytes (``data_sha256``). Records without a hash take the file as given.
+
+    Raises:
+        ValueError: naming the file the run needs, and whether a file found there holds
+            other data.
+    """
+    given = Path(config["data"])
+    digest = config.get("data_sha256")
+    if not digest:
+        return given
+    recorded = Path(config.get("data_path") or given)
+    candidates = [p for p in dict.fromkeys((given, recorded)) if p.is_file()]
+    for candidate in candidates:
+        if file_sha256(candidate) == digest:
+            return candidate
+    needed = f"the data file {str(recorded)!r} (sha256 {digest[:12]}...)"
+    if candidates:
+        raise ValueError(
+            f"this run needs {needed}; {str(candidates[0])!r} is there but holds other data "
+            f"(sha256 {file_sha256(candidates[0])[:12]}...): it was changed or replaced "
+            "since the run was recorded"
+        )
+    raise ValueError(
+        f"this run needs {needed}, recorded as {str(given)!r}; neither is here (from "
+        f"{str(Path.cwd())!r}): rerun from the folder that holds it, or put it back"
+    )
 
 
 def _stratifiable(y: np.ndarray, share: float) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 from descend.cli.common import UsageError
 from descend.runs import RunRecord, RunStore, StoreError
+from descend.tabular import data_identity
 
 __all__ = ["CliRecorder", "minimize_config", "new_group"]
 
@@ -45,9 +46,15 @@ class CliRecorder:
         seed: int | None = None,
         runner: str | None = None,
     ) -> int | None:
-        """Record one run (a short transaction of its own); its id, or None when off."""
+        """Record one run (a short transaction of its own); its id, or None when off.
+
+        A ``config`` that names a ``data`` file also keeps its absolute path and the
+        SHA-256 of its bytes, for ``descend runs rerun`` from any folder.
+        """
         if self.path is None:
             return None
+        if isinstance(config.get("data"), str) and Path(config["data"]).is_file():
+            config = {**config, **data_identity(config["data"])}
         entry = RunRecord.from_result(
             kind, config, result, label=label, group=group, seed=seed, runner=runner
         )

@@ -338,6 +338,11 @@ def rerun_command(run_id: IdArg, db: DbOpt = None) -> None:
     console = stdout_console()
     what = f"{original.problem} by {original.method}" if original.problem else original.label
     console.print(f"rerunning run {run_id} ({original.kind}: {what}) ...", style="dim")
+    if original.config.get("data_sha256"):
+        from descend.tabular import locate_data
+
+        data = locate_data(original.config)  # a missing or changed file: one line, exit 2
+        console.print(f"data: {data} (the recorded bytes, by their SHA-256)", style="dim")
     outcome = rerun(original)
     if outcome.identical:
         tables = [c for c in outcome.compared if "." in c and not c.startswith("result.")]
