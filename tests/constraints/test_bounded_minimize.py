@@ -35,10 +35,11 @@ def test_bounded_lbfgs_solves_as_many_as_scipys_l_bfgs_b_and_ends_feasible() -> 
     assert ours_solved >= theirs_solved, "\n".join(table)
 
 
-@pytest.mark.parametrize("method", ["gd", "adam", "lion"])
+@pytest.mark.parametrize("method", ["gd", "lion"])
 def test_projected_first_order_methods_end_feasible_on_every_box(method) -> None:
-    """The feed projects after every step, whatever the rule: gd (steps of any length on
-    steep MGH slopes), adam, lion (sign steps)."""
+    """The feed projects after every step, whatever the rule (one rule in the feed): gd
+    (steps of any length on steep MGH slopes), lion (sign steps of the same size in every
+    coordinate); benchmarks/bounds_lbfgsb.py checks adam and gd on 112 problems."""
     for problem in [*SCIPY_PROBLEMS, *mgh_boxes()]:
         res = run_descend(problem, method, max_iter=100, lr=1e-2)
         assert problem.feasible(res.x), (method, problem.name, res.x)
