@@ -123,8 +123,10 @@ def main() -> None:
     medians["monitors"] = medians["race"] - medians["rows run"]
 
     print(f"# playground race: {len(RACERS)} methods x {steps} steps on Rosenbrock from {START}")
-    print(f"# torch {torch.__version__}, Python {platform.python_version()}, one thread, "
-          f"clock {args.clock}, median of {args.repeats}")
+    print(
+        f"# torch {torch.__version__}, Python {platform.python_version()}, one thread, "
+        f"clock {args.clock}, median of {args.repeats}"
+    )
     print(f"{'system':<14}{'ms':>10}{'min-max':>20}")
     for name in systems:
         t = [v * 1e3 for v in times[name]]

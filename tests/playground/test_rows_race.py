@@ -99,3 +99,36 @@ def test_blocks_must_share_the_budget():
               RowBlock(x, optimizer, StoppingCriteria(max_iter=20))]  # fmt: skip
     with pytest.raises(ValueError, match=r"blocks\[1\].stopping.max_iter is 20"):
         RowsFeed(get_problem("himmelblau").fn, None, None, blocks=blocks)
+
+
+def _torch_states(optimizer_class, steps, **options):
+    """torch.optim's own run on Rosenbrock from (-1.2, 1): its state after each step."""
+    f = get_problem("rosenbrock").fn
+    x = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
+    optimizer = optimizer_class([x], **options)
+    kept = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        f(x).backward()
+        optimizer.step()
+        kept.append({k: v.clone() for k, v in optimizer.state[x].items() if v.dim() == 1})
+    return kept
+
+
+def test_velocity_and_scale_are_the_rules_state_after_each_step():
+    """The arrows' velocity is the momentum buffer (SGD) or first moment (Adam), the scale
+    1 / (sqrt(v) + eps) from the second moment: as torch.optim holds them step by step."""
+    land = get_landscape(problem="rosenbrock")
+    racers = [Racer("momentum", {"lr": 1e-3, "momentum": 0.8}), Racer("adam", {"lr": 0.02}),
+              Racer("gd", {"lr": 1e-3})]  # fmt: skip
+    momentum, adam, gd = race(land, (-1.2, 1.0), racers, steps=40)
+    sgd = _torch_states(torch.optim.SGD, 40, lr=1e-3, momentum=0.8)
+    np.testing.assert_allclose(
+        momentum["velocity"], [s["momentum_buffer"] for s in sgd], rtol=1e-12, atol=0
+    )
+    assert momentum["scale"] is None and gd["velocity"] is None and gd["scale"] is None
+    ref = _torch_states(torch.optim.Adam, 40, lr=0.02)
+    np.testing.assert_allclose(adam["velocity"], [s["exp_avg"] for s in ref], rtol=1e-12)
+    scale = [1 / (s["exp_avg_sq"].sqrt() + 1e-8) for s in ref]
+    np.testing.assert_allclose(adam["scale"], scale, rtol=1e-12)
+    assert len(adam["velocity"]) == adam["nit"] == 40

@@ -79,6 +79,9 @@ class RowsFeed:
         method: the method name of the single-block form.
         blocks: the rows as :class:`RowBlock` leaves, each with its optimizer, stacked in
             order; run them with :func:`run_rows`.
+        record_state: with ``blocks``, keep after each step the optimizer state of every
+            one-row block (its tensors shaped like the row: momentum buffers, moments) in
+            :attr:`states`.
     """
 
     exact = True
@@ -93,6 +96,7 @@ class RowsFeed:
         present: Callable[[Tensor], Any] = lambda t: t.detach().clone(),
         method: str = "",
         blocks: Sequence[RowBlock] | None = None,
+        record_state: bool = False,
     ) -> None:
         if blocks is None:
             if x is None or stopping is None:
@@ -116,6 +120,9 @@ class RowsFeed:
         self.prev = self.at.clone()
         self.best_x = self.at.clone()  # the single-block form's best rows
         self.best_of = [self.at] * self.rows  # the blocks' form: each row's best measurement
+        #: per block, the state after each step (one-row blocks, ``record_state``)
+        self.states: list[list[dict[str, Tensor]]] = [[] for _ in self.blocks]
+        self.record_state = record_state
         self.table: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, list[float], float]] = []
         self.snapshots: list[np.ndarray] = []
 
@@ -194,10 +201,12 @@ class RowsFeed:
             return
         self.prev = self.at  # a fresh tensor each measure: nothing writes it in place
         running = set(active)
-        for block, (start, stop) in zip(self.blocks, self.spans):
+        for block, (start, stop), kept in zip(self.blocks, self.spans, self.states):
             if stop - start == 1:
                 if start in running:
                     block.optimizer.step()  # type: ignore[union-attr]
+                    if self.record_state:
+                        kept.append(_state_of(block))
                 continue
             frozen = [i - start for i in range(start, stop) if i not in running]
             if len(frozen) == stop - start:
@@ -301,6 +310,16 @@ def run_rows(feed: RowsFeed) -> list[OptimizeResult]:
     engine.trackers = feed.trackers()
     engine.run()
     return feed.results(engine)
+
+
+def _state_of(block: RowBlock) -> dict[str, Tensor]:
+    """A copy of the optimizer's state tensors for the block's row (those of its shape)."""
+    state = block.optimizer.state[block.x]  # type: ignore[union-attr]
+    return {
+        k: v.detach().clone()
+        for k, v in state.items()
+        if isinstance(v, Tensor) and v.shape == block.x.shape
+    }
 
 
 def _rows_of(x: Tensor) -> int:

@@ -112,6 +112,7 @@ def race(
         except ValueError as exc:
             raise RacerError(i, f"{racer.method}: {_one_line(exc)}") from None
     results: dict[int, OptimizeResult] = {}
+    motions: dict[int, dict[str, np.ndarray]] = {}
     together = [i for i, r in enumerate(racers) if noise == 0 and batchable(r.method)]
     if together:
         _check_landscape_at(land, start)
@@ -122,7 +123,8 @@ def race(
                 together[k], f"{racers[together[k]].method}: {_one_line(exc)}"
             ),
         )  # fmt: skip
-        results.update(zip(together, runs))
+        for i, (result, motion) in zip(together, runs):
+            results[i], motions[i] = result, motion
     for i, racer in enumerate(racers):
         if i in results:
             continue
@@ -140,6 +142,7 @@ def race(
             racer,
             race_code(land, start, racer, steps, noise, seed),
             gradients(land.fn, results[i].history["x"]),
+            motions.get(i, {}),
         )
         for i, racer in enumerate(racers)
     ]
@@ -153,8 +156,10 @@ def _check_landscape_at(land: Landscape, start: tuple[float, float]) -> None:
         value.backward()
     assert x.grad is not None
     if not (math.isfinite(value.item()) and bool(torch.isfinite(x.grad).all())):
-        raise StartError(f"f or its gradient is not finite at the start {list(start)}; "
-                         "start from a point where f is finite and smooth")
+        raise StartError(
+            f"f or its gradient is not finite at the start {list(start)}; "
+            "start from a point where f is finite and smooth"
+        )
 
 
 class StartError(ValueError):
@@ -203,10 +208,20 @@ def gradients(fn: Callable[[Tensor], Tensor], points: np.ndarray) -> list[list[f
 
 
 def _report(
-    res: OptimizeResult, racer: Racer, code: str, grad: list[list[float | None]]
+    res: OptimizeResult,
+    racer: Racer,
+    code: str,
+    grad: list[list[float | None]],
+    motion: dict[str, np.ndarray],
 ) -> dict[str, Any]:
     history = res.history
     return {
+        **{
+            name: [[_finite(v) for v in row] for row in motion[name].tolist()]
+            if name in motion
+            else None
+            for name in ("velocity", "scale")
+        },
         "method": racer.method,
         "options": racer.options,
         "x": [[_finite(v) for v in row] for row in history["x"].tolist()],

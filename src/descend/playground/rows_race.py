@@ -31,7 +31,12 @@ from descend.playground.monitor_replay import replay_monitors
 from descend.result import OptimizeResult
 from descend.scipy_form import translate
 
-__all__ = ["batchable", "minimize_call", "run_rows_race"]
+__all__ = ["FIRST_MOMENT", "SECOND_MOMENT", "batchable", "minimize_call", "run_rows_race"]
+
+#: the optimizer state that is a racer's velocity: the momentum buffer or first moment
+FIRST_MOMENT = ("momentum_buffer", "exp_avg")
+#: the state that scales each coordinate's gradient by :math:`1 / (\sqrt{v} + \epsilon)`
+SECOND_MOMENT = ("exp_avg_sq", "square_avg", "sum")
 
 
 def batchable(method: str) -> bool:
@@ -60,9 +65,12 @@ def run_rows_race(
     max_time: float,
     on_refused: Callable[[int, Exception], Exception],
     monitors: bool = True,
-) -> list[OptimizeResult]:
-    """Run ``racers`` (method, options) from ``start`` as rows of one feed; one result per
-    racer, with its recorded iterates and (``monitors``) its monitors' diagnoses.
+) -> list[tuple[OptimizeResult, dict[str, np.ndarray]]]:
+    r"""Run ``racers`` (method, options) from ``start`` as rows of one feed; per racer its
+    result, with its recorded iterates and (``monitors``) its monitors' diagnoses, and its
+    motion: ``velocity`` (the momentum buffer or first moment after each step, shape
+    (nit, 2)) and ``scale`` (:math:`1/(\sqrt{v} + \epsilon)` per coordinate, from the
+    second moment v after each step), where the rule keeps them.
 
     ``on_refused(i, error)`` turns a racer's refused method or options into the error to
     raise.
@@ -77,12 +85,32 @@ def run_rows_race(
             blocks.append(RowBlock(x, optimizer, StoppingCriteria(**call.stopping), spec.name))
         except (TypeError, ValueError) as exc:
             raise on_refused(i, exc) from None
-    feed = RowsFeed(fn, None, None, record=True, present=_as_array, blocks=blocks)
+    feed = RowsFeed(
+        fn, None, None, record=True, present=_as_array, blocks=blocks, record_state=True
+    )
     results = run_rows(feed)
     for result, block in zip(results, blocks if monitors else []):
         assert block.optimizer is not None
         replay_monitors(fn, result, block.optimizer, feed)
-    return results
+    motions = [_motion(states, block) for states, block in zip(feed.states, blocks)]
+    return list(zip(results, motions))
+
+
+def _motion(states: list[dict[str, Tensor]], block: RowBlock) -> dict[str, np.ndarray]:
+    """A racer's velocity and per-coordinate scale after each of its steps."""
+    if not states:
+        return {}
+    motion = {}
+    first = next((k for k in FIRST_MOMENT if k in states[0]), None)
+    if first is not None:
+        motion["velocity"] = torch.stack([s[first] for s in states]).numpy()
+    second = next((k for k in SECOND_MOMENT if k in states[0]), None)
+    if second is not None:
+        assert block.optimizer is not None
+        eps = block.optimizer.param_groups[0].get("eps", 0.0)
+        v = torch.stack([s[second] for s in states])
+        motion["scale"] = (1.0 / (v.sqrt() + eps)).numpy()
+    return motion
 
 
 def _as_array(t: Tensor) -> np.ndarray:

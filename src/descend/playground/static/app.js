@@ -7,6 +7,8 @@ const COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4"
 const FORMULA = "__formula";
 const MAX_RACERS = 8;
 const TOLERANCE = 1e-6;  // the results table's "steps to f − f* ≤ tolerance"
+const ARROW_HEADS = { step: 2, gradient: 2, velocity: 6, scaled: 3 };
+const ARROW_OPACITY = { step: 1, gradient: 0.7, velocity: 0.8, scaled: 0.45 };
 
 const DEFAULT_STATE = {
   mode: "landscape",  // or "data" (data.js)
@@ -224,30 +226,38 @@ function drawLandscape() {
   Plotly.react("landscape", traces, layout, { responsive: true, displaylogo: false });
 }
 
-// At the current step, per racer still running: the step it takes next (solid) and the
-// direction of steepest descent −∇f there (thin, a tenth of the view long, so directions
-// compare).
+// At the current step, per racer still running: the step it takes next (thick), and
+// directions a tenth of the view long, so they compare: steepest descent −∇f (thin),
+// where the rule keeps them, minus its velocity (momentum buffer or first moment: a thin
+// arrow with an open head) and −∇f scaled per coordinate by 1/(√v + ε) (a faint arrow).
 function arrows() {
   if (!result) return [];
   const out = [];
   const span = Math.hypot(land.bounds[0][1] - land.bounds[0][0],
     land.bounds[1][1] - land.bounds[1][0]);
-  const arrow = (from, to, color, dash) => ({
+  const arrow = (from, to, color, kind) => ({
     x: to[0], y: to[1], ax: from[0], ay: from[1], xref: "x", yref: "y", axref: "x",
-    ayref: "y", showarrow: true, arrowhead: 2, arrowsize: 1, arrowwidth: dash ? 1.5 : 2.5,
-    arrowcolor: color, opacity: dash ? 0.7 : 1, text: "",
+    ayref: "y", showarrow: true, arrowhead: ARROW_HEADS[kind], arrowsize: 1,
+    arrowwidth: kind === "step" ? 2.5 : 1.5, arrowcolor: color, opacity: ARROW_OPACITY[kind],
+    text: "", name: kind,
   });
+  const direction = (here, v, color, kind) => {
+    const norm = !v || v.includes(null) ? 0 : Math.hypot(v[0], v[1]);
+    if (norm === 0) return;
+    const length = span / 10 / norm;
+    out.push(arrow(here, [here[0] - v[0] * length, here[1] - v[1] * length], color, kind));
+  };
   result.racers.forEach((r, i) => {
     const k = Math.min(step, r.x.length - 1);
     const here = r.x[k];
     const g = r.grad[k];
     const color = COLORS[i % COLORS.length];
     if (here.includes(null) || k === r.x.length - 1) return;  // a finished racer: none
-    if (!r.x[k + 1].includes(null)) out.push(arrow(here, r.x[k + 1], color, false));
-    const norm = g.includes(null) ? 0 : Math.hypot(g[0], g[1]);
-    if (norm > 0) {
-      const length = span / 10 / norm;
-      out.push(arrow(here, [here[0] - g[0] * length, here[1] - g[1] * length], color, true));
+    if (!r.x[k + 1].includes(null)) out.push(arrow(here, r.x[k + 1], color, "step"));
+    direction(here, g, color, "gradient");
+    if (r.velocity) direction(here, r.velocity[k], color, "velocity");
+    if (r.scale && !g.includes(null) && !r.scale[k].includes(null)) {
+      direction(here, [g[0] * r.scale[k][0], g[1] * r.scale[k][1]], color, "scaled");
     }
   });
   return out;
