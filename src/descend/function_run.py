@@ -58,6 +58,8 @@ def run_function(
     if maximize and stopping.target is not None:  # the loop reads -f: f >= target
         stopping = replace(stopping, target=-stopping.target)
     optimizer = spec.build([x], options)
+    if constraint is not None and maximize:
+        raise ValueError("bounds= with maximize=True is not supported; minimize -f instead")
     if constraint is not None and capabilities(optimizer).proximal:
         raise ValueError(
             f"bounds= cannot combine with {spec.name}'s proximal (L1) step; drop one of them"

@@ -151,3 +151,36 @@ def test_free_direction_is_the_reduced_quasi_newton_step() -> None:
 def test_bounds_a_method_cannot_keep_are_refused_naming_those_that_can(method, bounds, match):
     with pytest.raises(ValueError, match=match):
         descend.minimize(lambda x: (x**2).sum(), [0.5], method, bounds=bounds)
+
+
+def test_lbfgs_optimizer_with_bounds_in_a_torch_loop_keeps_two_tensors_in_one_box() -> None:
+    """descend.optim.LBFGS(bounds=...) on its own: the box spans the flattened parameters
+    (two tensors), the start is projected at construction, every evaluation is feasible,
+    and the end is SciPy's L-BFGS-B answer."""
+    a = torch.tensor([3.0], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([-3.0, 0.0], dtype=torch.float64, requires_grad=True)
+    low, high = np.array([-1.0, -1.0, -1.0]), np.array([1.0, 1.0, 0.2])
+    seen = []
+
+    def f_np(v):
+        return (v[0] - 2) ** 2 + (v[1] + v[0]) ** 2 + 4 * (v[2] - 0.5) ** 2 + v[0] * v[2]
+
+    def closure():
+        a.grad = b.grad = None
+        seen.append(torch.cat([a, b]).detach().numpy().copy())
+        loss = f_np(torch.cat([a, b]))
+        loss.backward()
+        return loss
+
+    opt = descend.optim.LBFGS([a, b], bounds=list(zip(low, high)))
+    assert a.item() == 1.0 and b[0].item() == -1.0
+    for _ in range(30):
+        opt.step(closure)
+    ref = scipy_minimize(f_np, [1.0, -1.0, 0.0], method="L-BFGS-B", bounds=list(zip(low, high)))
+    assert all(((v >= low) & (v <= high)).all() for v in seen)
+    np.testing.assert_allclose(torch.cat([a, b]).detach().numpy(), ref.x, atol=1e-5)
+
+
+def test_bounds_with_maximize_are_refused() -> None:
+    with pytest.raises(ValueError, match="maximize=True is not supported; minimize -f"):
+        descend.minimize(lambda x: -(x**2).sum(), [0.5], "adam", maximize=True, bounds=[(0, 1)])
