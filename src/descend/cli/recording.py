@@ -32,6 +32,7 @@ class CliRecorder:
             try:
                 with RunStore(db) as store:
                     self.path = store.path
+                    store.check_writable()
             except StoreError as exc:
                 raise UsageError(str(exc)) from exc
 

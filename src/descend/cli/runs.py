@@ -22,6 +22,7 @@ import io
 import json
 import math
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -46,7 +47,7 @@ from descend.cli.common import (
     write_output,
 )
 from descend.cli.parse import format_vector
-from descend.runs import RunRecord, RunStore, StoreError, UnknownRun
+from descend.runs import DamagedRunWarning, RunRecord, RunStore, StoreError, UnknownRun
 
 __all__ = ["register", "runs_app"]
 
@@ -103,9 +104,12 @@ def list_command(
     json_output: JsonOpt = False,
 ) -> None:
     """List the recorded runs, oldest first."""
-    with _open(db) as store:
+    with _open(db) as store, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DamagedRunWarning)
         infos = store.list(kind=kind, limit=limit)
         path = store.path
+    for warning in caught:  # damaged runs were skipped: say so, list the rest
+        typer.echo(f"warning: {warning.message}", err=True)
     if json_output:
         print_json([dataclasses.asdict(info) for info in infos])
         return

@@ -27,6 +27,7 @@ from descend.runs.record import RunRecord, environment
 from descend.runs.rerun import Reproduction, compare_records, minimize_runner, resolve_runner
 from descend.runs.store import (
     SCHEMA_VERSION,
+    DamagedRunWarning,
     RunInfo,
     RunStore,
     StoreError,
@@ -36,6 +37,7 @@ from descend.runs.store import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "DamagedRunWarning",
     "Reproduction",
     "RunInfo",
     "RunRecord",

@@ -25,6 +25,7 @@ import json
 import os
 import sqlite3
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from descend.runs.record import RunRecord, now
 __all__ = [
     "BUSY_TIMEOUT",
     "SCHEMA_VERSION",
+    "DamagedRunWarning",
     "RunInfo",
     "RunStore",
     "StoreError",
@@ -81,6 +83,10 @@ _LIST_COLUMNS = "id, created, kind, label, run_group, method, problem, status, f
 class StoreError(RuntimeError):
     """The database file cannot be used: corrupt, another program's, from a newer
     descend, locked too long, or not writable. The message names the file and what to do."""
+
+
+class DamagedRunWarning(UserWarning):
+    """Runs that could not be read were left out of a listing; the message names them."""
 
 
 class UnknownRun(LookupError):
@@ -153,6 +159,9 @@ class RunStore:
         self.path = Path(os.fspath(path)).expanduser() if path is not None else default_path()
         self.create = bool(create)
         self._conn: sqlite3.Connection | None = None
+        #: the file (or its folder) cannot be written: runs are read, never added or deleted
+        self.read_only = False
+        self._checked = False  # the file's integrity, checked once before the first write
         if self.path.exists() or self.create:
             self._open()
 
@@ -171,10 +180,9 @@ class RunStore:
                 f"cannot create the folder of the runs database {self.path}: {exc}; "
                 f"{_HOW_TO_CHOOSE}"
             ) from exc
+        self.read_only = self.path.exists() and not _writable(self.path)
         try:
-            conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-            )
+            conn = self._connect()
         except sqlite3.Error as exc:
             raise StoreError(
                 f"cannot open the runs database {self.path}: {exc}; {_HOW_TO_CHOOSE}"
@@ -183,7 +191,8 @@ class RunStore:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
             self._check_or_create()
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            wal = conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+            if not wal and not self.read_only:
                 conn.execute("PRAGMA journal_mode = WAL")
         except sqlite3.DatabaseError as exc:
             self.close()
@@ -192,9 +201,29 @@ class RunStore:
             self.close()
             raise
 
+    def _connect(self) -> sqlite3.Connection:
+        """A connection; read-only (``mode=ro``) when the file or its folder cannot be
+        written, and then ``immutable`` if even WAL's shared-memory file cannot be made."""
+        options = {"timeout": BUSY_TIMEOUT, "isolation_level": None, "check_same_thread": False}
+        if not self.read_only:
+            return sqlite3.connect(self.path, **options)  # type: ignore[arg-type]
+        uri = self.path.resolve().as_uri()
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, **options)  # type: ignore[arg-type]
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            conn.close()
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, **options)  # type: ignore[arg-type]
+        return conn
+
     def _check_or_create(self) -> None:
         conn = self._require()
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0 and self.read_only:
+            raise StoreError(
+                f"the runs database {self.path} is read-only and holds no descend runs "
+                f"database; {_HOW_TO_CHOOSE}"
+            )
         if version == 0:
             # a new (or empty) file: create the schema, once, even when several
             # processes open it at the same moment
@@ -261,7 +290,9 @@ class RunStore:
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[sqlite3.Connection | None]:
         """A short transaction (``BEGIN IMMEDIATE`` for writes: the lock is taken up front,
-        so a writer waits on the busy timeout instead of failing half way)."""
+        so a writer waits on the busy timeout instead of failing half way). A read ends
+        by rolling back: it changed nothing, and a damaged page it met leaves nothing to
+        commit."""
         if self._conn is None:
             if write:
                 self._open()
@@ -269,6 +300,8 @@ class RunStore:
                 yield None
                 return
         conn = self._require()
+        if write:
+            self.check_writable()
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
@@ -276,9 +309,35 @@ class RunStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            conn.execute("COMMIT" if write else "ROLLBACK")
         except sqlite3.DatabaseError as exc:
             raise self._error(exc) from exc
+
+    def check_writable(self) -> None:
+        """Raise :class:`StoreError` unless runs can be added: the file can be written and
+        is whole (checked once, before the first write: a file damaged where a read does
+        not look, a table's pages, would otherwise take new runs into broken pages)."""
+        conn = self._require()
+        if self.read_only:
+            raise StoreError(
+                f"cannot write the runs database {self.path}: it is read-only (its file or "
+                f"folder permissions); runs list and show still read it. {_HOW_TO_CHOOSE}"
+            )
+        if self._checked:
+            return
+        try:
+            found = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+        except sqlite3.DatabaseError as exc:
+            found = [str(exc)]
+        if found != ["ok"]:
+            problem = " ".join(" ".join(found).split())
+            raise StoreError(
+                f"the runs database {self.path} is damaged ({problem}); nothing was written "
+                f"to it. The runs that can still be read are listed by descend runs list. "
+                f"Move it aside (mv {self.path} {self.path}.broken) to start a new one, try "
+                f"to salvage it with the sqlite3 tool's .recover, or {_HOW_TO_CHOOSE}"
+            )
+        self._checked = True
 
     # -- the records --------------------------------------------------------------------------
 
@@ -325,14 +384,23 @@ class RunStore:
             UnknownRun: no such run.
         """
         run_id = _check_id(run_id)
+        damaged = None
         with self._transaction(write=False) as conn:
             row = None
             if conn is not None:
-                row = conn.execute(
-                    "SELECT id, created, kind, label, run_group, seed, runner, config, "
-                    "environment, summary, diagnoses, arrays FROM runs WHERE id = ?",
-                    (run_id,),
-                ).fetchone()
+                try:
+                    row = conn.execute(
+                        "SELECT id, created, kind, label, run_group, seed, runner, config, "
+                        "environment, summary, diagnoses, arrays FROM runs WHERE id = ?",
+                        (run_id,),
+                    ).fetchone()
+                except sqlite3.DatabaseError as exc:
+                    damaged = exc
+        if damaged is not None:
+            raise StoreError(
+                f"run {run_id} in {self.path} is damaged and cannot be read ({damaged}); "
+                "runs list shows the runs that can still be read"
+            ) from damaged
         if row is None:
             raise UnknownRun(self._missing(run_id))
         try:
@@ -377,30 +445,73 @@ class RunStore:
         if group is not None:
             where.append("run_group = ?")
             args.append(group)
+        condition = " AND ".join(where)
         sql = f"SELECT {_LIST_COLUMNS} FROM runs"
         if where:
-            sql += " WHERE " + " AND ".join(where)
+            sql += f" WHERE {condition}"
         sql += " ORDER BY id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
+        damaged: dict[int, str] = {}
         with self._transaction(write=False) as conn:
-            rows = [] if conn is None else conn.execute(sql, args).fetchall()
-        return [
-            RunInfo(
-                id=r[0],
-                created=r[1],
-                kind=r[2],
-                label=r[3],
-                group=r[4],
-                method=r[5],
-                problem=r[6],
-                status=r[7],
-                fun=float("nan") if r[8] is None else float(r[8]),
-                nit=r[9],
-                time=r[10],
+            try:
+                rows = [] if conn is None else conn.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError:
+                assert conn is not None
+                rows = self._salvage(conn, condition, args, damaged)[: limit or None]
+        infos = []
+        for r in reversed(rows):
+            try:
+                infos.append(
+                    RunInfo(
+                        id=int(r[0]),
+                        created=str(r[1]),
+                        kind=str(r[2]),
+                        label=str(r[3]),
+                        group=r[4],
+                        method=r[5],
+                        problem=r[6],
+                        status=str(r[7]),
+                        fun=float("nan") if r[8] is None else float(r[8]),
+                        nit=None if r[9] is None else int(r[9]),
+                        time=None if r[10] is None else float(r[10]),
+                    )
+                )
+            except (TypeError, ValueError) as exc:
+                damaged[r[0]] = f"a column holds {exc}"
+        if damaged:
+            warnings.warn(
+                DamagedRunWarning(
+                    f"skipped {len(damaged)} damaged run(s) in {self.path} that cannot be "
+                    f"read: {_by_reason(damaged)}. The other runs are listed; to keep only "
+                    "them, move the file aside and salvage it with the sqlite3 tool's .recover"
+                ),
+                stacklevel=2,
             )
-            for r in reversed(rows)
-        ]
+        return infos
+
+    def _salvage(
+        self, conn: sqlite3.Connection, condition: str, args: list[Any], damaged: dict[int, str]
+    ) -> list[Any]:
+        """The rows a whole-table read could not give, read one id at a time (newest
+        first); ``damaged`` collects the ids whose pages cannot be read."""
+        try:
+            row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'runs'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+        sql = f"SELECT {_LIST_COLUMNS} FROM runs WHERE id = ?"
+        if condition:
+            sql += f" AND {condition}"
+        rows = []
+        for run_id in range(int(row[0]) if row else 0, 0, -1):
+            try:
+                found = conn.execute(sql, [run_id, *args]).fetchone()
+            except sqlite3.DatabaseError as exc:
+                damaged[run_id] = str(exc)
+                continue
+            if found is not None:
+                rows.append(found)
+        return rows
 
     def delete(self, run_id: int) -> None:
         """Delete run ``run_id``.
@@ -460,6 +571,23 @@ class RunStore:
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r})"
+
+
+def _by_reason(damaged: dict[int, str]) -> str:
+    """``{3: "malformed", 4: "malformed"}`` -> ``"runs 3, 4 (malformed)"``."""
+    reasons: dict[str, list[int]] = {}
+    for run_id, why in sorted(damaged.items()):
+        reasons.setdefault(why, []).append(run_id)
+    return "; ".join(
+        f"run{'s' * (len(ids) > 1)} {', '.join(map(str, ids))} ({why})"
+        for why, ids in reasons.items()
+    )
+
+
+def _writable(path: Path) -> bool:
+    """Can this process write ``path`` and create files beside it (WAL's)?"""
+    folder = path.parent if str(path.parent) else Path(".")
+    return os.access(path, os.W_OK) and os.access(folder, os.W_OK | os.X_OK)
 
 
 def _check_id(run_id: Any) -> int:
