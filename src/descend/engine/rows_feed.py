@@ -120,8 +120,10 @@ class RowsFeed:
         self.prev = self.at.clone()
         self.best_x = self.at.clone()  # the single-block form's best rows
         self.best_of = [self.at] * self.rows  # the blocks' form: each row's best measurement
-        #: per block, the state after each step (one-row blocks, ``record_state``)
-        self.states: list[list[dict[str, Tensor]]] = [[] for _ in self.blocks]
+        #: per block, its state after each step, shape (len(state_keys), n) (one-row blocks,
+        #: ``record_state``); the names of the rows in ``state_keys``
+        self.states: list[list[Tensor]] = [[] for _ in self.blocks]
+        self.state_keys: list[tuple[str, ...] | None] = [None] * len(self.blocks)
         self.record_state = record_state
         self.table: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, list[float], float]] = []
         self.snapshots: list[np.ndarray] = []
@@ -201,12 +203,12 @@ class RowsFeed:
             return
         self.prev = self.at  # a fresh tensor each measure: nothing writes it in place
         running = set(active)
-        for block, (start, stop), kept in zip(self.blocks, self.spans, self.states):
+        for k, (block, (start, stop)) in enumerate(zip(self.blocks, self.spans)):
             if stop - start == 1:
                 if start in running:
                     block.optimizer.step()  # type: ignore[union-attr]
                     if self.record_state:
-                        kept.append(_state_of(block))
+                        self._keep_state(k)
                 continue
             frozen = [i - start for i in range(start, stop) if i not in running]
             if len(frozen) == stop - start:
@@ -217,6 +219,20 @@ class RowsFeed:
             block.optimizer.step()  # type: ignore[union-attr]
             with torch.no_grad():
                 rows[frozen] = before[frozen]
+
+    def _keep_state(self, k: int) -> None:
+        """A copy of block k's optimizer state tensors shaped like its row, stacked."""
+        block = self.blocks[k]
+        state = block.optimizer.state[block.x]  # type: ignore[union-attr]
+        keys = self.state_keys[k]
+        if keys is None:  # the names are known after the first step
+            keys = self.state_keys[k] = tuple(
+                name
+                for name, v in state.items()
+                if isinstance(v, Tensor) and v.shape == block.x.shape
+            )
+        if keys:
+            self.states[k].append(torch.stack([state[name] for name in keys]))
 
     def _step_masked(self, optimizer: torch.optim.Optimizer, x: Tensor, active: list[int]) -> None:
         """One step of a (K, n) leaf, its stopped rows frozen."""
@@ -310,16 +326,6 @@ def run_rows(feed: RowsFeed) -> list[OptimizeResult]:
     engine.trackers = feed.trackers()
     engine.run()
     return feed.results(engine)
-
-
-def _state_of(block: RowBlock) -> dict[str, Tensor]:
-    """A copy of the optimizer's state tensors for the block's row (those of its shape)."""
-    state = block.optimizer.state[block.x]  # type: ignore[union-attr]
-    return {
-        k: v.detach().clone()
-        for k, v in state.items()
-        if isinstance(v, Tensor) and v.shape == block.x.shape
-    }
 
 
 def _rows_of(x: Tensor) -> int:

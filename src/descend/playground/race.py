@@ -204,7 +204,7 @@ def gradients(fn: Callable[[Tensor], Tensor], points: np.ndarray) -> list[list[f
     with torch.enable_grad():
         fn(x).sum().backward()
     assert x.grad is not None
-    return [[_finite(v) for v in row] for row in x.grad.tolist()]
+    return _json_floats(x.grad.numpy())
 
 
 def _report(
@@ -217,17 +217,15 @@ def _report(
     history = res.history
     return {
         **{
-            name: [[_finite(v) for v in row] for row in motion[name].tolist()]
-            if name in motion
-            else None
+            name: _json_floats(motion[name]) if name in motion else None
             for name in ("velocity", "scale")
         },
         "method": racer.method,
         "options": racer.options,
-        "x": [[_finite(v) for v in row] for row in history["x"].tolist()],
+        "x": _json_floats(history["x"]),
         "grad": grad,
-        "f": [_finite(v) for v in history["f"].tolist()],
-        "grad_norm": [_finite(v) for v in history["grad_norm"].tolist()],
+        "f": _json_floats(history["f"]),
+        "grad_norm": _json_floats(history["grad_norm"]),
         "status": res.status.value,
         "message": res.message,
         "converged": res.converged,
@@ -246,6 +244,13 @@ def _report(
         ],
         "code": code,
     }
+
+
+def _json_floats(values: np.ndarray) -> list[Any]:
+    """An array as nested lists of floats, None where not finite (what JSON can hold)."""
+    out = np.asarray(values, dtype=np.float64).astype(object)
+    out[~np.isfinite(values)] = None
+    return out.tolist()  # type: ignore[no-any-return]
 
 
 def _finite(value: float) -> float | None:

@@ -92,24 +92,29 @@ def run_rows_race(
     for result, block in zip(results, blocks if monitors else []):
         assert block.optimizer is not None
         replay_monitors(fn, result, block.optimizer, feed)
-    motions = [_motion(states, block) for states, block in zip(feed.states, blocks)]
+    motions = [
+        _motion(states, keys, block)
+        for states, keys, block in zip(feed.states, feed.state_keys, blocks)
+    ]
     return list(zip(results, motions))
 
 
-def _motion(states: list[dict[str, Tensor]], block: RowBlock) -> dict[str, np.ndarray]:
+def _motion(
+    states: list[Tensor], keys: tuple[str, ...] | None, block: RowBlock
+) -> dict[str, np.ndarray]:
     """A racer's velocity and per-coordinate scale after each of its steps."""
-    if not states:
+    if not states or not keys:
         return {}
+    held = torch.stack(states)  # (steps, keys, 2)
     motion = {}
-    first = next((k for k in FIRST_MOMENT if k in states[0]), None)
+    first = next((k for k in FIRST_MOMENT if k in keys), None)
     if first is not None:
-        motion["velocity"] = torch.stack([s[first] for s in states]).numpy()
-    second = next((k for k in SECOND_MOMENT if k in states[0]), None)
+        motion["velocity"] = held[:, keys.index(first)].numpy()
+    second = next((k for k in SECOND_MOMENT if k in keys), None)
     if second is not None:
         assert block.optimizer is not None
         eps = block.optimizer.param_groups[0].get("eps", 0.0)
-        v = torch.stack([s[second] for s in states])
-        motion["scale"] = (1.0 / (v.sqrt() + eps)).numpy()
+        motion["scale"] = (1.0 / (held[:, keys.index(second)].sqrt() + eps)).numpy()
     return motion
 
 
