@@ -4,12 +4,12 @@ Every ``descend minimize``, ``compare`` and ``fit`` is recorded in the runs data
 (``--db PATH``, else ``$DESCEND_HOME/runs.sqlite``, else the user data folder; see
 :mod:`descend.runs`). These commands read it:
 
-    $ descend runs list
+    $ descend runs list                 # --json for scripts, here and on runs show
     $ descend runs show 3
     $ descend runs compare 3 4 5 --plot runs.png
     $ descend runs rerun 3
     $ descend runs export 3 --format csv --output run3.csv
-    $ descend runs delete 3
+    $ descend runs delete 3             # asks first; --yes does not
     $ descend report 3 --html report.html
 """
 
