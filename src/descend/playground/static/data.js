@@ -112,11 +112,16 @@ function drawBoundaries() {
   const box = $("boundaries");
   box.replaceChildren();
   const data = trained.data;
-  trained.racers.forEach((r, i) => {
+  // every plot's place first: a plot drawn before its neighbours exist is drawn too wide
+  const divs = trained.racers.map((r, i) => {
     const div = document.createElement("div");
     div.className = "plot boundary";
     div.dataset.racer = String(i);
     box.appendChild(div);
+    return div;
+  });
+  trained.racers.forEach((r, i) => {
+    const div = divs[i];
     const heat = {
       type: "heatmap", x: r.boundary.x, y: r.boundary.y, z: r.boundary.z,
       zmin: -0.5, zmax: data.classes - 0.5, colorscale: classScale(data.classes),
