@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import descend
-from descend.estimators import LogisticRegression
+from descend.estimators import LinearRegression, LogisticRegression
 
 METHODS = ("lbfgs", "bfgs", "newton-cg", "trust-region")
 ROWS, FEATURES, RANK0_ROWS = 400, 5, 250  # unequal shards: the shares are not 1/2
@@ -50,8 +50,11 @@ def log_loss(X: torch.Tensor, y: torch.Tensor):
     return fun
 
 
-def estimators() -> dict[str, LogisticRegression]:
+def estimators() -> dict[str, LinearRegression | LogisticRegression]:
     return {
+        "estimator-linear-newton-cg": LinearRegression(
+            optimizer="newton-cg", alpha=ALPHA, tol=NEWTON_TOL, max_epochs=100
+        ),
         "estimator-lbfgs": LogisticRegression(
             optimizer="lbfgs", alpha=ALPHA, tol=GTOL, max_epochs=500
         ),
@@ -85,7 +88,8 @@ def run_all(X: np.ndarray, y: np.ndarray, w: np.ndarray, distributed: bool) -> d
         out[f"{method}/nit"] = result.nit
     for name, model in estimators().items():
         weights = w if name.endswith("weighted") else None
-        model.fit(X, y, sample_weight=weights, distributed=distributed)
+        target = X @ [0.5, -1.0, 0.0, 2.0, 0.1] + y if name.endswith("newton-cg") else y
+        model.fit(X, target, sample_weight=weights, distributed=distributed)
         out[f"{name}/coef"] = model.coef_
         out[f"{name}/intercept"] = model.intercept_
         out[f"{name}/n_iter"] = model.t_
@@ -206,10 +210,25 @@ def test_logistic_regression_on_sharded_data_has_the_one_process_coefficients(
     assert ranks[0][f"{name}/n_iter"] > 3  # a real run, not a start at the minimum
 
 
-def test_newton_type_fits_agree_to_1e_8(ranks: list[dict], one_process: dict) -> None:
-    """Quadratic convergence reaches tol = 1e-12: with the curvature above (> 0.01), the
+def test_linear_regression_on_sharded_data_has_the_one_process_coefficients(
+    ranks: list[dict], one_process: dict
+) -> None:
+    """Least squares plus ALPHA / 2 ||w||^2: ALPHA-strongly convex in the weights and
+    lambda_min(X~^T X~ / n) in the intercept too, so the fits are within (g_x + g_y) / mu."""
+    name = "estimator-linear-newton-cg"
+    X, _, _ = data()
+    Xt = np.hstack([X, np.ones((ROWS, 1))])
+    mu = np.linalg.eigvalsh(Xt.T @ Xt / ROWS)[0]
+    bound = (ranks[0][f"{name}/grad_norm"] + one_process[f"{name}/grad_norm"]) / mu
+    sharded = np.r_[ranks[0][f"{name}/coef"], ranks[0][f"{name}/intercept"]]
+    one = np.r_[one_process[f"{name}/coef"], one_process[f"{name}/intercept"]]
+    assert np.linalg.norm(sharded - one) <= bound
+
+
+@pytest.mark.parametrize("name", ["estimator-trust-region-weighted", "estimator-linear-newton-cg"])
+def test_newton_type_fits_agree_to_1e_8(ranks: list[dict], one_process: dict, name: str) -> None:
+    """Quadratic convergence reaches tol = 1e-12: with the curvatures above (> 0.01), the
     bound (g_x + g_y) / mu is below 1e-8 by two orders of magnitude, on any machine."""
-    name = "estimator-trust-region-weighted"
     assert max(ranks[0][f"{name}/grad_norm"], one_process[f"{name}/grad_norm"]) <= NEWTON_TOL
     for part in ("coef", "intercept"):
         np.testing.assert_allclose(
