@@ -10,6 +10,7 @@ import under ``TYPE_CHECKING`` for type checkers.
 """
 
 import importlib as _importlib
+import importlib.util as _importlib_util
 import sys as _sys
 import types as _types
 import typing as _typing
@@ -73,9 +74,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> "Any":
-    """Import the module that holds public ``name`` on first use, and keep the value."""
+    """Import the module that holds public ``name`` on first use, and keep the value; any
+    other submodule (``descend.problems``) is imported when first named, as if imported."""
     if name not in _PUBLIC:
-        raise AttributeError(f"module 'descend' has no attribute {name!r}")
+        if name.startswith("__") or _importlib_util.find_spec(f"{__name__}.{name}") is None:
+            raise AttributeError(f"module 'descend' has no attribute {name!r}")
+        return _importlib.import_module(f"{__name__}.{name}")
     module_name, _, attribute = _PUBLIC[name].partition(":")
     module = _importlib.import_module(module_name)
     value = getattr(module, attribute) if attribute else module

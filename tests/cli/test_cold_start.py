@@ -94,6 +94,7 @@ def test_every_public_name_is_its_module_value() -> None:
     # a submodule that shares its function's name, imported directly, leaves the function
     importlib.import_module("descend.least_squares.lm")
     assert callable(descend.least_squares) and descend.minimize.__name__ == "minimize"
+    assert descend.problems is importlib.import_module("descend.problems")  # any submodule
     try:
         descend.no_such_name  # noqa: B018
     except AttributeError as exc:
