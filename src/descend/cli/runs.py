@@ -454,6 +454,7 @@ def delete_command(
     with _open(db) as store:
         for run_id in run_ids:
             store.require(run_id)  # all of them must exist before any is deleted
+        store.check_writable()  # a read-only or damaged file says so before asking
         if not yes and not typer.confirm(f"delete {which} from {store.path} for good?"):
             typer.echo("nothing deleted", err=True)
             raise typer.Exit(1)
