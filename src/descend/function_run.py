@@ -91,15 +91,16 @@ def run_function(
     return result
 
 
+def keeps_bounds(spec: Method) -> bool:
+    """Whether the method honours ``bounds=``: its rule keeps the iterates feasible itself
+    (it takes ``bounds``: ``lbfgs``), or the feed projects after each step (a rule that does
+    not re-evaluate f inside its step: every first-order rule)."""
+    return "bounds" in spec.options() or not capabilities(spec.optimizer).needs_fixed_batch
+
+
 def bounded_methods() -> list[str]:
-    """The methods that honour ``bounds=``: those whose rule keeps its iterates feasible
-    itself (``lbfgs``) and those the feed projects after each step (every rule that does
-    not re-evaluate f inside its step)."""
-    return [
-        name
-        for name, spec in METHODS.items()
-        if "bounds" in spec.options() or not capabilities(spec.optimizer).needs_fixed_batch
-    ]
+    """The names of the methods that honour ``bounds=`` (:func:`keeps_bounds`)."""
+    return [name for name, spec in METHODS.items() if keeps_bounds(spec)]
 
 
 def _bounded_options(

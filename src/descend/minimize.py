@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from descend.function_run import DEFAULT_METHOD, bounded_methods, run_function
+from descend.function_run import DEFAULT_METHOD, bounded_methods, keeps_bounds, run_function
+from descend.methods import get_method
 from descend.multistart import multistart
 from descend.result import OptimizeResult
 from descend.scipy_form import bind_args, scipy_callbacks, translate
@@ -141,7 +142,7 @@ def minimize(
             f"restarts= is descend's (random starts) and runs descend's rules: use "
             f"method={call.method!r} with it"
         )
-    if call.scipy and bounds is not None and call.method not in bounded_methods():
+    if call.scipy and bounds is not None and not keeps_bounds(get_method(call.method)):
         raise ValueError(
             f"method {method!r} cannot handle bounds (SciPy's would ignore them); use "
             "'L-BFGS-B', or one of descend's methods that keep x within bounds: "
