@@ -142,6 +142,10 @@ class LBFGS(LineSearchOptimizer):
     # -- the memory -----------------------------------------------------------------------
 
     def _init_buffers(self, state: dict[str, Any], n: int) -> None:
+        state["skipped"] = 0  # updates skipped for s'y <= eps t |g'd|
+        if self._bounded is not None:  # its own memory, in the direct compact form
+            self._bounded.init_buffers(state)
+            return
         m = self.param_groups[0]["history_size"]
         flat = self._flat
         like = dict(dtype=flat.dtype, device=flat.device)
@@ -155,9 +159,6 @@ class LBFGS(LineSearchOptimizer):
         state["count"] = 0  # pairs stored
         state["pending"] = False  # a pair is in W[head] but not yet in the Gram, R^-1, N
         state["gamma"] = 1.0
-        state["skipped"] = 0  # updates skipped for s'y <= eps t |g'd|
-        if self._bounded is not None:
-            self._bounded.init_buffers(state)
 
     def _iterate(
         self, closure: Callable[[], Tensor], state: dict[str, Any], f: float, budget: int
