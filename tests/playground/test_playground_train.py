@@ -4,11 +4,14 @@ reproducing them, and bad requests refused with a one-line 422."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -136,3 +139,46 @@ def test_the_datasets_are_listed_with_the_bundled_ones_features(client):
     assert set(GENERATED) <= set(table)
     if "iris" in table:
         assert table["iris"]["features"][2] == "petal length (cm)"
+
+
+json_values = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+train_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "data": st.fixed_dictionaries({}, optional={
+            "name": st.sampled_from(["moons", "iris", "nope"]) | json_values,
+            "n": st.sampled_from([-1, 10, 20, 1001]) | json_values,
+            "noise": st.floats() | json_values,
+            "features": st.lists(st.integers(-1, 40) | json_values, max_size=3),
+        }) | json_values,
+        "model": st.fixed_dictionaries({}, optional={
+            "kind": st.sampled_from(["mlp", "logistic", "tree"]) | json_values,
+            "layers": st.integers(-1, 6), "width": st.integers(-1, 70),
+            "activation": st.sampled_from(["relu", "nope"]) | json_values,
+        }) | json_values,
+        "racers": st.lists(st.fixed_dictionaries(
+            {"method": st.sampled_from(["gd", "adam", "lbfgs", "nope"]) | json_values},
+            optional={
+                "options": st.dictionaries(st.sampled_from(["lr", "momentum", "x"]), json_values,
+                                           max_size=2),
+                "batch_size": st.sampled_from([0, 1, 8, "full", "half"]) | json_values,
+            },
+        ), max_size=2),
+        "epochs": st.integers(-1, 2) | json_values,
+        "l1": st.floats() | json_values,
+        "schedule": st.sampled_from(["cosine", "nope"]) | json_values,
+        "early_stopping": st.integers(-1, 2) | json_values,
+        "grid": st.integers(0, 12) | json_values,
+    },
+)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=train_bodies | json_values)
+def test_fuzzed_training_requests_get_an_answer_and_never_a_server_error(client, body):
+    text = json.dumps(body)  # NaN and Infinity as JavaScript writes them
+    response = client.post("/api/train", content=text, headers={"content-type": "application/json"})
+    assert response.status_code < 500, (body, response.text)
+    if response.status_code >= 400:
+        error = response.json()["error"]
+        assert isinstance(error, str) and "\n" not in error

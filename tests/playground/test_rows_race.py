@@ -132,3 +132,22 @@ def test_velocity_and_scale_are_the_rules_state_after_each_step():
     scale = [1 / (s["exp_avg_sq"].sqrt() + 1e-8) for s in ref]
     np.testing.assert_allclose(adam["scale"], scale, rtol=1e-12)
     assert len(adam["velocity"]) == adam["nit"] == 40
+
+
+def test_a_shared_run_that_fails_falls_back_to_minimize_per_racer(monkeypatch):
+    """A rule that raises inside the shared loop must not take the race down: each racer
+    then runs alone through minimize, whose error (if any) names its racer."""
+    import descend.playground.race as race_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a rule failed in a shared step")
+
+    land = get_landscape(problem="himmelblau")
+    racers = [Racer("adam", {"lr": 0.05}), Racer("gd", {"lr": 0.01})]
+    shared = race(land, (0.0, 0.0), racers, steps=30)
+    monkeypatch.setattr(race_module, "run_rows_race", broken)
+    alone = race(land, (0.0, 0.0), racers, steps=30)
+    for a, b in zip(shared, alone, strict=True):
+        np.testing.assert_allclose(np.array(a["x"]), np.array(b["x"]), rtol=0, atol=1e-12)
+        assert (a["status"], a["message"]) == (b["status"], b["message"])
+        assert b["velocity"] is None  # minimize keeps no optimizer state for the arrows

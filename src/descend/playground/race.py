@@ -116,13 +116,18 @@ def race(
     together = [i for i, r in enumerate(racers) if noise == 0 and batchable(r.method)]
     if together:
         _check_landscape_at(land, start)
-        runs = run_rows_race(
-            land.fn, start, [(racers[i].method, options[i]) for i in together],
-            steps=steps, max_time=RACE_MAX_TIME,
-            on_refused=lambda k, exc: RacerError(
-                together[k], f"{racers[together[k]].method}: {_one_line(exc)}"
-            ),
-        )  # fmt: skip
+        try:
+            runs = run_rows_race(
+                land.fn, start, [(racers[i].method, options[i]) for i in together],
+                steps=steps, max_time=RACE_MAX_TIME,
+                on_refused=lambda k, exc: RacerError(
+                    together[k], f"{racers[together[k]].method}: {_one_line(exc)}"
+                ),
+            )  # fmt: skip
+        except RacerError:
+            raise
+        except Exception:  # a rule failed in a shared step: alone, its error names it
+            runs = []
         for i, (result, motion) in zip(together, runs):
             results[i], motions[i] = result, motion
     for i, racer in enumerate(racers):
