@@ -53,6 +53,10 @@ CLASSIFIERS = ("logistic", "svm", "mlp-classifier")
 # ---------------------------------------------------------------------------------------
 # reading tables
 
+_AS_UTF8 = (
+    "save it as UTF-8, e.g. iconv -f latin1 -t utf-8 {path.name} > {path.stem}-utf8{path.suffix}"
+)
+
 
 def read_table(path: Path) -> dict[str, np.ndarray]:
     """The columns of a CSV file (or .tsv, .csv.gz) as NumPy arrays, by name."""
@@ -70,8 +74,7 @@ def read_table(path: Path) -> dict[str, np.ndarray]:
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"cannot read {str(path)!r}: it is not UTF-8 text (byte {exc.object[exc.start]:#x} "
-            f"at byte {exc.start} of its header); save it as UTF-8, e.g. "
-            f"iconv -f latin1 -t utf-8 {path.name} > {path.stem}-utf8{path.suffix}"
+            f"at byte {exc.start} of its header); {_AS_UTF8.format(path=path)}"
         ) from None
     except (pa.ArrowInvalid, OSError) as exc:
         message = " ".join(str(exc).split())
@@ -83,6 +86,12 @@ def read_table(path: Path) -> dict[str, np.ndarray]:
             for name in repeated
         )
         raise ValueError(f"{str(path)!r} names two columns the same: {where}; rename them")
+    for name, column in zip(names, table.columns):
+        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+            raise ValueError(
+                f"cannot read {str(path)!r}: column {name!r} is not UTF-8 text; "
+                f"{_AS_UTF8.format(path=path)}"
+            )
     if table.num_rows == 0:
         raise ValueError(f"{str(path)!r} has no rows")
     return {

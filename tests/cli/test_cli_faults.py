@@ -220,6 +220,7 @@ def test_a_problem_too_large_for_memory_is_one_line(db) -> None:
         (b"a,b,y\n1,,0\n3,4,1\n5,nan,0\n", ("column 'b' is empty or NaN at row 1", "1 more")),
         (b"a,b,y\n1,2,0\n3,4,\n5,6,1\n", ("column 'y' is empty or NaN at row 2",)),
         (b"a,caf\xe9,y\n1,2,0\n3,4,1\n", ("data.csv", "not UTF-8", "iconv")),
+        (b"a,b,y\n1,2,caf\xe9\n3,4,th\xe9\n", ("data.csv", "column 'y' is not UTF-8", "iconv")),
     ],
 )
 def test_a_faulty_table_is_one_line_naming_file_column_and_row(
