@@ -35,6 +35,8 @@ BODY = {
     "epochs": 4,
     "seed": 5,
     "l2": 1e-3,
+    "schedule": "cosine",
+    "clip_grad_norm": 1.0,
     "racers": [
         {"method": "adam", "options": {"lr": 0.05}, "batch_size": 1},
         {"method": "momentum", "options": {"lr": 0.1}, "batch_size": 8},
@@ -56,6 +58,7 @@ def test_racers_train_side_by_side_exactly_as_fit_trains(client):
             make_model("mlp", classes=2, layers=1, width=6, activation="tanh"), "cross_entropy",
             (data.X_train, data.y_train), optimizer=racer["method"], batch_size=racer["batch_size"],
             epochs=4, max_steps=MAX_TRAIN_STEPS, seed=5, init="xavier", l2=1e-3,
+            schedule="cosine", clip_grad_norm=1.0,
             validation=(data.X_test, data.y_test), metric="accuracy", progress=False, **options,
         )  # fmt: skip
         np.testing.assert_array_equal(run["loss"], res.epoch_history["loss"])

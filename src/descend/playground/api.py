@@ -12,8 +12,9 @@ Routes:
     noise, seed}`` -> per racer the iterates, f, gradient norm, status, message,
     diagnoses and the code that reproduces it.
     ``POST /api/train``: ``{data, model, racers: [{method, options, batch_size}], epochs,
-    seed, l1, l2, schedule, early_stopping}`` -> the data's points and per racer the loss
-    and test loss per epoch, the decision boundary, status, message, diagnoses and code.
+    seed, l1, l2, schedule, clip_grad_norm, early_stopping}`` -> the data's points and per
+    racer the loss and test loss per epoch, the decision boundary, status, message,
+    diagnoses and code.
 
 Every bad request is answered 4xx with ``{"error": "<field>: <what is wrong>", "field":
 ...}`` on one line: 422 for a value (unknown problem or method, bad option, formula,
@@ -165,6 +166,7 @@ class TrainRequest(BaseModel):
     l2: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.0
     schedule: Literal["step", "exponential", "cosine", "warmup_cosine", "one_cycle",
                       "plateau"] | None = None  # fmt: skip
+    clip_grad_norm: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False)] | None = None
     early_stopping: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | None = None
     grid: Annotated[int, Field(ge=10, le=100)] = 60
 
@@ -268,7 +270,8 @@ def create_app() -> ASGIApp:
         trainers = [Trainer(r.method, dict(r.options), r.batch_size) for r in request.racers]
         shared = Training(
             epochs=request.epochs, seed=request.seed, l1=request.l1, l2=request.l2,
-            schedule=request.schedule, early_stopping=request.early_stopping,
+            schedule=request.schedule, clip_grad_norm=request.clip_grad_norm,
+            early_stopping=request.early_stopping,
         )  # fmt: skip
         try:
             runs = train(data, ModelSpec(m.kind, m.layers, m.width, m.activation), trainers,

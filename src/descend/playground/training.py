@@ -63,14 +63,17 @@ class Trainer:
 
 @dataclass(frozen=True)
 class Training:
-    """What every racer shares: epochs, seed, penalties, schedule and early stopping, as
-    ``descend.fit`` takes them (``early_stopping``: a patience in epochs, or None)."""
+    """What every racer shares: epochs, seed, penalties, schedule, gradient clipping and
+    early stopping, as ``descend.fit`` takes them (``clip_grad_norm``: the largest
+    gradient norm a step uses, or None; ``early_stopping``: a patience in epochs, or
+    None)."""
 
     epochs: int = 50
     seed: int = 0
     l1: float = 0.0
     l2: float = 0.0
     schedule: str | None = None
+    clip_grad_norm: float | None = None
     early_stopping: int | None = None
 
 
@@ -132,6 +135,8 @@ def _shared_options(shared: Training) -> dict[str, Any]:
     chosen: dict[str, Any] = {"l1": shared.l1, "l2": shared.l2}
     if shared.schedule is not None:
         chosen["schedule"] = shared.schedule
+    if shared.clip_grad_norm is not None:
+        chosen["clip_grad_norm"] = shared.clip_grad_norm
     if shared.early_stopping is not None:
         chosen["early_stopping"] = shared.early_stopping
     return {k: v for k, v in chosen.items() if v}

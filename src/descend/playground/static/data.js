@@ -17,6 +17,7 @@ const DATA_DEFAULTS = {
   l1: 0,
   l2: 0,
   schedule: "",
+  clip: 0,
   early: 0,
   trainSeed: 0,
   racers: [
@@ -50,6 +51,7 @@ function trainBody() {
     l1: d.l1,
     l2: d.l2,
     schedule: d.schedule || null,
+    clip_grad_norm: d.clip > 0 ? d.clip : null,
     early_stopping: d.early > 0 ? d.early : null,
     racers: d.racers.map((r) => ({ method: r.method, options: r.options, batch_size: r.batch_size })),
   };
@@ -296,6 +298,7 @@ function syncDataControls() {
   $("l1").value = d.l1;
   $("l2").value = d.l2;
   $("schedule").value = d.schedule;
+  $("clip").value = d.clip || 0;
   $("early-stopping").value = d.early;
   $("train-seed").value = d.trainSeed;
   fillFeatures();
@@ -320,6 +323,7 @@ function wireData() {
   number("epochs", "epochs", 1, 500);
   number("l1", "l1", 0, 10, false);
   number("l2", "l2", 0, 10, false);
+  number("clip", "clip", 0, 1e6, false);
   number("early-stopping", "early", 0, 500);
   number("train-seed", "trainSeed", 0, 2 ** 31);
   $("data-noise").addEventListener("input", () => {
