@@ -6,7 +6,9 @@ database runs in WAL mode (readers never block the writer), each connection wait
 transaction. The schema carries its version in ``PRAGMA user_version`` and its owner in
 ``PRAGMA application_id``: a file from a newer descend, a corrupt file, or another
 program's database is refused with an error that names the file and what to do; nothing
-is ever reset silently.
+is ever reset silently. A damaged file takes no new run (an integrity check precedes a
+store's first write), but what can be read is: a listing skips the runs on damaged pages
+with a :class:`DamagedRunWarning`. A file that cannot be written is opened read-only.
 
 Where the file lives (:func:`default_path`): ``--db PATH`` (``RunStore(path)``), else
 ``$DESCEND_HOME/runs.sqlite``, else the user's data folder: ``$XDG_DATA_HOME/descend`` or
@@ -204,16 +206,20 @@ class RunStore:
     def _connect(self) -> sqlite3.Connection:
         """A connection; read-only (``mode=ro``) when the file or its folder cannot be
         written, and then ``immutable`` if even WAL's shared-memory file cannot be made."""
-        options = {"timeout": BUSY_TIMEOUT, "isolation_level": None, "check_same_thread": False}
+        options: dict[str, Any] = {
+            "timeout": BUSY_TIMEOUT,
+            "isolation_level": None,
+            "check_same_thread": False,
+        }
         if not self.read_only:
-            return sqlite3.connect(self.path, **options)  # type: ignore[arg-type]
+            return sqlite3.connect(self.path, **options)
         uri = self.path.resolve().as_uri()
-        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, **options)  # type: ignore[arg-type]
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, **options)
         try:
             conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError:
             conn.close()
-            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, **options)  # type: ignore[arg-type]
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, **options)
         return conn
 
     def _check_or_create(self) -> None:
