@@ -11,22 +11,18 @@ from the one-process run, or the error the step raised.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from test_second_order import join_group, launch  # one launcher for both
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 
 import descend.optim
 
-TIMEOUT_S = 150
 TOLERANCE = 1e-10  # float64, three steps: rounding only (sums over shards in another order)
 WIDE = 300  # 600 x 300 weights: more elements than one update block (2**17)
 
@@ -111,14 +107,8 @@ def step_case(name: str, options: dict[str, Any], hidden: int, rank: int) -> dic
     return {"gap": gap}
 
 
-def worker(rank: int, port: int, folder: Path) -> None:
-    torch.distributed.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=2,
-        timeout=timedelta(seconds=60),
-    )
+def worker(rank: int, world: int, port: int, folder: Path) -> None:
+    join_group(rank, world, port)
     out = {name: step_case(name, options, 10, rank) for name, options in WORKS.items()}
     for key, (name, options, hidden, _) in DEFECTS.items():
         out[key] = step_case(name, options, hidden, rank)
@@ -126,36 +116,10 @@ def worker(rank: int, port: int, folder: Path) -> None:
     torch.distributed.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     folder = tmp_path_factory.mktemp("fsdp")
-    port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(rank), str(port), str(folder)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank in range(2)
-    ]
-    outputs = []
-    try:
-        for proc in procs:
-            outputs.append(proc.communicate(timeout=TIMEOUT_S)[0])
-    finally:
-        for proc in procs:
-            proc.kill()
-    for proc, output in zip(procs, outputs):
-        assert proc.returncode == 0, output[-3000:]
+    launch(__file__, folder)
     ranks = [json.loads((folder / f"rank{r}.json").read_text()) for r in range(2)]
     assert ranks[0] == ranks[1]  # the gathered parameters are the same on both ranks
     return ranks[0]
@@ -179,4 +143,4 @@ def test_known_defects_on_fsdp2(cases: dict, key: str) -> None:
 
 
 if __name__ == "__main__":
-    worker(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]))
+    worker(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))

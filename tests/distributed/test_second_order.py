@@ -97,7 +97,9 @@ def run_all(X: np.ndarray, y: np.ndarray, w: np.ndarray, distributed: bool) -> d
     return out
 
 
-def worker(rank: int, world: int, port: int, folder: Path) -> None:
+def join_group(rank: int, world: int, port: int) -> None:
+    """This process as ``rank`` of a gloo group of ``world`` on 127.0.0.1:``port``; a rank
+    that does not come fails the others within 60 s."""
     torch.distributed.init_process_group(
         "gloo",
         init_method=f"tcp://127.0.0.1:{port}",
@@ -105,6 +107,39 @@ def worker(rank: int, world: int, port: int, folder: Path) -> None:
         world_size=world,
         timeout=timedelta(seconds=60),
     )
+
+
+def launch(script: str, folder: Path, world: int = 2) -> None:
+    """Run ``script`` as ``world`` processes, each with the arguments ``rank world port
+    folder`` (a free port), and wait for them all (at most TIMEOUT_S); a rank that fails
+    fails the test with its output."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, str(rank), str(world), str(port), str(folder)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in range(world)
+    ]
+    outputs = []
+    try:
+        for proc in procs:
+            outputs.append(proc.communicate(timeout=TIMEOUT_S)[0])
+    finally:
+        for proc in procs:
+            proc.kill()
+    for proc, output in zip(procs, outputs):
+        assert proc.returncode == 0, output[-3000:]
+
+
+def worker(rank: int, world: int, port: int, folder: Path) -> None:
+    join_group(rank, world, port)
     shard = np.load(folder / f"shard{rank}.npz")
     out = run_all(shard["X"], shard["y"], shard["w"], distributed=True)
     errors = []
@@ -118,12 +153,6 @@ def worker(rank: int, world: int, port: int, folder: Path) -> None:
     torch.distributed.destroy_process_group()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     folder = tmp_path_factory.mktemp("shards")
@@ -131,27 +160,7 @@ def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     cut = RANK0_ROWS
     np.savez(folder / "shard0.npz", X=X[:cut], y=y[:cut], w=w[:cut])
     np.savez(folder / "shard1.npz", X=X[cut:], y=y[cut:], w=w[cut:])
-    port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(rank), "2", str(port), str(folder)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank in range(2)
-    ]
-    outputs = []
-    try:
-        for proc in procs:
-            outputs.append(proc.communicate(timeout=TIMEOUT_S)[0])
-    finally:
-        for proc in procs:
-            proc.kill()
-    for proc, output in zip(procs, outputs):
-        assert proc.returncode == 0, output[-3000:]
+    launch(__file__, folder)
     return [dict(np.load(folder / f"rank{r}.npz")) for r in range(2)]
 
 
