@@ -163,7 +163,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL
     if args.movielens:
-        pairs, ratings, _ = read_movielens(args.movielens)
+        try:
+            pairs, ratings, _ = read_movielens(args.movielens)
+        except (OSError, ValueError) as error:  # a user's file: a message, no stack trace
+            parser.error(f"--movielens: {error}")
         truth = None
     else:
         pairs, ratings, truth = low_rank_ratings(

@@ -74,3 +74,12 @@ def test_the_app_runs_on_a_movielens_file(example, tmp_path, capsys):
     assert "noise floor" not in rmse  # no truth in a real file
     assert rmse["descend MF, L-BFGS"] < 0.8 * rmse["training mean"], rmse
     assert "held out" in capsys.readouterr().out
+
+
+def test_a_bad_movielens_path_is_a_usage_error_not_a_stack_trace(example, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        example("recommendation/matrix_factorization.py").main(
+            ["--movielens", str(tmp_path / "u.data")]
+        )
+    assert stop.value.code == 2
+    assert "--movielens: path: no MovieLens ratings file at" in capsys.readouterr().err
