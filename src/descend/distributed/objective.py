@@ -47,7 +47,7 @@ from torch.func import functional_call
 Group = Any  # a torch.distributed ProcessGroup, or None for the default group
 
 
-def check_initialized(group: Group = None) -> None:
+def check_initialized() -> None:
     """A ValueError naming the fix unless torch.distributed has a default process group."""
     if not (dist.is_available() and dist.is_initialized()):
         raise ValueError(
@@ -106,13 +106,13 @@ def process_group(distributed: Any) -> tuple[bool, Group]:
             f"distributed must be True, False or a torch.distributed ProcessGroup, "
             f"got {distributed!r}"
         )
-    check_initialized(group)
+    check_initialized()
     return True, group
 
 
 def totals(values: list[float], group: Group = None) -> list[float]:
     """Each of ``values`` summed over the ranks (one all-reduce, float64)."""
-    check_initialized(group)
+    check_initialized()
     summed = torch.tensor(values, dtype=torch.float64)
     dist.all_reduce(summed, group=group)
     return summed.tolist()
@@ -142,7 +142,7 @@ def sharded(
     Hessian-vector products are those of :math:`F`, the same on every rank. Every rank
     must start from the same ``x0``.
     """
-    check_initialized(group)
+    check_initialized()
 
     def global_fun(x: Tensor) -> Tensor:
         return sum_across_ranks(share * fun(replicated(x, group)), group)
@@ -158,7 +158,7 @@ class ShardedLoss:
     def __init__(
         self, loss: Callable[[Tensor, Tensor], Tensor], share: float, group: Group = None
     ) -> None:
-        check_initialized(group)
+        check_initialized()
         self.loss, self.share, self.group = loss, share, group
 
     def __call__(self, prediction: Tensor, target: Tensor) -> Tensor:
@@ -178,7 +178,7 @@ class ShardedModule(nn.Module):
     """
 
     def __init__(self, module: nn.Module, group: Group = None) -> None:
-        check_initialized(group)
+        check_initialized()
         super().__init__()
         self.module = module
         self.group = group
