@@ -114,9 +114,13 @@ class CallbackList:
     status they ask for (``EarlyStopping``: ``early_stopping``) in :meth:`stop_status`.
 
     Example:
-        >>> hooks = CallbackList(as_callbacks(callback))
-        >>> if hooks.step(nit, lambda: intermediate(nit)):
-        ...     status = hooks.stop_status() or Status.CALLBACK
+        >>> from types import SimpleNamespace
+        >>> hooks = CallbackList(as_callbacks(lambda result: result.nit >= 3))
+        >>> state = lambda nit: SimpleNamespace(nit=nit)  # an intermediate result
+        >>> hooks.step(2, lambda: state(2)), hooks.step(3, lambda: state(3))
+        (False, True)
+        >>> [type(cb).__name__ for cb in hooks.stopped_by], hooks.stop_status()
+        (['FunctionCallback'], None)
     """
 
     def __init__(self, callbacks: Iterable[Callback] = ()) -> None:

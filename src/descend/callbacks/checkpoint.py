@@ -56,7 +56,7 @@ class Checkpoint(Callback):
         save_last: also save when the run ends.
 
     Example:
-        >>> fit(model, "mse", (X, y), checkpoint=Checkpoint("run.pt", every_steps=100))
+        >>> fit(model, "mse", (X, y), epochs=2, checkpoint=Checkpoint("run.pt", every_steps=2))
     """
 
     def __init__(

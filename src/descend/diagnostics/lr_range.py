@@ -201,8 +201,8 @@ def lr_range_test(
         :class:`LRRangeResult` (arrays, suggestion, divergence rate, ``plot()``).
 
     Example:
-        >>> sweep = lr_range_test(rosenbrock, [-1.2, 1.0], method="gd", end=1.0)
-        >>> descend.minimize(rosenbrock, [-1.2, 1.0], "gd", lr=sweep.suggested_lr)
+        >>> sweep = lr_range_test(rosenbrock, [-1.2, 1.0], method="gd", end=1.0, steps=50)
+        >>> descend.minimize(rosenbrock, [-1.2, 1.0], "gd", lr=sweep.suggested_lr, max_iter=500)
     """
     start = check_number("start", start, low=0.0, low_open=True)
     end = check_number("end", end, low=start, low_open=True)

@@ -79,7 +79,13 @@ def write_report(
     """Write :func:`render_report` to ``path`` (UTF-8); returns the path.
 
     Example:
-        >>> write_report(descend.runs.load(3), "report.html")
+        >>> res = descend.minimize(rosenbrock, [-1.2, 1.0], "adam", lr=0.01, max_iter=100)
+        >>> config = {"problem": "rosenbrock", "x0": [-1.2, 1.0], "method": "adam",
+        ...           "options": {"lr": 0.01, "max_iter": 100}}
+        >>> run_id = descend.runs.record(res, config, db="runs.sqlite")
+        >>> write_report(descend.runs.load(run_id, db="runs.sqlite"), "report.html").name
+        'report.html'
+
     """
     target = Path(os.fspath(path))
     if target.suffix.lower() not in (".html", ".htm"):

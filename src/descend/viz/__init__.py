@@ -14,8 +14,12 @@ opens) and saves it when given ``path=``.
 
 Example:
     >>> from descend.viz import plot_loss, plot_race
-    >>> plot_race(problem, {"adam": result}, "race.png")
-    >>> plot_loss({"gd": r1, "adam": r2}, "loss.png")
+    >>> runs = {m: descend.minimize(rosenbrock, [-1.2, 1.0], m, max_iter=200, record=True)
+    ...         for m in ("gd", "adam")}
+    >>> plot_race(rosenbrock, runs, "race.png")  # doctest: +ELLIPSIS
+    <Figure size ...>
+    >>> plot_loss(runs, "loss.png")  # doctest: +ELLIPSIS
+    <Figure size ...>
 """
 
 from descend.extras import require

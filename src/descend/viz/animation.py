@@ -62,7 +62,12 @@ def race_animation(
     Arguments as for :func:`animate_race`.
 
     Example:
-        >>> anim = race_animation(rosenbrock, {"gd": r1, "adam": r2}, frames=40)
+        >>> runs = {m: descend.minimize(rosenbrock, [-1.2, 1.0], m, max_iter=100, record=True)
+        ...         for m in ("gd", "adam")}
+        >>> anim = race_animation(rosenbrock, runs, frames=5)
+        >>> "<script" in anim.to_jshtml()  # a notebook shows it with IPython.display.HTML
+        True
+
     """
     frames_ = _race_frames(problem, results, frames, fps, title, figsize)
     return FuncAnimation(
@@ -189,9 +194,10 @@ def animate_race(
         the ``Figure``, showing the last frame.
 
     Example:
-        >>> runs = {m: descend.minimize(rosenbrock, [-1.2, 1], m, record=True)
+        >>> runs = {m: descend.minimize(rosenbrock, [-1.2, 1], m, max_iter=100, record=True)
         ...         for m in ("gd", "momentum", "adam")}
-        >>> animate_race(rosenbrock, runs, "race.gif", frames=40)
+        >>> animate_race(rosenbrock, runs, "race.gif", frames=5)  # doctest: +ELLIPSIS
+        <Figure size ...>
     """
     dpi = check_dpi(dpi)
     if path is not None and Path(os.fspath(path)).suffix.lower() != ".gif":

@@ -55,8 +55,10 @@ def plot_loss(
         the matplotlib ``Figure``.
 
     Example:
-        >>> runs = {m: descend.minimize(f, x0, m) for m in ("gd", "adam")}
-        >>> plot_loss(runs, "loss.png")
+        >>> f = lambda x: ((x - 1) ** 2).sum()
+        >>> runs = {m: descend.minimize(f, [0.0, 0.0], m, max_iter=100) for m in ("gd", "adam")}
+        >>> plot_loss(runs, "loss.png")  # doctest: +ELLIPSIS
+        <Figure size ...>
     """
     if x not in _AXES:
         raise ValueError(f"x must be one of {', '.join(_AXES)}, got {x!r}")

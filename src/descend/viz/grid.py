@@ -40,7 +40,7 @@ def run_grid(
         **options: passed to every run (``momentum=0.5``, ``gtol=1e-8``, ``monitors=None``).
 
     Example:
-        >>> runs = run_grid("rosenbrock", ["gd", "adam"], [1e-3, 1e-2], max_iter=200)
+        >>> runs = run_grid("rosenbrock", ["gd", "adam"], [1e-3, 1e-2], max_iter=50)
     """
     from descend.methods import get_method
     from descend.minimize import minimize
@@ -101,8 +101,9 @@ def compare_grid(
         the matplotlib ``Figure``.
 
     Example:
-        >>> compare_grid("rosenbrock", ["gd", "momentum", "adam"], [1e-4, 1e-3, 1e-2],
-        ...              "grid.png", max_iter=300)
+        >>> compare_grid("rosenbrock", ["gd", "adam"], [1e-3, 1e-2], "grid.png", max_iter=50)
+        ... # doctest: +ELLIPSIS
+        <Figure size ...>
     """
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {', '.join(_KINDS)}, got {kind!r}")
@@ -154,7 +155,9 @@ def plot_grid(
         the matplotlib ``Figure``.
 
     Example:
-        >>> plot_grid(run_grid("beale", ["gd", "adam"], [1e-3, 1e-2]), "grid.png")
+        >>> plot_grid(run_grid("beale", ["gd", "adam"], [1e-3, 1e-2], max_iter=50), "grid.png")
+        ... # doctest: +ELLIPSIS
+        <Figure size ...>
     """
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {', '.join(_KINDS)}, got {kind!r}")

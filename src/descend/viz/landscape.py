@@ -6,7 +6,8 @@ from recorded histories: the problem is evaluated once, on the plotting grid, an
 optimizer is re-run.
 
 Example:
-    >>> res = descend.minimize(rosenbrock, [-1.2, 1.0], "adam", lr=0.05, record=True)
+    >>> res = descend.minimize(rosenbrock, [-1.2, 1.0], "adam", lr=0.05, max_iter=200,
+    ...                        record=True)
     >>> plot_contour(rosenbrock, {"adam": res}, "contour.png")
     >>> plot_surface(rosenbrock, {"adam": res}, "surface.png")
 """
@@ -327,7 +328,12 @@ def plot_contour(
         the matplotlib ``Figure``.
 
     Example:
-        >>> plot_contour(get_problem("himmelblau"), {"gd": r1, "adam": r2}, "paths.png")
+        >>> from descend.problems import get_problem
+        >>> himmelblau = get_problem("himmelblau")
+        >>> runs = {m: descend.minimize(himmelblau, [0.0, 0.0], m, max_iter=100, record=True)
+        ...         for m in ("gd", "adam")}
+        >>> plot_contour(himmelblau, runs, "paths.png")  # doctest: +ELLIPSIS
+        <Figure size ...>
     """
     problem = check_problem(problem)
     dpi = check_dpi(dpi)
@@ -378,7 +384,9 @@ def plot_surface(
         the matplotlib ``Figure``.
 
     Example:
-        >>> plot_surface(get_problem("rosenbrock"), {"adam": res}, "surface.png", azim=-120)
+        >>> res = descend.minimize(rosenbrock, [-1.2, 1.0], "adam", max_iter=100, record=True)
+        >>> plot_surface(rosenbrock, {"adam": res}, "surface.png", azim=-120)  # doctest: +ELLIPSIS
+        <Figure size ...>
     """
     problem = check_problem(problem)
     dpi = check_dpi(dpi)

@@ -199,7 +199,9 @@ def plot_layer_gradients(
         the matplotlib ``Figure``.
 
     Example:
-        >>> plot_layer_gradients({"fc1": norms1, "fc2": norms2}, "layers.png")
+        >>> norms = {"fc1": [0.5, 0.4, 0.2], "fc2": [1.0, 0.6, 0.3]}  # one per recorded step
+        >>> plot_layer_gradients(norms, "layers.png")  # doctest: +ELLIPSIS
+        <Figure size ...>
     """
     dpi = check_dpi(dpi)
     steps, names, norms, what = layer_gradient_data(data)

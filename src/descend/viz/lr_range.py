@@ -43,8 +43,10 @@ def plot_lr_range(
         the matplotlib ``Figure``.
 
     Example:
-        >>> sweep = lr_range_test(rosenbrock, [-1.2, 1.0], method="gd", end=1.0)
-        >>> plot_lr_range(sweep, "lr_range.png")
+        >>> from descend.diagnostics import lr_range_test
+        >>> sweep = lr_range_test(rosenbrock, [-1.2, 1.0], method="gd", end=1.0, steps=50)
+        >>> plot_lr_range(sweep, "lr_range.png")  # doctest: +ELLIPSIS
+        <Figure size ...>
     """
     draw = getattr(sweep, "plot", None)
     if not callable(draw) or not hasattr(sweep, "lrs") or not hasattr(sweep, "smoothed"):

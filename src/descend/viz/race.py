@@ -49,9 +49,10 @@ def plot_race(
         the matplotlib ``Figure`` (not attached to pyplot, so no window opens).
 
     Example:
-        >>> runs = {m: descend.minimize(rosenbrock, [-1.2, 1.0], m, record=True)
+        >>> runs = {m: descend.minimize(rosenbrock, [-1.2, 1.0], m, max_iter=200, record=True)
         ...         for m in ("gd", "adam")}
-        >>> plot_race(rosenbrock, runs, "race.png")
+        >>> plot_race(rosenbrock, runs, "race.png")  # doctest: +ELLIPSIS
+        <Figure size ...>
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a descend.problems.Problem, got {type(problem).__name__}")
