@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -196,9 +196,11 @@ def test_the_data_mode_trains_side_by_side_and_keeps_its_state(url, browser, tmp
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.click("#mode-data")
+    # a link to the data mode with a small set: the page trains it, no landscape race
+    small = {"mode": "data", "data": {"n": 40, "epochs": 5}}
+    page.goto(url + "#" + quote(json.dumps(small)))
     wait_for_training(page)
+    assert page.evaluate("() => result") is None
     # stochastic, mini-batch and batch descent: a boundary each, train and test loss each
     assert page.locator("#boundaries .boundary").count() == 3
     assert page.evaluate("() => document.getElementById('loss-plot').data.length") == 6
@@ -221,4 +223,7 @@ def test_the_data_mode_trains_side_by_side_and_keeps_its_state(url, browser, tmp
     assert page.evaluate("() => state.mode") == "data"
     assert page.evaluate("() => trained.racers[2].boundary.z") == boundary
     page.screenshot(path=str(tmp_path / "data-mode.png"), full_page=True)
+    # back to the landscape: its first race runs now
+    page.click("#mode-landscape")
+    wait_for_race(page, 4)
     assert errors == []

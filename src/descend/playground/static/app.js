@@ -54,6 +54,7 @@ function loadState() {
   try {
     const saved = JSON.parse(decodeURIComponent(location.hash.slice(1)));
     state = { ...structuredClone(DEFAULT_STATE), ...saved };
+    state.data = { ...structuredClone(DATA_DEFAULTS), ...(saved.data || {}) };
   } catch (err) {
     setStatus("the link's state could not be read; starting afresh", true);
   }
@@ -799,10 +800,15 @@ async function main() {
   Plotly.newPlot("landscape", [], {}, { responsive: true, displaylogo: false });
   wire();
   await setupDataMode();
-  showMode();
   showWhy();
   syncControls();
   renderRacers();
+  showMode();
+  if (state.mode !== "data") await startLandscape();
+}
+
+// the landscape and its first race (at load, or when the data mode is left for the first time)
+async function startLandscape() {
   if (await loadLandscape()) {
     prepareLandscape();
     showStart();

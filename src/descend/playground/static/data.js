@@ -388,5 +388,6 @@ function showMode() {
     ? "Each racer trains the same network from the same weights; move a batch-size slider."
     : "Click the map to set the start.";
   if (data && !trained) runTraining();
-  if (!data) window.dispatchEvent(new Event("resize"));  // plots drawn while hidden
+  if (!data && !land) startLandscape();
+  else if (!data) window.dispatchEvent(new Event("resize"));  // plots drawn while hidden
 }
