@@ -285,6 +285,20 @@ def test_restarts_with_bounds_keep_every_run_in_the_box() -> None:
         for run in runs.results:
             assert (run.x >= [-5.0, 0.0]).all() and (run.x <= [-3.0, 1.0]).all()
             assert run.converged and abs(run.fun - 82.0) < 1e-6, run.message
-        assert not runs.batched
+        assert runs.batched == (method == "adam")
     free = multistart(HIMMELBLAU.fn, box, 6, method="lbfgs", seed=1)
     assert free.best.fun < 1e-9  # the starts alone do not confine the runs
+
+
+def test_batched_constrained_rows_follow_the_runs_one_by_one() -> None:
+    """Batched, each row is projected after every step (a step post-hook) and follows the
+    iterates of its own projected run through minimize's feed."""
+    box = [(-5.0, -3.0), (0.0, 1.0)]
+    options = dict(method="adam", lr=0.05, seed=2, constrained=True, max_iter=60, gtol=0,
+                   ftol=0)  # fmt: skip
+    rows = multistart(HIMMELBLAU.fn, box, 5, batched=True, **options)
+    alone = multistart(HIMMELBLAU.fn, box, 5, batched=False, **options)
+    assert rows.batched and not alone.batched
+    for row, run in zip(rows.results, alone.results):
+        np.testing.assert_allclose(row.x, run.x, rtol=1e-12)
+        assert (row.x >= [-5.0, 0.0]).all() and (row.x <= [-3.0, 1.0]).all()

@@ -179,8 +179,10 @@ def multistart(
             ``False`` runs the starts one by one.
         vectorized: ``fun`` already accepts a batch of points (shape (K, n) -> (K,)).
         constrained: also keep every run within ``bounds`` (``minimize(..., restarts=K,
-            bounds=...)`` does, as SciPy's bounded methods); such runs go one by one
-            (``batched=True`` is refused), each as ``minimize(..., bounds=...)``.
+            bounds=...)`` does, as SciPy's bounded methods). One by one, each run is
+            ``minimize(..., bounds=...)``; batched, every step is followed by the projection
+            of every row, and the gradient test reads the gradient itself, so a row that
+            ends on a bound stops by ftol (the projection holds f still there).
             False: ``bounds`` only places the starts.
         **minimize_options: as for :func:`descend.minimize` (``max_iter, gtol, ftol, lr``,
             ...); ``callback``, ``jac`` and ``monitors`` force sequential runs.
@@ -217,8 +219,6 @@ def multistart(
             f"batched=True needs an elementwise method (gd, momentum, nesterov, adagrad, "
             f"rmsprop, adam, adamw, amsgrad); {spec.name!r} runs the starts one by one"
         )
-    if constrained:
-        blockers.append("constrained=True")
     if batched is True and blockers:
         raise ValueError(f"batched=True does not support {', '.join(blockers)}; pass batched=False")
     use_batch = batched is not False and elementwise and not blockers
@@ -229,7 +229,9 @@ def multistart(
 
     if use_batch:
         assert batch_fn is not None
-        results = _run_batched(batch_fn, starts, spec, present, minimize_options)
+        results = _run_batched(
+            batch_fn, starts, spec, present, minimize_options, constraint if constrained else None
+        )
     else:
         single = problem.fn if problem is not None else fun
         call = _call(spec, minimize_options, starts.shape[1])
@@ -379,9 +381,11 @@ def _run_batched(
     spec: Any,
     present: Callable[[Tensor], Any],
     options: dict[str, Any],
+    constraint: Constraint | None = None,
 ) -> list[OptimizeResult]:
     """All starts as rows of one tensor under one optimizer: the engine on a rows feed,
-    with minimize's stopping rules for the method."""
+    with minimize's stopping rules for the method; with a ``constraint``, each step is
+    followed by the projection of every row (a torch step post-hook)."""
     call = _call(spec, options, starts.shape[1])
     stopping = StoppingCriteria(**call.stopping)
     x = starts.clone()
@@ -389,6 +393,8 @@ def _run_batched(
         x = x.to(options["device"])
     x.requires_grad_(True)
     optimizer = spec.build([x], call.options)
+    if constraint is not None:
+        optimizer.register_step_post_hook(lambda *_: constraint.project_rows_(x))
     feed = RowsFeed(batch_fn, x, stopping, record=bool(options.get("record")),
                     present=present, method=spec.name)  # fmt: skip
     engine = Engine(feed, optimizer, stopping)

@@ -113,3 +113,10 @@ def test_project_parameters_keeps_a_model_feasible_while_sgd_trains_it() -> None
         assert model.weight.min() >= 0
     ref, _ = nnls(a.numpy(), b.numpy())
     np.testing.assert_allclose(model.weight.detach().numpy()[0], ref, atol=1e-6)
+
+
+def test_projecting_rows_equals_projecting_each_point() -> None:
+    rows = torch.randn(7, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    for constraint in (Simplex(2.0), Box([0, -1, 0, -INF], [1, 1, 1, 0.5]), NonNegative()):
+        expected = torch.stack([constraint.project(row) for row in rows])
+        torch.testing.assert_close(constraint.project_rows_(rows.clone()), expected)

@@ -66,6 +66,13 @@ class Box(Constraint):
         x.clamp_(self.lower(x), self.upper(x))
         return x
 
+    @torch.no_grad()
+    def project_rows_(self, rows: Tensor) -> Tensor:
+        self.check_size(rows.shape[-1])
+        like = rows[0]
+        rows.clamp_(self.lower(like), self.upper(like))  # l and u broadcast over the rows
+        return rows
+
     def active(self, x: Tensor) -> Tensor:
         x = x.detach()
         mask = torch.zeros_like(x, dtype=torch.int64)

@@ -42,6 +42,14 @@ class Constraint(ABC):
         x.copy_(self.project(x.detach()))
         return x
 
+    @torch.no_grad()
+    def project_rows_(self, rows: Tensor) -> Tensor:
+        """Project each row of a (K, n) tensor in place (K points, e.g. K restarts stepped
+        together) and return it."""
+        for row in rows:
+            self.project_(row)
+        return rows
+
     def projected_gradient(self, x: Tensor, grad: Tensor) -> Tensor:
         r""":math:`P_C(x - g) - x`: zero exactly at a stationary point of f on C."""
         x = x.detach()

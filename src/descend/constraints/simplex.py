@@ -43,13 +43,21 @@ class Simplex(Constraint):
         self.total = float(total)
 
     def project(self, x: Tensor) -> Tensor:
-        v = x.reshape(-1)
-        u = torch.sort(v, descending=True).values
-        excess = torch.cumsum(u, 0) - self.total
-        index = torch.arange(1, v.numel() + 1, dtype=v.dtype, device=v.device)
-        rho = (u - excess / index > 0).sum().clamp_min(1)
-        theta = excess.gather(0, (rho - 1).reshape(1)) / rho.to(v.dtype)
-        return torch.clamp(v - theta, min=0.0).reshape(x.shape)
+        return self._project_last(x.reshape(1, -1)).reshape(x.shape)
+
+    @torch.no_grad()
+    def project_rows_(self, rows: Tensor) -> Tensor:
+        rows.copy_(self._project_last(rows.detach()))
+        return rows
+
+    def _project_last(self, v: Tensor) -> Tensor:
+        """The projection of each row of the (K, n) tensor ``v``."""
+        u = torch.sort(v, dim=-1, descending=True).values
+        excess = torch.cumsum(u, -1) - self.total
+        index = torch.arange(1, v.shape[-1] + 1, dtype=v.dtype, device=v.device)
+        rho = (u - excess / index > 0).sum(-1, keepdim=True).clamp_min(1)
+        theta = excess.gather(-1, rho - 1) / rho.to(v.dtype)
+        return torch.clamp(v - theta, min=0.0)
 
     def active(self, x: Tensor) -> Tensor:
         return -(x.detach() <= 0).to(torch.int64)
