@@ -45,10 +45,10 @@ class ProgressBar(Callback):
         every: for runs without epochs, a log line every ``every`` steps (>= 1).
 
     Example:
-        >>> import logging
-        >>> logging.basicConfig(level="INFO")
-        >>> fit(model, "mse", (X, y), callbacks=[ProgressBar(display="log")])  # doctest: +SKIP
-        INFO:descend.progress:epoch 1/10  step 4/40  loss 0.8123  lr 0.001  0.1 s
+        >>> bar = ProgressBar(display="log", every=50)  # INFO lines on "descend.progress"
+        >>> res = minimize(lambda x: (x**2).sum(), [1.0], "gd", max_iter=100, callback=bar)
+        >>> bar.shown
+        'log'
     """
 
     def __init__(
