@@ -13,7 +13,7 @@ from descend.engine import StoppingCriteria
 from descend.engine.rows_feed import RowBlock, RowsFeed, run_rows
 from descend.methods import get_method
 from descend.playground.landscape import get_landscape
-from descend.playground.race import Racer, race
+from descend.playground.race import Racer, StartError, race
 from descend.playground.rows_race import batchable
 from descend.problems import get_problem
 
@@ -151,3 +151,9 @@ def test_a_shared_run_that_fails_falls_back_to_minimize_per_racer(monkeypatch):
         np.testing.assert_allclose(np.array(a["x"]), np.array(b["x"]), rtol=0, atol=1e-12)
         assert (a["status"], a["message"]) == (b["status"], b["message"])
         assert b["velocity"] is None  # minimize keeps no optimizer state for the arrows
+
+
+def test_a_start_where_f_is_not_finite_is_refused_naming_the_start():
+    land = get_landscape(formula="log(x) + y**2")
+    with pytest.raises(StartError, match=r"not finite at the start \[-1.0, 1.0\]"):
+        race(land, (-1.0, 1.0), [Racer("adam", {})], steps=5)
