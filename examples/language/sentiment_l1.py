@@ -36,6 +36,7 @@ import warnings
 
 import numpy as np
 import sklearn.linear_model
+import torch._dynamo  # noqa: F401  torch.optim loads it on first use: out of the timings
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 

@@ -38,6 +38,7 @@ import time
 
 import numpy as np
 import torch
+import torch._dynamo  # torch.optim loads it on first use: out of the timings
 from torch import nn
 
 import descend

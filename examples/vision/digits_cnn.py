@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 import torch
+import torch._dynamo  # torch.optim loads it on first use: out of the timings
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from torch import nn
@@ -86,7 +87,8 @@ def mean_loss(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
 
 def train_with_descend(net: nn.Module, data: dict, epochs: int, patience: int, seed: int):
     """``descend.fit``: Adam, cosine schedule, validation each epoch, early stopping on
-    the validation loss (the best epoch's weights put back)."""
+    the validation loss (the best epoch's weights put back). The health monitors are off,
+    as the torch loop has none, so that the seconds compare the same work."""
     result = descend.fit(
         net, "cross_entropy", (data["X_train"], data["y_train"]),
         optimizer="adam", lr=LR, batch_size=BATCH, epochs=epochs, schedule="cosine",
