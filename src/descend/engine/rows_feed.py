@@ -322,6 +322,11 @@ class RowsFeed:
 def run_rows(feed: RowsFeed) -> list[OptimizeResult]:
     """Run a feed of :class:`RowBlock` rows on the engine: each row under its block's
     tolerances, the loop's budget the blocks' shared one; one result per row."""
+    if any(block.optimizer is None for block in feed.blocks):
+        raise ValueError(
+            "run_rows needs blocks that bring their optimizers; a feed of one (K, n) leaf "
+            "runs as Engine(feed, optimizer, stopping).run()"
+        )
     engine = Engine(feed, feed.blocks[0].optimizer, feed.stopping)  # type: ignore[arg-type]
     engine.trackers = feed.trackers()
     engine.run()

@@ -88,14 +88,16 @@ def race(
     noise: float = 0.0,
     seed: int = 0,
 ) -> list[dict[str, Any]]:
-    """Run every racer from ``start`` for at most ``steps`` iterations.
+    r"""Run every racer from ``start`` for at most ``steps`` iterations.
 
     Returns, per racer: ``method``, ``options``, ``x`` (the iterates, start first), ``f``,
     ``grad_norm`` (per iterate; None where not finite), ``grad`` (the exact gradient at
-    each iterate, without the noise), ``status``, ``message``,
-    ``converged``, ``nit``, ``nfev``, ``diagnoses`` (what the health monitors found, in
-    words) and ``code`` (a Python snippet calling ``descend.minimize`` that reproduces the
-    run).
+    each iterate, without the noise), ``velocity`` and ``scale`` (the momentum buffer or
+    first moment, and :math:`1/(\sqrt{v} + \epsilon)` per coordinate, after each step;
+    None where the rule keeps none or the racer ran through ``minimize``), ``status``,
+    ``message``, ``converged``, ``nit``, ``nfev``, ``fun``, ``diagnoses`` (what the health
+    monitors found, in words) and ``code`` (a Python snippet calling ``descend.minimize``
+    that reproduces the run).
 
     Raises:
         RacerError: for the first racer whose method or options are refused.
