@@ -30,6 +30,7 @@ from torch import Tensor
 from descend.methods import METHODS, Method, get_method
 from descend.minimize import minimize
 from descend.optim import capabilities
+from descend.playground.json_values import diagnoses_json, finite, finite_lists
 from descend.playground.landscape import Landscape
 from descend.playground.rows_race import batchable, run_rows_race
 from descend.result import OptimizeResult
@@ -211,7 +212,7 @@ def gradients(fn: Callable[[Tensor], Tensor], points: np.ndarray) -> list[list[f
     with torch.enable_grad():
         fn(x).sum().backward()
     assert x.grad is not None
-    return _json_floats(x.grad.numpy())
+    return finite_lists(x.grad.numpy())
 
 
 def _report(
@@ -224,44 +225,24 @@ def _report(
     history = res.history
     return {
         **{
-            name: _json_floats(motion[name]) if name in motion else None
+            name: finite_lists(motion[name]) if name in motion else None
             for name in ("velocity", "scale")
         },
         "method": racer.method,
         "options": racer.options,
-        "x": _json_floats(history["x"]),
+        "x": finite_lists(history["x"]),
         "grad": grad,
-        "f": _json_floats(history["f"]),
-        "grad_norm": _json_floats(history["grad_norm"]),
+        "f": finite_lists(history["f"]),
+        "grad_norm": finite_lists(history["grad_norm"]),
         "status": res.status.value,
         "message": res.message,
         "converged": res.converged,
         "nit": res.nit,
         "nfev": res.nfev,
-        "fun": _finite(res.fun),
-        "diagnoses": [
-            {
-                "kind": d.kind,
-                "severity": str(d.severity),
-                "step": d.step,
-                "message": d.message,
-                "suggestion": d.suggestion,
-            }
-            for d in res.diagnoses
-        ],
+        "fun": finite(res.fun),
+        "diagnoses": diagnoses_json(res.diagnoses),
         "code": code,
     }
-
-
-def _json_floats(values: np.ndarray) -> list[Any]:
-    """An array as nested lists of floats, None where not finite (what JSON can hold)."""
-    out = np.asarray(values, dtype=np.float64).astype(object)
-    out[~np.isfinite(values)] = None
-    return out.tolist()  # type: ignore[no-any-return]
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def _check_start(start: Sequence[float]) -> tuple[float, float]:

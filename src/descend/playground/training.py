@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 
 from descend.playground.datasets import DataSet, make_model
+from descend.playground.json_values import diagnoses_json, finite_lists
 from descend.train import fit
 from descend.train.result import FitResult
 
@@ -177,23 +177,14 @@ def _report(
         "options": trainer.options,
         "batch_size": trainer.batch_size,
         "epoch": epochs["epoch"].tolist(),
-        "loss": _finite(epochs["loss"].tolist()),
-        "test_loss": _finite(epochs["val_loss"].tolist()),
-        "test_accuracy": _finite(epochs["val_metric"].tolist()),
+        "loss": finite_lists(epochs["loss"]),
+        "test_loss": finite_lists(epochs["val_loss"]),
+        "test_accuracy": finite_lists(epochs["val_metric"]),
         "train_accuracy": float(train_accuracy),
         "steps": res.nit,
         "status": res.status.value,
         "message": res.message,
-        "diagnoses": [
-            {
-                "kind": d.kind,
-                "severity": str(d.severity),
-                "step": d.step,
-                "message": d.message,
-                "suggestion": d.suggestion,
-            }
-            for d in res.diagnoses
-        ],
+        "diagnoses": diagnoses_json(res.diagnoses),
         "boundary": {
             "x": xs.tolist(),
             "y": ys.tolist(),
@@ -202,10 +193,6 @@ def _report(
         },
         "code": code,
     }
-
-
-def _finite(values: list[float]) -> list[float | None]:
-    return [v if math.isfinite(v) else None for v in values]
 
 
 def train_code(data: DataSet, model: ModelSpec, trainer: Trainer, shared: Training) -> str:
