@@ -113,8 +113,17 @@ def test_runs_list_keeps_every_id_at_80_columns(db, booth) -> None:
     assert listed[0]["group"] == "compare-0123abcd" and listed[3]["label"] == "a-rather-long-label"
 
 
-def test_runs_show_json_is_the_record_without_arrays(db, booth) -> None:
-    run_id = _add(db, "minimize", {"problem": "booth", "x0": [0.0, 0.0]}, booth)
+def test_runs_show_fits_80_columns_and_its_json_is_the_record(db, booth) -> None:
+    digest = "0123456789abcdef" * 4  # a value longer than the column: folded, not cut
+    run_id = _add(db, "minimize", {"problem": "booth", "x0": [0.0, 0.0], "sha": digest}, booth)
+    shown = invoke("runs", "show", str(run_id))
+    assert shown.exit_code == 0, shown.output
+    assert_fits(shown.stdout)
+    assert digest in "".join(line.strip(" │") for line in shown.stdout.splitlines())
+    other = _add(db, "minimize", {"problem": "booth", "x0": [1.0, 0.0], "sha": "1"}, booth)
+    compared = invoke("runs", "compare", str(run_id), str(other))
+    assert compared.exit_code == 0, compared.output
+    assert_fits(compared.stdout)
     shown = json.loads(invoke("runs", "show", str(run_id), "--json").stdout)
     assert shown["id"] == run_id and shown["config"]["x0"] == [0.0, 0.0]
     assert shown["result"]["nit"] == booth.nit and shown["result"]["fun"] == booth.fun

@@ -296,7 +296,7 @@ def minimize_command(
         show_header=False,
     )
     table.add_column("", style="bold")
-    table.add_column("")
+    table.add_column("", overflow="fold")
     table.add_row("status", _status(result))
     table.add_row("message", result.message)
     table.add_row("f", f"{result.fun:.10g}   (f* = {number(problem.f_min)})")

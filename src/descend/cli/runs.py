@@ -179,14 +179,14 @@ def show_command(run_id: IdArg, db: DbOpt = None, json_output: JsonOpt = False) 
         title=f"run {run.id}: {run.label} ({run.kind})", title_justify="left", show_header=False
     )
     table.add_column("", style="bold", no_wrap=True)
-    table.add_column("")
+    table.add_column("", overflow="fold")  # a long value (a hash, a path) folds, never cut
     for name, value in _result_rows(run):
         table.add_row(name, value)
     console.print(table)
 
     config = Table(title="configuration", title_justify="left", show_header=False, box=box.SIMPLE)
     config.add_column("", style="bold", no_wrap=True)
-    config.add_column("")
+    config.add_column("", overflow="fold")
     for name, value in _flatten(run.config):
         config.add_row(name, _short(value))
     if run.runner:
@@ -195,7 +195,7 @@ def show_command(run_id: IdArg, db: DbOpt = None, json_output: JsonOpt = False) 
 
     env = Table(title="environment", title_justify="left", show_header=False, box=box.SIMPLE)
     env.add_column("", style="bold", no_wrap=True)
-    env.add_column("")
+    env.add_column("", overflow="fold")
     for name, value in run.environment.items():
         env.add_row(name, _short(value))
     console.print(env)
@@ -269,7 +269,7 @@ def compare_command(
     table = Table(title="runs side by side", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("", style="bold", no_wrap=True)
     for run in runs:
-        table.add_column(f"run {run.id}", justify="right")
+        table.add_column(f"run {run.id}", justify="right", overflow="fold")
     finite = [r.fun for r in runs if math.isfinite(r.fun)]
     best = min(finite) if finite else None
     table.add_row("label", *[r.label for r in runs])
