@@ -105,3 +105,26 @@ def test_run_records_plot_like_results(fit_run, booth_runs) -> None:
 def test_bad_arguments(args, kwargs, error, match) -> None:
     with pytest.raises(error, match=match):
         plot_loss(*args, **kwargs)
+
+
+@pytest.mark.parametrize("epochs", [3, 40])
+def test_epochs_are_marked_only_while_the_marks_stay_readable(epochs) -> None:
+    from descend.viz.curves import MARKED_EPOCHS
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(16, 2, generator=g)
+    torch.manual_seed(0)
+    res = descend.fit(
+        torch.nn.Linear(2, 1), "mse", (X, X.sum(1, keepdim=True)), epochs=epochs,
+        batch_size=8, validation=(X, X.sum(1, keepdim=True)), progress=False,
+    )  # fmt: skip
+    (ax,) = plot_loss({"fit": res}).axes
+    epoch_lines = [
+        line
+        for line in ax.get_lines()
+        if line.get_label().endswith(("(epoch mean)", "(validation)"))
+    ]
+    assert len(epoch_lines) == 2
+    assert len(epoch_lines[0].get_xdata()) == epochs
+    marked = {line.get_marker() not in ("None", "", None) for line in epoch_lines}
+    assert marked == {epochs <= MARKED_EPOCHS}

@@ -3,14 +3,14 @@ or a paper.
 
 Everything is inline: the figures are base64 PNG images, the styles a ``<style>`` block;
 the page loads nothing from anywhere, so it reads the same offline, in a mail, or years
-later.
+later. The page is a Jinja2 template (:data:`_TEMPLATE`, autoescaped: every run's text is
+escaped where it lands) filled from plain rows that the functions below compute.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as _dt
-import html
 import io
 import math
 import os
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from jinja2 import Environment
 
 from descend.runs.record import RunRecord
 
@@ -116,33 +117,147 @@ def render_report(records: RunRecord | Sequence[RunRecord], *, title: str | None
         if not isinstance(run, RunRecord):
             raise TypeError(f"records must be RunRecord objects, got {type(run).__name__}")
     heading = title or _heading(runs)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(heading)}</title><style>{_STYLE}</style></head><body><main>",
-        "<header>",
-        f"<h1>{_e(heading)}</h1>",
-        f'<div class="sub">{_e(_subtitle(runs))}</div>',
-        "</header>",
-        "<h2>Results</h2>",
-        _results_table(runs),
-        _messages(runs),
-        "<h2>Curves</h2>",
-        _figures(runs),
-        "<h2>Diagnoses</h2>",
-        _diagnoses(runs),
-        "<h2>Configuration</h2>",
-        _configurations(runs),
-        "<h2>Environment</h2>",
-        _environment(runs),
-        _footer(runs),
-        "</main></body></html>",
-    ]
-    return "\n".join(parts)
+    return _PAGE.render(
+        style=_STYLE,
+        heading=heading,
+        subtitle=_subtitle(runs),
+        results=_results(runs),
+        messages=[_message(r) for r in runs],
+        figures=_figures(runs),
+        diagnoses=_diagnoses(runs),
+        several=len(runs) > 1,
+        configuration=_configurations(runs),
+        environments=_environments(runs),
+        footer=_footer(runs),
+    )
 
 
-# -- pieces -----------------------------------------------------------------------------------
+# -- the page --------------------------------------------------------------------------------
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ heading }}</title><style>{{ style|safe }}</style></head><body><main>
+<header>
+  <h1>{{ heading }}</h1>
+  <div class="sub">{{ subtitle }}</div>
+</header>
+
+<h2>Results</h2>
+<section class="card"><table>
+  <tr>
+  {% for name, numeric in results.header %}
+    <th class="{{ 'num' if numeric }}">{{ name }}</th>
+  {% endfor %}
+  </tr>
+  {% for row in results.rows %}
+  <tr>
+    <td class="num">{{ row.id }}</td>
+    <td>{{ row.label }}</td>
+    <td>{{ row.where }}</td>
+    <td><span class="badge {{ row.tone }}">{{ row.status }}</span></td>
+    {% if row.best %}
+    <td class="num"><strong>{{ row.fun }}</strong></td>
+    {% else %}
+    <td class="num">{{ row.fun }}</td>
+    {% endif %}
+    <td class="num">{{ row.grad_norm }}</td>
+    <td class="num">{{ row.nit }}</td>
+    <td class="num">{{ row.evaluations }}</td>
+    <td class="num">{{ row.time }}</td>
+    <td class="num">{{ row.seed }}</td>
+  </tr>
+  {% endfor %}
+</table></section>
+<section class="card"><ul class="messages">
+{% for m in messages %}
+  <li><strong>run {{ m.id }}</strong> ({{ m.label }}): {{ m.message }}
+  {%- if m.x %} Final x = <span class="mono">{{ m.x }}</span>.{% endif %}</li>
+{% endfor %}
+</ul></section>
+
+<h2>Curves</h2>
+<section class="card figures">
+{% for f in figures %}
+  {% if f.image %}
+  <figure>
+    <img alt="{{ f.caption }}" src="data:image/png;base64,{{ f.image }}">
+    <figcaption>{{ f.caption }}</figcaption>
+  </figure>
+  {% else %}
+  <p class="sub">{{ f.caption }}</p>
+  {% endif %}
+{% endfor %}
+</section>
+
+<h2>Diagnoses</h2>
+<section class="card">
+{% if not diagnoses %}
+  <p class="sub">The health monitors found no problems in
+    {{ "any of the runs" if several else "the run" }}.</p>
+{% endif %}
+{% for run in diagnoses %}
+  {% if several %}<h3>run {{ run.id }} ({{ run.label }})</h3>{% endif %}
+  {% for d in run.found %}
+  <div class="diag {{ d.severity }}">
+    <p><span class="badge {{ d.tone }}">{{ d.severity }}</span>
+      <strong>{{ d.kind }}</strong> <span class="sub">at step {{ d.step }}</span></p>
+    <p>{{ d.message }}</p>
+    {% if d.evidence %}<p class="evidence">evidence: {{ d.evidence }}</p>{% endif %}
+    {% if d.suggestion %}<p><strong>fix:</strong> {{ d.suggestion }}</p>{% endif %}
+  </div>
+  {% else %}
+  <p class="sub">No problems found by the health monitors.</p>
+  {% endfor %}
+{% endfor %}
+</section>
+
+<h2>Configuration</h2>
+<section class="card">
+{% if several %}
+  {% if configuration.differ %}
+  <p class="sub">{{ configuration.differ }} setting(s) differ between the runs
+    (shown first, highlighted).</p>
+  {% else %}
+  <p class="sub">The runs share every setting.</p>
+  {% endif %}
+{% endif %}
+<table class="kv{{ ' wide' if several }}">
+  {% if several %}
+  <tr><th></th>{% for id in configuration.columns %}<th>run {{ id }}</th>{% endfor %}</tr>
+  {% endif %}
+  {% for key, values, differs in configuration.rows %}
+  <tr{{ ' class="differs"'|safe if differs }}><th>{{ key }}</th>
+    {% for v in values %}<td class="mono">{{ v }}</td>{% endfor %}</tr>
+  {% endfor %}
+</table>
+</section>
+
+<h2>Environment</h2>
+<section class="card">
+{% for env in environments %}
+  {% if env.id is not none %}<h3>run {{ env.id }}</h3>{% endif %}
+  <table class="kv">
+  {% for key, value in env.rows %}
+    <tr><th>{{ key }}</th><td class="mono">{{ value }}</td></tr>
+  {% endfor %}
+  </table>
+{% endfor %}
+</section>
+
+<footer>Made by descend {{ footer.version }} on {{ footer.made }}.
+{%- if footer.ids|length == 1 %}
+ Reproduce it with <code>descend runs rerun {{ footer.ids[0] }}</code>.
+{%- elif footer.ids %}
+ Reproduce each with <code>descend runs rerun ID</code> (ID: {{ footer.ids|join(" ") }}).
+{%- endif %}</footer>
+</main></body></html>
+"""
+
+_PAGE = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(_TEMPLATE)
+
+
+# -- what the page shows -----------------------------------------------------------------------
 
 
 def _heading(runs: list[RunRecord]) -> str:
@@ -164,54 +279,56 @@ def _subtitle(runs: list[RunRecord]) -> str:
     return f"recorded {when} · {kinds} · {len(runs)} run{'s' if len(runs) != 1 else ''}"
 
 
-def _results_table(runs: list[RunRecord]) -> str:
+def _results(runs: list[RunRecord]) -> dict[str, Any]:
     finite = [r.fun for r in runs if math.isfinite(r.fun)]
     best = min(finite) if finite else None
-    fit = any(r.kind == "fit" or r.epoch_history is not None for r in runs)
-    head = ["run", "label", "problem" if not fit else "model / data", "status"]
-    head += ["final loss" if fit else "final f", "‖∇f‖", "steps" if fit else "iterations"]
-    head += ["evaluations", "time", "seed"]
-    rows = []
-    for r in runs:
-        fun = _num(r.fun, 10)
-        if best is not None and r.fun == best and len(runs) > 1:
-            fun = f"<strong>{fun}</strong>"
-        where = r.problem or r.config.get("model") or r.config.get("data") or "—"
-        evals = str(r.nfev) if r.nfev == r.njev else f"{r.nfev} f, {r.njev} ∇f"
-        cells = [
-            f'<td class="num">{r.id if r.id is not None else "—"}</td>',
-            f"<td>{_e(r.label)}</td>",
-            f"<td>{_e(str(where))}</td>",
-            f"<td>{_badge(r)}</td>",
-            f'<td class="num">{fun}</td>',
-            f'<td class="num">{_num(r.grad_norm, 3, "e")}</td>',
-            f'<td class="num">{r.nit}</td>',
-            f'<td class="num">{_e(evals)}</td>',
-            f'<td class="num">{_seconds(r.time)}</td>',
-            f'<td class="num">{"—" if r.seed is None else r.seed}</td>',
-        ]
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    header = "".join(
-        f'<th class="{"num" if i not in (1, 2, 3) else ""}">{_e(h)}</th>'
-        for i, h in enumerate(head)
-    )
-    return f'<section class="card"><table><tr>{header}</tr>{"".join(rows)}</table></section>'
+    fit = any(_is_fit(r) for r in runs)
+    names = ["run", "label", "model / data" if fit else "problem", "status"]
+    names += ["final loss" if fit else "final f", "‖∇f‖", "steps" if fit else "iterations"]
+    names += ["evaluations", "time", "seed"]
+    header = [(name, i not in (1, 2, 3)) for i, name in enumerate(names)]
+    rows = [
+        {
+            "id": r.id if r.id is not None else "—",
+            "label": r.label,
+            "where": _where(r),
+            "status": r.status.value,
+            "tone": _tone(r),
+            "fun": _num(r.fun, 10),
+            "best": best is not None and r.fun == best and len(runs) > 1,
+            "grad_norm": _num(r.grad_norm, 3, "e"),
+            "nit": r.nit,
+            "evaluations": str(r.nfev) if r.nfev == r.njev else f"{r.nfev} f, {r.njev} ∇f",
+            "time": _seconds(r.time),
+            "seed": "—" if r.seed is None else r.seed,
+        }
+        for r in runs
+    ]
+    return {"header": header, "rows": rows}
 
 
-def _messages(runs: list[RunRecord]) -> str:
-    items = []
-    for r in runs:
-        x = r.x
-        point = ""
-        if x is not None and x.size:
-            point = f' Final x = <span class="mono">{_e(_vector(x))}</span>.'
-        items.append(
-            f"<li><strong>run {r.id}</strong> ({_e(r.label)}): {_e(r.message)}{point}</li>"
-        )
-    return f'<section class="card"><ul class="messages">{"".join(items)}</ul></section>'
+def _is_fit(run: RunRecord) -> bool:
+    return run.kind == "fit" or run.epoch_history is not None
 
 
-def _figures(runs: list[RunRecord]) -> str:
+def _where(run: RunRecord) -> str:
+    """A minimize run's problem; a fit's model and the file it learned from."""
+    if not _is_fit(run):
+        return run.problem or "—"
+    model, data = run.config.get("model"), run.config.get("data")
+    parts = [str(model) if model else "", Path(str(data)).name if data else ""]
+    return " / ".join(p for p in parts if p) or "—"
+
+
+def _message(run: RunRecord) -> dict[str, Any]:
+    x = run.x
+    point = _vector(x) if x is not None and x.size else ""
+    return {"id": run.id, "label": run.label, "message": run.message, "x": point}
+
+
+def _figures(runs: list[RunRecord]) -> list[dict[str, str]]:
+    """The loss curves, one figure per loss (a cross-entropy and a standardized MSE are
+    not on one scale), and for a 2-D problem the paths over its landscape."""
     from descend.viz.curves import plot_loss
     from descend.viz.landscape import plot_contour
 
@@ -220,21 +337,44 @@ def _figures(runs: list[RunRecord]) -> str:
     f_min = problem.f_min if problem is not None and math.isfinite(problem.f_min) else None
     paths = {k: r for k, r in labels.items() if r.history.record_x}
     landscape = problem is not None and problem.dim == 2 and bool(paths)
+    groups: dict[str, dict[str, RunRecord]] = {}
+    for label, run in labels.items():
+        groups.setdefault(_loss_name(run), {})[label] = run
     # side by side with the landscape (same size, so the same size of text), else wide
-    size = (6.6, 5.4) if landscape else (9.0, 4.8)
+    size = (6.6, 5.4) if landscape or len(groups) > 1 else (9.0, 4.8)
     figures = []
-    try:
-        fig = plot_loss(labels, f_min=f_min, figsize=size)
+    for loss, group in groups.items():
+        try:
+            fig = plot_loss(group, f_min=f_min, figsize=size)
+        except (ValueError, TypeError) as exc:
+            figures.append({"caption": f"No loss curve: {exc}", "image": ""})
+            continue
         caption = "f − f* per iteration (log scale)" if f_min is not None else "loss per iteration"
-        if any(r.epoch_history is not None for r in runs):
+        if any(r.epoch_history is not None for r in group.values()):
             caption = "loss per step (pale), epoch means and validation loss"
-        figures.append(_figure(fig, caption))
-    except (ValueError, TypeError) as exc:
-        figures.append(f"<p class='sub'>No loss curve: {_e(str(exc))}</p>")
+        if len(groups) > 1:
+            caption = f"{loss}: {caption}"
+        figures.append({"caption": caption, "image": _png(fig)})
     if landscape:
         fig = plot_contour(problem, paths, title=problem.name, figsize=size)
-        figures.append(_figure(fig, "the paths over the landscape (contours of f)"))
-    return f'<section class="card figures">{"".join(figures)}</section>'
+        figures.append(
+            {"caption": "the paths over the landscape (contours of f)", "image": _png(fig)}
+        )
+    return figures
+
+
+def _loss_name(run: RunRecord) -> str:
+    """What a run's loss measures, so that only comparable curves share an axis."""
+    if not _is_fit(run):
+        return "f"
+    if run.config.get("loss"):
+        return str(run.config["loss"])
+    from descend.tabular import CLASSIFIERS, MODELS
+
+    model = run.config.get("model")
+    if model in CLASSIFIERS:
+        return "cross-entropy"
+    return "standardized MSE" if model in MODELS else "loss"
 
 
 def _problem(runs: list[RunRecord]) -> Any:
@@ -249,81 +389,60 @@ def _problem(runs: list[RunRecord]) -> Any:
         return None
 
 
-def _figure(fig: Any, caption: str) -> str:
+def _png(fig: Any) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return (
-        f'<figure><img alt="{_e(caption)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
-    )
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _diagnoses(runs: list[RunRecord]) -> str:
+def _diagnoses(runs: list[RunRecord]) -> list[dict[str, Any]]:
+    """Per run, its diagnoses, most severe first; empty when no run has any."""
     if not any(r.diagnoses for r in runs):
-        every = "any of the runs" if len(runs) > 1 else "the run"
-        found = f"The health monitors found no problems in {every}."
-        return f'<section class="card"><p class="sub">{found}</p></section>'
-    blocks = []
+        return []
     order = {"error": 0, "warning": 1, "info": 2}
-    for r in runs:
-        found = sorted(
-            r.diagnoses, key=lambda d: (order.get(str(d.get("severity")), 3), d.get("step", 0))
-        )
-        title = f"<h3>run {r.id} ({_e(r.label)})</h3>" if len(runs) > 1 else ""
-        if not found:
-            blocks.append(f'{title}<p class="sub">No problems found by the health monitors.</p>')
-            continue
-        items = [title]
-        for d in found:
-            items.append(_diagnosis(d))
-        blocks.append("".join(items))
-    return f'<section class="card">{"".join(blocks)}</section>'
-
-
-def _diagnosis(d: Mapping[str, Any]) -> str:
-    severity = str(d.get("severity", "info"))
-    badge = {"error": "bad", "warning": "warn"}.get(severity, "info")
-    lines = [
-        f'<p><span class="badge {badge}">{_e(severity)}</span> '
-        f"<strong>{_e(str(d.get('kind', '')))}</strong> "
-        f'<span class="sub">at step {_e(str(d.get("step", "?")))}</span></p>',
-        f"<p>{_e(str(d.get('message', '')))}</p>",
+    return [
+        {
+            "id": r.id,
+            "label": r.label,
+            "found": [
+                _diagnosis(d)
+                for d in sorted(
+                    r.diagnoses,
+                    key=lambda d: (order.get(str(d.get("severity")), 3), d.get("step", 0)),
+                )
+            ],
+        }
+        for r in runs
     ]
+
+
+def _diagnosis(d: Mapping[str, Any]) -> dict[str, str]:
+    severity = str(d.get("severity", "info"))
     evidence = d.get("evidence") or {}
-    if evidence:
-        numbers = ", ".join(f"{_e(str(k))} = {_e(_short(v))}" for k, v in evidence.items())
-        lines.append(f'<p class="evidence">evidence: {numbers}</p>')
-    if d.get("suggestion"):
-        lines.append(f"<p><strong>fix:</strong> {_e(str(d['suggestion']))}</p>")
-    return f'<div class="diag {_e(severity)}">{"".join(lines)}</div>'
+    return {
+        "severity": severity,
+        "tone": {"error": "bad", "warning": "warn"}.get(severity, "info"),
+        "kind": str(d.get("kind", "")),
+        "step": str(d.get("step", "?")),
+        "message": str(d.get("message", "")),
+        "evidence": ", ".join(f"{k} = {_short(v)}" for k, v in evidence.items()),
+        "suggestion": str(d.get("suggestion") or ""),
+    }
 
 
-def _configurations(runs: list[RunRecord]) -> str:
-    """One key/value table for one run; for several, one column per run, the settings that
-    differ between them first and marked."""
+def _configurations(runs: list[RunRecord]) -> dict[str, Any]:
+    """One row per setting, a value per run; for several runs, the settings that differ
+    between them first and marked."""
     tables = [_settings(r) for r in runs]
-    if len(runs) == 1:
-        return f'<section class="card">{_kv(list(tables[0].items()))}</section>'
     keys = list(dict.fromkeys(k for t in tables for k in t))
     differ = [k for k in keys if len({t.get(k, "—") for t in tables}) > 1]
     same = [k for k in keys if k not in differ]
-    head = "".join(f"<th>run {r.id}</th>" for r in runs)
-    body = []
-    for key in differ + same:
-        mark = ' class="differs"' if key in differ else ""
-        cells = "".join(f"<td class='mono'>{_e(t.get(key, '—'))}</td>" for t in tables)
-        body.append(f"<tr{mark}><th>{_e(key)}</th>{cells}</tr>")
-    note = (
-        f'<p class="sub">{len(differ)} setting(s) differ between the runs (shown first, '
-        "highlighted).</p>"
-        if differ
-        else '<p class="sub">The runs share every setting.</p>'
-    )
-    return (
-        f'<section class="card">{note}<table class="kv wide"><tr><th></th>{head}</tr>'
-        f"{''.join(body)}</table></section>"
-    )
+    ordered = differ + same if len(runs) > 1 else keys
+    return {
+        "columns": [r.id for r in runs],
+        "differ": len(differ),
+        "rows": [(k, [t.get(k, "—") for t in tables], k in differ) for k in ordered],
+    }
 
 
 def _settings(run: RunRecord) -> dict[str, str]:
@@ -333,45 +452,51 @@ def _settings(run: RunRecord) -> dict[str, str]:
     if run.seed is not None:
         rows["seed"] = str(run.seed)
     rows.update((k, _short(v)) for k, v in _flatten(run.config))
+    lr = _learning_rate(run)
+    if lr is not None and not any(key == "lr" or key.endswith(".lr") for key in rows):
+        rows["lr (used)"] = _short(lr)
     if run.runner:
         rows["runner"] = run.runner
     return rows
 
 
-def _environment(runs: list[RunRecord]) -> str:
-    environments = {tuple(sorted(r.environment.items())) for r in runs}
-    if len(environments) == 1:
-        env = runs[0].environment
-        return f'<section class="card">{_kv([(k, _short(v)) for k, v in env.items()])}</section>'
-    blocks = [
-        f"<h3>run {r.id}</h3>" + _kv([(k, _short(v)) for k, v in r.environment.items()])
-        for r in runs
-    ]
-    return f'<section class="card">{"".join(blocks)}</section>'
+def _learning_rate(run: RunRecord) -> float | None:
+    """The learning rate the run started with, from its history (the method's default
+    when the configuration did not set one); None where a rule has none."""
+    history = run.epoch_history if run.epoch_history is not None else run.history
+    if history is None or "lr" not in history.columns or not len(history):
+        return None
+    lr = float(history["lr"][0])
+    return lr if math.isfinite(lr) else None
 
 
-def _footer(runs: list[RunRecord]) -> str:
-    ids = " ".join(str(r.id) for r in runs if r.id is not None)
-    made = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    version = runs[0].environment.get("descend", "")
-    again = ""
-    if len(ids.split()) == 1:
-        again = f" Reproduce it with <code>descend runs rerun {_e(ids)}</code>."
-    elif ids:
-        again = f" Reproduce each with <code>descend runs rerun ID</code> (ID: {_e(ids)})."
-    return f"<footer>Made by descend {_e(str(version))} on {made}.{again}</footer>"
+def _environments(runs: list[RunRecord]) -> list[dict[str, Any]]:
+    """The environment once when every run shares it, else one table per run."""
+    if len({tuple(sorted(r.environment.items())) for r in runs}) == 1:
+        return [{"id": None, "rows": [(k, _short(v)) for k, v in runs[0].environment.items()]}]
+    return [{"id": r.id, "rows": [(k, _short(v)) for k, v in r.environment.items()]} for r in runs]
+
+
+def _footer(runs: list[RunRecord]) -> dict[str, Any]:
+    return {
+        "version": str(runs[0].environment.get("descend", "")),
+        "made": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "ids": [str(r.id) for r in runs if r.id is not None],
+    }
+
+
+def _tone(run: RunRecord) -> str:
+    """The badge's colour: green converged or stopped early on purpose, blue a fit that
+    used its epochs as asked, red diverged, amber otherwise."""
+    status = run.status.value
+    if run.converged or status == "early_stopping":
+        return "ok"
+    if status == "diverged":
+        return "bad"
+    return "info" if _is_fit(run) and status == "max_iter" else "warn"
 
 
 # -- formatting -------------------------------------------------------------------------------
-
-
-def _e(text: str) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _kv(rows: list[tuple[str, str]]) -> str:
-    body = "".join(f"<tr><th>{_e(k)}</th><td class='mono'>{_e(v)}</td></tr>" for k, v in rows)
-    return f'<table class="kv">{body}</table>'
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
@@ -395,14 +520,6 @@ def _short(value: Any) -> str:
     if value is None or value == {}:
         return "—"
     return str(value)
-
-
-def _badge(run: RunRecord) -> str:
-    status = run.status.value
-    kind = "ok" if run.converged else ("bad" if status == "diverged" else "warn")
-    if run.kind == "fit" and status == "max_iter":
-        kind = "info"  # a fit that used its epochs ran as asked
-    return f'<span class="badge {kind}">{_e(status)}</span>'
 
 
 def _num(value: float, digits: int, style: str = "g") -> str:

@@ -16,6 +16,8 @@ from descend.viz.series import Curve, check_dpi, check_figsize, curve_of, save
 __all__ = ["draw_loss", "plot_loss"]
 
 _AXES = ("iteration", "time")
+#: fits with at most this many epochs get a marker on each epoch's point
+MARKED_EPOCHS = 30
 
 
 def plot_loss(
@@ -34,8 +36,9 @@ def plot_loss(
 
     A ``minimize`` run draws f per iteration. A ``fit`` run draws the loss of each step
     (thin and pale: mini-batch losses are noisy), the mean training loss of each epoch
-    (solid, with dots) and, when the run was validated, the validation loss per epoch
-    (dashed, with squares), all against the step. A run that diverged is clipped a few
+    (solid) and, when the run was validated, the validation loss per epoch (dashed), all
+    against the step; each epoch's point is marked (dots, squares) up to
+    ``MARKED_EPOCHS`` epochs. A run that diverged is clipped a few
     decades above where the others settled, so it does not flatten them.
 
     Args:
@@ -112,10 +115,12 @@ def draw_loss(
             ax.plot(xs[-1:], ys[-1:], "o", color=color, ms=4)
             continue
         ex = _epoch_abscissa(curve, x)
+        # a dot per epoch reads well for a few epochs; for many it hides the curve
+        marked = len(ex) <= MARKED_EPOCHS
         ax.plot(
             ex,
             _shifted(curve.epoch_loss, shift, floor),
-            "-o",
+            "-o" if marked else "-",
             color=color,
             lw=1.8,
             ms=3.5,
@@ -125,7 +130,7 @@ def draw_loss(
             ax.plot(
                 ex,
                 _shifted(curve.val_loss, shift, floor),
-                "--s",
+                "--s" if marked else "--",
                 color=color,
                 lw=1.6,
                 ms=3.5,
