@@ -90,6 +90,15 @@ def test_problems_and_methods_fit_80_columns_with_every_row_and_full_defaults() 
     assert "(-1.2, 1)" in invoke("problems", columns=140).stdout
 
 
+def test_a_race_with_a_long_method_name_fits_80_columns(db) -> None:
+    methods = "gd,momentum,nesterov,adagrad,rmsprop,adam,schedule-free-adamw"
+    result = invoke("compare", "booth", "--methods", methods, "--max-iter", "5", "--no-record")
+    assert result.exit_code == 0, result.output
+    assert_fits(result.stdout)
+    rows = "".join(line.split()[0] for line in result.stdout.splitlines() if line.strip())
+    assert "schedule-free-adamw" in rows  # folded, whole
+
+
 def test_runs_list_keeps_every_id_at_80_columns(db, booth) -> None:
     ids = [
         _add(

@@ -445,7 +445,15 @@ def _race_table(
         ("time", "right"),
         ("status", "left"),
     ]:
-        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        # the numbers never wrap; a long method name folds onto a second line
+        wraps = column == "method"
+        table.add_column(
+            column,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=not wraps,
+            overflow="fold" if wraps else "ellipsis",
+            min_width=8 if wraps else None,
+        )
     finite = [r.fun for r in results.values() if math.isfinite(r.fun)]
     best = min(finite) if finite else None
     for spec in specs:
