@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # synthetic: nearly plain least squares, the theory's setting; a file: validated
     alpha = choose_alpha(X_train, y_train, args.seed) if args.movielens else 1e-5
-    print(f"L2 strength alpha = {alpha:g}" + (" (chosen on a validation share)" * (truth is None)))
+    chosen = " (chosen on a validation share)" if args.movielens else ""
+    print(f"L2 strength alpha = {alpha:g}{chosen}")
     common = {"n_components": RANK, "alpha": alpha, "tol": 1e-6, "random_state": args.seed}
     models = {
         "descend MF, L-BFGS": MatrixFactorization(
@@ -222,6 +223,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for name, model in models.items():
         print(f"{name}: {model.n_iter_} epochs")
 
+    if args.plot:
+        plot(args.plot, models, X_test, y_test, figures)
+
     model = models["descend MF, L-BFGS"]
     user = X_train[0, 0]
     items, scores = model.recommend(user, k=5, return_scores=True)
@@ -233,8 +237,6 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         model.partial_fit(np.column_stack([np.full(3, newcomer), liked]), [5.0, 5.0, 4.5])
     print(f"new user {newcomer} rated {liked.tolist()}; recommended: "
           f"{model.recommend(newcomer, k=5).tolist()}")  # fmt: skip
-    if args.plot:
-        plot(args.plot, models, X_test, y_test, figures)
     return figures
 
 
