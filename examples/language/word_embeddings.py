@@ -94,11 +94,11 @@ def topic_corpus(topics: int, base_words: int, sentences: int, seed: int) -> np.
 def skipgram_pairs(corpus: np.ndarray, n_words: int, seed: int):
     """(word, context) pairs within ``WINDOW`` of each other in a sentence, labelled 1, and
     ``NEGATIVES`` pairs per seen pair with the context drawn from unigram^(3/4), labelled 0."""
-    seen = []
+    both_ways = []
     for offset in range(1, WINDOW + 1):
         left, right = corpus[:, :-offset].ravel(), corpus[:, offset:].ravel()
-        seen += [np.column_stack([left, right]), np.column_stack([right, left])]
-    seen = np.concatenate(seen)
+        both_ways += [np.column_stack([left, right]), np.column_stack([right, left])]
+    seen = np.concatenate(both_ways)
     counts = np.bincount(corpus.ravel(), minlength=n_words) ** 0.75
     rng = np.random.default_rng(seed)
     drawn = np.column_stack([
@@ -129,8 +129,7 @@ def train_skipgram(pairs, labels, n_words: int, epochs: int, seed: int) -> np.nd
     model = SkipGram(n_words, DIMENSION, seed)
     descend.fit(
         model, "bce_with_logits", (pairs, labels), optimizer="adam", lr=0.02,
-        batch_size=1024, epochs=epochs, schedule="cosine", monitors=None, progress=False,
-        seed=seed,
+        batch_size=1024, epochs=epochs, schedule="cosine", progress=False, seed=seed,
     )  # fmt: skip
     return model.words.detach().numpy()
 
