@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -103,7 +104,7 @@ def test_a_missing_extra_is_one_line_naming_it(without_extras, feature, extra):
 
 
 def test_all_holds_every_extra_and_dev_installs_all():
-    with open("pyproject.toml", "rb") as handle:
+    with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as handle:
         project = tomllib.load(handle)["project"]
     extras = project["optional-dependencies"]
     (everything,) = extras["all"]
