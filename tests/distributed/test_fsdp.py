@@ -107,8 +107,8 @@ def step_case(name: str, options: dict[str, Any], hidden: int, rank: int) -> dic
     return {"gap": gap}
 
 
-def worker(rank: int, world: int, port: int, folder: Path) -> None:
-    join_group(rank, world, port)
+def worker(rank: int, world: int, folder: Path) -> None:
+    join_group(rank, world, folder)
     out = {name: step_case(name, options, 10, rank) for name, options in WORKS.items()}
     for key, (name, options, hidden, _) in DEFECTS.items():
         out[key] = step_case(name, options, hidden, rank)
@@ -143,4 +143,4 @@ def test_known_defects_on_fsdp2(cases: dict, key: str) -> None:
 
 
 if __name__ == "__main__":
-    worker(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))
+    worker(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]))

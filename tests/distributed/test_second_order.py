@@ -10,7 +10,6 @@ the same runs in this process on all the rows.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -97,29 +96,24 @@ def run_all(X: np.ndarray, y: np.ndarray, w: np.ndarray, distributed: bool) -> d
     return out
 
 
-def join_group(rank: int, world: int, port: int) -> None:
-    """This process as ``rank`` of a gloo group of ``world`` on 127.0.0.1:``port``; a rank
-    that does not come fails the others within 60 s."""
+def join_group(rank: int, world: int, folder: Path) -> None:
+    """This process as ``rank`` of a gloo group of ``world``, meeting through a file in
+    ``folder`` (no port to race other programs for); a rank that does not come fails the
+    others within 60 s."""
+    store = torch.distributed.FileStore(str(folder / "rendezvous"), world)
     torch.distributed.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=world,
-        timeout=timedelta(seconds=60),
+        "gloo", store=store, rank=rank, world_size=world, timeout=timedelta(seconds=60)
     )
 
 
 def launch(script: str, folder: Path, world: int = 2) -> None:
-    """Run ``script`` as ``world`` processes, each with the arguments ``rank world port
-    folder`` (a free port), and wait for them all (at most TIMEOUT_S); a rank that fails
-    fails the test with its output."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    """Run ``script`` as ``world`` processes, each with the arguments ``rank world folder``,
+    and wait for them all (at most TIMEOUT_S); a rank that fails fails the test with its
+    output."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     procs = [
         subprocess.Popen(
-            [sys.executable, script, str(rank), str(world), str(port), str(folder)],
+            [sys.executable, script, str(rank), str(world), str(folder)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -138,8 +132,8 @@ def launch(script: str, folder: Path, world: int = 2) -> None:
         assert proc.returncode == 0, output[-3000:]
 
 
-def worker(rank: int, world: int, port: int, folder: Path) -> None:
-    join_group(rank, world, port)
+def worker(rank: int, world: int, folder: Path) -> None:
+    join_group(rank, world, folder)
     shard = np.load(folder / f"shard{rank}.npz")
     out = run_all(shard["X"], shard["y"], shard["w"], distributed=True)
     errors = []
@@ -262,4 +256,4 @@ def test_distributed_without_a_process_group_says_how_to_start_one() -> None:
 
 
 if __name__ == "__main__":
-    worker(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))
+    worker(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]))
