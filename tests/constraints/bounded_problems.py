@@ -25,7 +25,7 @@ import torch
 from scipy.optimize import minimize as scipy_minimize
 
 import descend
-from descend.problems.mgh import MGH_PROBLEMS
+from descend.problems.boxes import random_boxes
 
 INF = math.inf
 
@@ -94,16 +94,8 @@ MGH_NAMES = ("mgh-rosenbrock", "mgh-beale", "mgh-helical-valley", "mgh-bard", "m
 
 def mgh_boxes(names=MGH_NAMES, count: int = 3, seed: int = 0) -> Iterator[Bounded]:
     """``count`` seeded random boxes around each named MGH problem's minimizer."""
-    generator = np.random.default_rng(seed)
-    for name in names:
-        problem = MGH_PROBLEMS[name]
-        minimizer = np.array(problem.minima[0])
-        size = np.maximum(1.0, np.abs(minimizer))
-        for i in range(count):
-            low = minimizer + size * generator.uniform(-1.0, 0.3, problem.dim)
-            high = low + size * generator.uniform(0.5, 2.0, problem.dim)
-            x0 = np.clip(np.array(problem.start), low, high)
-            yield Bounded(f"{name}/{i}", problem.fn, x0.tolist(), list(zip(low, high)))
+    for box in random_boxes(names, count, seed):
+        yield Bounded(box.name, box.problem.fn, box.x0.tolist(), box.bounds)
 
 
 @dataclass(frozen=True)

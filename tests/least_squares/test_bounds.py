@@ -17,7 +17,7 @@ import torch
 from scipy.optimize import least_squares as scipy_least_squares
 
 from descend import least_squares
-from descend.problems.mgh import MGH_PROBLEMS
+from descend.problems.boxes import random_boxes
 
 INF = math.inf
 
@@ -62,28 +62,17 @@ def test_rosenbrock_in_scipys_boxes(method, x0, bounds) -> None:
     np.testing.assert_array_equal(ours.active_mask, ref.active_mask)
 
 
-def _boxes(seed: int = 0, count: int = 3):
-    """Boxes around the minimizers of the small MGH problems: each side from 1/2 to 2 scale
-    units wide, shifted so that the minimizer is inside or just outside, and the standard
-    start clipped into it."""
-    generator = np.random.default_rng(seed)
-    for name in ("mgh-rosenbrock", "mgh-beale", "mgh-helical-valley", "mgh-bard",
-                 "mgh-box3d", "mgh-wood", "mgh-osborne-1", "mgh-kowalik-osborne"):  # fmt: skip
-        problem = MGH_PROBLEMS[name]
-        minimizer = np.array(problem.minima[0])
-        size = np.maximum(1.0, np.abs(minimizer))
-        for _ in range(count):
-            lb = minimizer + size * generator.uniform(-1.0, 0.3, problem.dim)
-            ub = lb + size * generator.uniform(0.5, 2.0, problem.dim)
-            x0 = np.clip(np.array(problem.start), lb, ub)
-            yield problem, x0, (lb, ub)
+#: the small MGH problems, boxes around their minimizers (descend.problems.boxes)
+BOXED = ("mgh-rosenbrock", "mgh-beale", "mgh-helical-valley", "mgh-bard", "mgh-box3d",
+         "mgh-wood", "mgh-osborne-1", "mgh-kowalik-osborne")  # fmt: skip
 
 
 @pytest.mark.parametrize("method", ["trf", "dogbox"])
 def test_mgh_boxes_feasible_and_as_good_as_scipy(method) -> None:
     ours_solved = theirs_solved = 0
     table = []
-    for problem, x0, bounds in _boxes():
+    for box in random_boxes(BOXED):
+        problem, x0, bounds = box.problem, box.x0, (box.low, box.high)
         jacobian = torch.func.jacfwd(problem.residuals)
         ours = least_squares(problem.residuals, x0, method, bounds=bounds)
         ref = scipy_least_squares(
