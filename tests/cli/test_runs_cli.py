@@ -169,6 +169,8 @@ def test_delete_asks_then_removes_runs(recorded) -> None:
     assert "nothing deleted" in declined.stderr
     with RunStore(recorded) as store:
         assert store.ids() == [1, 2, 3]
+    unanswered = runner.invoke(app, ["runs", "delete", "2"], input="")
+    assert unanswered.exit_code == 1 and "nothing deleted" in unanswered.stderr
     accepted = runner.invoke(app, ["runs", "delete", "2"], input="y\n")
     assert accepted.exit_code == 0 and "deleted run 2" in accepted.stdout
     result = invoke("runs", "delete", "3", "--yes")

@@ -455,12 +455,20 @@ def delete_command(
         for run_id in run_ids:
             store.require(run_id)  # all of them must exist before any is deleted
         store.check_writable()  # a read-only or damaged file says so before asking
-        if not yes and not typer.confirm(f"delete {which} from {store.path} for good?"):
-            typer.echo("nothing deleted", err=True)
+        if not yes and not _confirmed(f"delete {which} from {store.path} for good?"):
+            typer.echo("nothing deleted (--yes deletes without asking)", err=True)
             raise typer.Exit(1)
         for run_id in run_ids:
             store.delete(run_id)
     stdout_console().print(f"deleted {which}")
+
+
+def _confirmed(question: str) -> bool:
+    """The user's yes; no answer (standard input closed) is a no."""
+    try:
+        return typer.confirm(question)
+    except typer.Abort:
+        return False
 
 
 # -------------------------------------------------------------------------------------------
