@@ -51,6 +51,9 @@ def run_function(
     if constraint is not None:
         options, project_steps = _bounded_options(spec, options, constraint)
         moved = constraint.projected_gradient(x, torch.zeros_like(x)).norm().item()
+        # a feasible x0 can move by rounding (a simplex's sum of n terms): not a move
+        rounding = x.numel() * torch.finfo(x.dtype).eps * max(1.0, x.abs().max().item())
+        moved = moved if moved > rounding else 0.0
         constraint.project_(x)
     evaluate = _evaluator(fun, jac, x, tuple(x0.shape) if isinstance(x0, Tensor) else x.shape)
     stopping = StoppingCriteria(**call.stopping)

@@ -85,6 +85,14 @@ def test_x0_outside_is_projected_and_the_message_says_so() -> None:
     assert "x0 was outside the bounds and was projected onto them (moved 3)" in res.message
 
 
+def test_a_feasible_x0_that_rounding_moves_is_not_said_to_be_outside() -> None:
+    """1/25 summed 25 times is not exactly 1 in float64: the projection moves it by an ulp."""
+    x0 = [1 / 25] * 25
+    assert sum(x0) != 1.0
+    res = descend.minimize(lambda x: (x**2).sum(), x0, "gd", bounds="simplex", max_iter=5)
+    assert "outside the bounds" not in res.message
+
+
 @pytest.mark.parametrize("method", ["lbfgs", "gd"])
 def test_long_only_portfolio_on_the_simplex_matches_slsqp(method) -> None:
     """Minimum variance minus expected return over weights w >= 0, sum w = 1."""
