@@ -63,16 +63,41 @@ def estimators() -> dict[str, LinearRegression | LogisticRegression]:
     }
 
 
+def derivatives(loss, params: list[torch.Tensor]) -> dict:
+    """f, the gradient and the Hessian-vector product with v = (1, 1, ...) of ``loss()``
+    at ``params``, by backward and double backward."""
+    f = loss()
+    grads = torch.autograd.grad(f, params, create_graph=True)
+    hvp = torch.autograd.grad(grads, params, [torch.ones_like(p) for p in params])
+    flat = [torch.cat([t.detach().reshape(-1) for t in ts]).numpy() for ts in (grads, hvp)]
+    return {"f": f.item(), "grad": flat[0], "hvp": flat[1]}
+
+
 def run_all(X: np.ndarray, y: np.ndarray, w: np.ndarray, distributed: bool) -> dict:
-    """Every run the tests compare, on these rows: minimize by each method, and the
-    estimators (the second with sample weights)."""
-    from descend.distributed.objective import row_share, sharded
+    """Every quantity the tests compare, on these rows: f, gradient and Hessian-vector
+    product at a point (of a function for minimize, and of a module's loss as fit sees
+    it), minimize by each method, and the estimators (one with sample weights)."""
+    from descend.distributed.objective import ShardedLoss, ShardedModule, row_share, sharded
 
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y).double()
     fun = log_loss(Xt, yt)
+    module = torch.nn.Linear(FEATURES, 1, dtype=torch.float64)
+    with torch.no_grad():
+        module.weight.copy_(torch.linspace(-1, 1, FEATURES))
+        module.bias.fill_(0.3)
+    loss = torch.nn.BCEWithLogitsLoss()
+    model = module
     if distributed:
-        fun = sharded(fun, row_share(len(X)))
+        share = row_share(len(X))
+        fun = sharded(fun, share)
+        model, loss = ShardedModule(module), ShardedLoss(loss, share)
+    w0 = torch.linspace(-0.5, 0.5, FEATURES, dtype=torch.float64, requires_grad=True)
     out: dict = {}
+    for key, value in derivatives(lambda: fun(w0), [w0]).items():
+        out[f"function/{key}"] = value
+    modelled = derivatives(lambda: loss(model(Xt)[:, 0], yt), list(module.parameters()))
+    for key, value in modelled.items():
+        out[f"module/{key}"] = value
     for method in METHODS:
         result = descend.minimize(
             fun,
@@ -168,6 +193,18 @@ def test_both_ranks_end_with_the_same_bits(ranks: list[dict]) -> None:
     assert ranks[0].keys() == ranks[1].keys()
     for key in ranks[0]:
         np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=key)
+
+
+@pytest.mark.parametrize("of", ["function", "module"])
+def test_f_gradient_and_hessian_vector_product_are_those_of_all_rows(
+    ranks: list[dict], one_process: dict, of: str
+) -> None:
+    """sharded(fun, share) for minimize, ShardedModule + ShardedLoss for fit: on each
+    rank, f, its gradient and H v equal one process's on all rows, to rounding."""
+    for key in ("f", "grad", "hvp"):
+        np.testing.assert_allclose(
+            ranks[0][f"{of}/{key}"], one_process[f"{of}/{key}"], rtol=1e-12, atol=1e-15, err_msg=key
+        )
 
 
 @pytest.mark.parametrize("method", METHODS)
