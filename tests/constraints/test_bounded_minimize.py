@@ -192,3 +192,14 @@ def test_lbfgs_optimizer_with_bounds_in_a_torch_loop_keeps_two_tensors_in_one_bo
 def test_bounds_with_maximize_are_refused() -> None:
     with pytest.raises(ValueError, match="maximize=True is not supported; minimize -f"):
         descend.minimize(lambda x: -(x**2).sum(), [0.5], "adam", maximize=True, bounds=[(0, 1)])
+
+
+def test_messages_name_the_projected_gradient_they_test() -> None:
+    converged = descend.minimize(lambda x: ((x - 3) ** 2).sum(), [0.0, 0.0], "gd",
+                                 bounds=[(0, 1), (0, 1)])  # fmt: skip
+    assert converged.status == "gtol" and "projected gradient norm" in converged.message
+    budget = descend.minimize(lambda x: ((x - 3) ** 2).sum(), [0.0, 0.0], "gd", lr=1e-4,
+                              bounds=[(0, 1), (0, 1)], max_iter=3)  # fmt: skip
+    assert "(projected gradient norm" in budget.message
+    free = descend.minimize(lambda x: ((x - 3) ** 2).sum(), [0.0, 0.0], "gd", max_iter=3)
+    assert "projected" not in free.message and "(gradient norm" in free.message

@@ -60,6 +60,8 @@ class FunctionFeed:
         self.project_steps = project_steps and constraint is not None
         self.sign = -1.0 if maximize else 1.0
         self.objective_name = "-f" if maximize else "f"
+        # what the gradient tests and messages read: on a set, P(x - g) - x
+        self.gradient_name = "gradient" if constraint is None else "projected gradient"
         self.params = objective.params
         self.present = present or _default_present
         self.iterates = Iterates(self.params)

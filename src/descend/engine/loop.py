@@ -106,7 +106,9 @@ class Engine:
         self.clock = clock
         # what the tests read: f, or -f for a function feed that maximizes
         name = getattr(feed, "objective_name", "f")
-        self.trackers = [Tracker(stopping, name) for _ in range(feed.rows)]
+        # what the gradient tests read: the gradient, or a projected gradient on a set
+        self.gradient_name = getattr(feed, "gradient_name", "gradient")
+        self.trackers = [Tracker(stopping, name, self.gradient_name) for _ in range(feed.rows)]
         self.outcomes: list[Outcome | None] = [None] * feed.rows
         self.restored = [False] * feed.rows
         self.stopped_at = [0] * feed.rows
@@ -244,15 +246,18 @@ class Engine:
     def _budget(self) -> Outcome | None:
         s, nit = self.stopping, self.nit
         if nit >= s.max_iter:
-            g = self.trackers[0].last_g
-            return Status.MAX_ITER, describe(Status.MAX_ITER, max_iter=s.max_iter, g=g, gtol=s.gtol)
+            return Status.MAX_ITER, self._budget_message(max_iter=s.max_iter, gtol=s.gtol)
         if s.max_fev is not None and getattr(self.feed, "nfev", 0) >= s.max_fev:
-            g = self.trackers[0].last_g
-            return Status.MAX_ITER, describe(Status.MAX_ITER, max_fev=s.max_fev, nit=nit, g=g)
+            return Status.MAX_ITER, self._budget_message(max_fev=s.max_fev, nit=nit)
         if s.max_time is not None and self.elapsed() >= s.max_time:
-            g = self.trackers[0].last_g
-            return Status.MAX_TIME, describe(Status.MAX_TIME, max_time=s.max_time, nit=nit, g=g)
+            return Status.MAX_TIME, self._budget_message(max_time=s.max_time, nit=nit)
         return self.feed.exhausted(self)
+
+    def _budget_message(self, **facts: Any) -> str:
+        """A budget stop's message, quoting the first row's last gradient norm."""
+        status = Status.MAX_TIME if "max_time" in facts else Status.MAX_ITER
+        g = self.trackers[0].last_g
+        return describe(status, g=g, gradient=self.gradient_name, **facts)
 
     def _stop(self, rows: list[int], outcome: Outcome | None) -> bool:
         if outcome is None:

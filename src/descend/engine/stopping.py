@@ -101,8 +101,10 @@ class Tracker:
     iterate itself, or a batch); the tests and their messages are the same for all.
     """
 
-    def __init__(self, stopping: StoppingCriteria, name: str = "f") -> None:
-        self.stopping, self.name = stopping, name
+    def __init__(
+        self, stopping: StoppingCriteria, name: str = "f", gradient: str = "gradient"
+    ) -> None:
+        self.stopping, self.name, self.gradient_name = stopping, name, gradient
         self.f0: float | None = None
         self.best_f, self.best_g, self.best_nit = math.inf, math.nan, 0
         self.last_f = self.last_g = math.nan
@@ -116,7 +118,9 @@ class Tracker:
         ``lr()`` gives the rate a divergence message advises on (read only then)."""
         self.last_f, self.last_g = f, g
         if not (math.isfinite(f) and math.isfinite(g)):
-            what, value = (self.name, f) if not math.isfinite(f) else ("the gradient norm", g)
+            what, value = (
+                (self.name, f) if not math.isfinite(f) else (f"the {self.gradient_name} norm", g)
+            )
             if self.f0 is None:
                 return (
                     Status.DIVERGED,
@@ -149,7 +153,12 @@ class Tracker:
         """The gradient test; ``g`` is the norm ``gtol_norm`` names (or the gradient mapping's)."""
         if g <= self.stopping.gtol:
             return Status.GTOL, describe(
-                Status.GTOL, g=g, gtol=self.stopping.gtol, nit=nit, norm=self.stopping.gtol_norm
+                Status.GTOL,
+                g=g,
+                gtol=self.stopping.gtol,
+                nit=nit,
+                norm=self.stopping.gtol_norm,
+                gradient=self.gradient_name,
             )
         return None
 
@@ -190,14 +199,20 @@ def describe(status: Status, **facts: Any) -> str:
     return _MESSAGES[status](facts)
 
 
+def _gradient(f: dict[str, Any]) -> str:
+    """What the gradient tests read: "gradient", or "projected gradient" on a set."""
+    return f.get("gradient", "gradient")
+
+
 def _gtol(f: dict[str, Any]) -> str:
+    gradient = _gradient(f)
     norm = (
-        "gradient norm"
+        f"{gradient} norm"
         if f["norm"] == 2
         else (
-            "largest gradient component"
+            f"largest {gradient} component"
             if math.isinf(f["norm"])
-            else f"gradient {f['norm']:g}-norm"
+            else f"{gradient} {f['norm']:g}-norm"
         )
     )
     return f"{norm} {f['g']:.3g} <= gtol {f['gtol']:g} after {f['nit']} iterations"
@@ -212,7 +227,7 @@ def _max_iter(f: dict[str, Any]) -> str:
     if "max_fev" in f:
         return (
             f"reached max_fev = {f['max_fev']} evaluations of f after {f['nit']} iterations "
-            f"(gradient norm {f['g']:.3g}); raise max_fev (SciPy: maxfun)"
+            f"({_gradient(f)} norm {f['g']:.3g}); raise max_fev (SciPy: maxfun)"
         )
     if "epochs" in f:
         return (
@@ -225,7 +240,8 @@ def _max_iter(f: dict[str, Any]) -> str:
             "epochs if the loss is still falling"
         )
     return (
-        f"reached max_iter = {f['max_iter']} before convergence (gradient norm {f['g']:.3g}, "
+        f"reached max_iter = {f['max_iter']} before convergence ({_gradient(f)} norm "
+        f"{f['g']:.3g}, "
         f"gtol {f['gtol']:g}); raise max_iter if f is still falling"
     )
 
@@ -254,7 +270,7 @@ _MESSAGES = {
     Status.MAX_ITER: _max_iter,
     Status.MAX_TIME: lambda f: (
         f"stopped at max_time = {f['max_time']:g} s after {f['nit']} iterations "
-        f"(gradient norm {f['g']:.3g})"
+        f"({_gradient(f)} norm {f['g']:.3g})"
     ),
     Status.CALLBACK: _callback,
     Status.EARLY_STOPPING: _callback,
