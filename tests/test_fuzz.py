@@ -3,7 +3,7 @@ passes, the run either returns a result or refuses the input with a ValueError o
 TypeError whose message names an argument it was given. Anything else (an IndexError
 from torch, a ZeroDivisionError in a monitor, an OverflowError) is a fault.
 
-Bounded: few examples, small problems, a deadline per example, and derandomized, so a
+Bounded: 100 examples a test, small problems, a deadline per example, and derandomized, so a
 run on any machine draws the same cases.
 """
 
@@ -21,7 +21,7 @@ from torch import nn
 from descend import FitResult, OptimizeResult, Status, fit, minimize
 
 FUZZ = settings(
-    max_examples=40,
+    max_examples=100,
     deadline=timedelta(seconds=5),
     derandomize=True,
     database=None,
@@ -88,7 +88,7 @@ x0s = mostly(
         ),
         st.builds(
             lambda dtype: torch.tensor([0.5, -1.0], dtype=dtype),
-            st.sampled_from([torch.int64, torch.float16]),
+            st.just(torch.int64),  # float16, bfloat16: KNOWN_FAULTS
         ),
         st.sampled_from([None, "1.0", [[1.0], [2.0, 3.0]], 1.5]),
     ),
@@ -125,6 +125,8 @@ def quadratic(x):
 @FUZZ
 @given(method=methods, x0=x0s, options=minimize_options)
 def test_minimize_returns_or_refuses_naming_the_argument(method, x0, options):
+    if "restarts" in options and options.get("device") not in (None, "cpu"):
+        del options["device"]  # restarts with a bad device reach torch: KNOWN_FAULTS
     try:
         res = minimize(quadratic, x0, method, **options)
     except Exception as error:
@@ -249,6 +251,14 @@ KNOWN_FAULTS = {
         "restarts",
     ),
     "minimize restarts=2 returns x flat, not in x0's shape": keeps_the_shape_of_x0,
+    "minimize restarts=2 device='gpu' reaches torch's RuntimeError": refuses(
+        lambda: minimize(quadratic, [0.0], "gd", restarts=2, device="gpu", max_iter=3),
+        "device",
+    ),
+    "minimize newton on a float16 (or bfloat16) x0 reaches torch's NotImplementedError": refuses(
+        lambda: minimize(quadratic, torch.tensor([0.5, -1.0], dtype=torch.float16), "newton"),
+        "x0",
+    ),
     "minimize complex x0 drops the imaginary part": refuses(
         lambda: minimize(quadratic, np.array([1 + 2j, 0.5]), "gd", max_iter=3),
         "x0",
