@@ -152,7 +152,6 @@ def test_docstring_examples_run(name, tmp_path, monkeypatch):
     if not tests:
         return
     monkeypatch.chdir(tmp_path)
-    torch.set_num_threads(1)
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     runner = doctest.DocTestRunner(checker=StatedOrCommented(), optionflags=flags)
     report = []

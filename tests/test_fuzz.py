@@ -29,14 +29,6 @@ FUZZ = settings(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def names_an_argument(message: str, arguments) -> bool:
     """Whether ``message`` names one of ``arguments`` as a word."""
     return any(re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", message) for name in arguments)

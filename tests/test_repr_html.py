@@ -4,7 +4,6 @@ back with an HTML parser, every figure is the object's own and every user string
 from html.parser import HTMLParser
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
@@ -13,14 +12,6 @@ from descend.callbacks import Callback
 from descend.diagnostics import gradcheck, lr_range_test
 
 HOSTILE = "<script>alert(1)</script> & <b>bold</b>"
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class Page(HTMLParser):

@@ -17,14 +17,6 @@ from descend.callbacks import ProgressBar
 from descend.notebook import in_notebook
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def regression(rows=40, seed=0):
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(rows, 3, generator=g)

@@ -4,21 +4,12 @@ learning rate each run used, one figure per kind of loss, and an early stop as a
 import re
 
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
 import descend
 from descend.runs import RunRecord
 from descend.runs.report import render_report
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def table_rows(page):
