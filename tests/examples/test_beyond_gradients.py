@@ -8,9 +8,11 @@ from __future__ import annotations
 def test_boosting_retraces_sklearn_gradient_boosting(example, capsys):
     figures = example("beyond_gradients/gradient_boosting.py").main(["--quick"])
 
-    # the same algorithm: every round's training and test errors agree to rounding
+    # the same algorithm: every round's training error agrees to rounding; on the test
+    # set a point may fall on the other side of a threshold that scikit-learn stores in
+    # float32, so its curve agrees closely, not to rounding
     assert figures["train_curve_gap"] < 1e-9
-    assert figures["test_curve_gap"] < 1e-9
+    assert figures["test_curve_gap"] < 1e-3
     assert figures["train_mse_last"] < 0.6 * figures["train_mse_first"]
     assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 80
 
