@@ -49,18 +49,24 @@ WORKS: dict[str, dict[str, Any]] = {
     "LARS": {"lr": 5.0, "momentum": 0.9, "weight_decay": 1e-3},
 }
 
-#: what does not work yet, and why (the fix is in descend.optim's base and rules)
-DEFECTS: dict[str, tuple[str, dict[str, Any], int, str]] = {
-    "SGD-momentum": ("SGD", {"lr": 0.05, "momentum": 0.9}, 10, "SGD's first momentum step "
-                     "copies the gradient with _foreach_copy_, which DTensor does not support"),
-    "ASGD": ("ASGD", {"lr": 0.01}, 10, "_foreach_copy_, which DTensor does not support"),
-    "Adam-wide": ("Adam", {"lr": 0.01}, WIDE, "the update splits tensors above 2**17 "
-                  "elements into flat views, which a sharded tensor cannot give: wrong steps"),
-    "Muon": ("Muon", {"lr": 0.01}, 10, "orthogonalizes each rank's half of a matrix: wrong "
-             "steps, where a clear error should name the rule and the alternative"),
-    "LBFGS": ("LBFGS", {"lr": 1.0}, 10, "flattens the parameters: torch's error about "
-              "uneven shards, where a clear error should name the rule and the alternative"),
-}  # fmt: skip
+#: the same rules on tensors wider than one update block (2**17 elements): the rule steps
+#: each rank's local shard whole, never a flat view a shard cannot give
+WIDE_CASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "SGD-momentum": ("SGD", {"lr": 0.05, "momentum": 0.9}),
+    "ASGD": ("ASGD", {"lr": 0.01}),
+    "Adam-wide": ("Adam", {"lr": 0.01}),
+    "NAdam-wide": ("NAdam", {"lr": 0.01}),
+}
+
+#: rules that need whole tensors: a ValueError naming what they need and the alternatives
+REFUSED: dict[str, tuple[str, dict[str, Any], str]] = {
+    "Muon": ("Muon", {"lr": 0.01}, "Muon orthogonalizes each whole weight matrix"),
+    "MuonWithAdamW": ("MuonWithAdamW", {"lr": 0.01}, "Muon orthogonalizes"),
+    "LBFGS": ("LBFGS", {"lr": 1.0}, "as one flat vector"),
+    "BFGS": ("BFGS", {"lr": 1.0}, "as one flat vector"),
+    "Adafactor": ("Adafactor", {"lr": 0.01}, "Adafactor needs whole tensors"),
+    "Adam-fused": ("Adam", {"lr": 0.01, "fused": True}, "fused=True packs the parameters"),
+}
 
 
 def network(hidden: int) -> torch.nn.Module:
@@ -82,15 +88,17 @@ def step_case(name: str, options: dict[str, Any], hidden: int, rank: int) -> dic
         if isinstance(layer, torch.nn.Linear):
             fully_shard(layer, mesh=mesh)
     fully_shard(sharded, mesh=mesh)
-    keep = (lambda p: p.ndim == 2) if name == "Muon" else (lambda p: True)
+    keep = (lambda p: p.ndim == 2) if name.startswith("Muon") else (lambda p: True)
     ours = [p for p in sharded.parameters() if keep(p)]
     theirs = [p for p in whole.parameters() if keep(p)]
     cls = getattr(descend.optim, name)
-    runs = (
-        (cls(ours, **options), lambda: sharded(X[rank]), Y[rank]),
-        (cls(theirs, **options), lambda: whole(X.reshape(-1, 600)), Y.reshape(-1, 3)),
-    )
+    if name == "MuonWithAdamW":
+        ours, theirs = [{"params": ours, "use_muon": True}], [{"params": theirs, "use_muon": True}]
     try:
+        runs = (
+            (cls(ours, **options), lambda: sharded(X[rank]), Y[rank]),
+            (cls(theirs, **options), lambda: whole(X.reshape(-1, 600)), Y.reshape(-1, 3)),
+        )
         for _ in range(3):
             for opt, predict, target in runs:
 
@@ -103,15 +111,19 @@ def step_case(name: str, options: dict[str, Any], hidden: int, rank: int) -> dic
                 opt.step(closure)
     except Exception as error:  # the test reads what the step raised
         return {"error": f"{type(error).__name__}: {error}"}
-    gap = max((p.full_tensor() - q).abs().max().item() for p, q in zip(ours, theirs))
+    params = [p for group in ours for p in group["params"]] if name == "MuonWithAdamW" else ours
+    wholes = [p for g in theirs for p in g["params"]] if name == "MuonWithAdamW" else theirs
+    gap = max((p.full_tensor() - q).abs().max().item() for p, q in zip(params, wholes))
     return {"gap": gap}
 
 
 def worker(rank: int, world: int, folder: Path) -> None:
     join_group(rank, world, folder)
     out = {name: step_case(name, options, 10, rank) for name, options in WORKS.items()}
-    for key, (name, options, hidden, _) in DEFECTS.items():
-        out[key] = step_case(name, options, hidden, rank)
+    for key, (name, options) in WIDE_CASES.items():
+        out[key] = step_case(name, options, WIDE, rank)
+    for key, (name, options, _) in REFUSED.items():
+        out[key] = step_case(name, options, 10, rank)
     (folder / f"rank{rank}.json").write_text(json.dumps(out))
     torch.distributed.destroy_process_group()
 
@@ -131,15 +143,17 @@ def test_a_step_on_fsdp2_shards_is_the_one_process_step(cases: dict, name: str) 
     assert cases[name]["gap"] <= TOLERANCE
 
 
-@pytest.mark.parametrize(
-    "key",
-    [pytest.param(key, marks=pytest.mark.xfail(strict=True, reason=why))
-     for key, (*_, why) in DEFECTS.items()],
-)  # fmt: skip
-def test_known_defects_on_fsdp2(cases: dict, key: str) -> None:
-    """Each fails today for the reason its mark gives; strict, so a fix shows up here."""
+@pytest.mark.parametrize("key", WIDE_CASES)
+def test_tensors_wider_than_an_update_block_step_as_on_one_process(cases: dict, key: str) -> None:
     assert "error" not in cases[key], cases[key]["error"]
     assert cases[key]["gap"] <= TOLERANCE
+
+
+@pytest.mark.parametrize("key", REFUSED)
+def test_rules_that_need_whole_tensors_refuse_shards_by_name(cases: dict, key: str) -> None:
+    error = cases[key].get("error", "")
+    assert error.startswith("ValueError: parameter 0 is sharded"), cases[key]
+    assert REFUSED[key][2] in error and "LAMB or LARS" in error
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from descend.optim.sharded import refuse_sharded
+
 
 class FlatParams:
     """A list of same-dtype, same-device tensors seen as one flat vector.
@@ -21,6 +23,11 @@ class FlatParams:
         self.params = list(params)
         if not self.params:
             raise ValueError("params is empty; an optimizer needs at least one tensor")
+        refuse_sharded(
+            self.params,
+            "this method (lbfgs, bfgs, cg, newton, trust-region or natural gradient) works on "
+            "all the parameters as one flat vector",
+        )
         first = self.params[0]
         for i, p in enumerate(self.params):
             if p.dtype != first.dtype or p.device != first.device:

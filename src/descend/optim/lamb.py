@@ -53,6 +53,7 @@ class LAMB(Optimizer):
     """
 
     capabilities = Capabilities()
+    steps_on_shards = True  # its norms and sums over a DTensor cover all the shards
 
     def __init__(
         self,

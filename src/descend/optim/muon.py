@@ -11,6 +11,7 @@ from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
 from descend.optim.optimizer import Optimizer, check_weight_decay
+from descend.optim.sharded import refuse_sharded
 from descend.validation import (
     check_choice,
     check_int,
@@ -140,7 +141,8 @@ def check_options(
 
 
 def check_matrices(params: list[Tensor]) -> None:
-    """Muon's parameters must be real 2-D weight matrices."""
+    """Muon's parameters must be real 2-D weight matrices, each whole on this process."""
+    refuse_sharded(params, "Muon orthogonalizes each whole weight matrix")
     for p in params:
         if p.ndim != 2:
             raise ValueError(

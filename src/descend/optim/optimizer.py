@@ -24,6 +24,7 @@ from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
 from descend.optim.flat import FlatLayout, check_fused_supported
+from descend.optim.sharded import is_sharded, refuse_sharded
 from descend.validation import check_non_negative, check_unit_interval
 
 Closure = Callable[[], Tensor]
@@ -56,9 +57,16 @@ class Optimizer(torch.optim.Optimizer):
     ``fused=True``. A rule that keeps per-parameter scalars besides the step count (NAdam's
     momentum product, ASGD's step size) implements ``_advance_scalars``; its ``_update``
     then takes their values as extra arguments.
+
+    FSDP2's sharded parameters (DTensors): an elementwise rule steps each rank's local
+    shard, which is the whole tensor's step restricted to it; a rule whose norms and sums
+    DTensor takes over all the shards sets ``steps_on_shards`` (LAMB, LARS, Prodigy); any
+    other rule refuses them by name (:mod:`descend.optim.sharded`).
     """
 
     capabilities = Capabilities()
+    #: the rule's DTensor operations give the whole tensor's step on sharded parameters
+    steps_on_shards = False
 
     def _state_keys(self, group: dict[str, Any]) -> tuple[str, ...]:
         """Per-parameter state tensors shaped like the parameter, in the order
@@ -94,6 +102,18 @@ class Optimizer(torch.optim.Optimizer):
             if type(self)._fused_update is Optimizer._fused_update:
                 raise ValueError(f"{name} has no fused implementation; use fused=False")
             check_fused_supported(name)
+            refuse_sharded(group["params"], "fused=True packs the parameters into one flat "
+                           "buffer (use fused=False on sharded parameters)")  # fmt: skip
+
+    def _local_shards(
+        self, p: Tensor, grad: Tensor, state: list[Tensor], lists: list[list[Tensor]]
+    ) -> None:
+        """An elementwise rule steps the local shards of a sharded parameter, its gradient
+        and state (in place: a DTensor's local tensor is its storage); others refuse."""
+        if not self.capabilities.elementwise:
+            refuse_sharded([p], f"{type(self).__name__} needs whole tensors for its step")
+        for i, t in enumerate([p, grad, *state]):
+            lists[i].append(t.to_local() if is_sharded(t) else t)
 
     # -- the contract -------------------------------------------------------------------
 
@@ -260,6 +280,9 @@ class Optimizer(torch.optim.Optimizer):
                 for i, key in enumerate(keys):
                     lists[2 + i].append(torch.view_as_real(state[key]))
                 continue
+            if is_sharded(p) and not self.steps_on_shards:
+                self._local_shards(p, grad, [state[key] for key in keys], lists)
+                continue
             lists[0].append(p)
             lists[1].append(grad)
             for i, key in enumerate(keys):
@@ -277,7 +300,8 @@ def blocks(lists: list[list[Tensor]], numel: int = BLOCK_NUMEL) -> Iterator[list
 
     Tensors smaller than ``numel`` are batched together; larger contiguous ones are cut
     into flat views of ``numel`` elements. In-place updates on the views update the
-    original tensors.
+    original tensors. Only plain tensors are cut: a tensor subclass (FSDP2's sharded
+    DTensor) cannot give a flat view of its whole, so it stays one piece.
     """
     if len(lists[0]) == 1 and lists[0][0].numel() <= numel:  # minimize's usual case
         yield lists
@@ -286,7 +310,7 @@ def blocks(lists: list[list[Tensor]], numel: int = BLOCK_NUMEL) -> Iterator[list
     filled = 0
     for i, first in enumerate(lists[0]):
         size = first.numel()
-        if size > numel and all(lst[i].is_contiguous() for lst in lists):
+        if size > numel and all(_cuttable(lst[i]) for lst in lists):
             if batch[0]:
                 yield batch
                 batch, filled = [[] for _ in lists], 0
@@ -302,6 +326,11 @@ def blocks(lists: list[list[Tensor]], numel: int = BLOCK_NUMEL) -> Iterator[list
         filled += size
     if batch[0]:
         yield batch
+
+
+def _cuttable(t: Tensor) -> bool:
+    """A plain contiguous tensor (or parameter), whose flat view is the whole tensor."""
+    return type(t) in (Tensor, torch.nn.Parameter) and t.is_contiguous()
 
 
 def check_weight_decay(value: float) -> float:

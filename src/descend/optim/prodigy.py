@@ -63,6 +63,7 @@ class Prodigy(Optimizer):
     """
 
     capabilities = Capabilities()
+    steps_on_shards = True  # its norms and sums over a DTensor cover all the shards
 
     def __init__(
         self,
