@@ -84,6 +84,10 @@ class Outcome:
     evaluations: int
     curve: list[tuple[int, float]] = field(default_factory=list)
 
+    def evaluations_to(self, level: float) -> int | None:
+        """Evaluations spent when the best f first fell below ``level`` (None: never)."""
+        return next((used for used, best in self.curve if best < level), None)
+
 
 def evaluate(problem: Problem, X: np.ndarray) -> np.ndarray:
     """f on each row of X (one batched torch call)."""
@@ -190,7 +194,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "CMA-ES (IPOP)": lambda p: cma_es(p, budget["budget"], args.seed),
         "genetic algorithm": lambda p: genetic_algorithm(p, budget["budget"], args.seed),
     }
-    print(f"{'problem':<17}{'method':<19}{'best f':>11}{'evaluations':>13}{'seconds':>9}")
+    print(f"{'problem':<17}{'method':<19}{'best f':>10}{'evaluations':>12}{'to 1e-6':>10}"
+          f"{'seconds':>9}")  # fmt: skip
     outcomes: dict[str, dict[str, Outcome]] = {}
     figures = {}
     for problem in PROBLEMS:
@@ -200,11 +205,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             outcome = run(problem)
             seconds = time.perf_counter() - start
             outcomes[problem.name][name] = outcome
-            print(f"{problem.name:<17}{name:<19}{outcome.best:>11.3g}"
-                  f"{outcome.evaluations:>13}{seconds:>9.2f}")  # fmt: skip
+            reached = outcome.evaluations_to(1e-6)
+            print(f"{problem.name:<17}{name:<19}{outcome.best:>10.3g}{outcome.evaluations:>12}"
+                  f"{'-' if reached is None else reached:>10}{seconds:>9.2f}")  # fmt: skip
             key = f"{problem.name} {name.split()[0]}".replace(" ", "_").lower()
             figures[key] = outcome.best
             figures[key + "_evaluations"] = outcome.evaluations
+            figures[key + "_evaluations_to_1e-6"] = reached
     if args.plot:
         plot(args.plot, outcomes)
     return figures
