@@ -44,7 +44,7 @@ import descend
 FULL = {"samples": 20_000, "sweep_samples": 3_000}
 QUICK = {"samples": 4_000, "sweep_samples": 500}
 TAPS = 8
-AR_COEFFICIENT = 0.8  # v(n) = a v(n-1) + u(n): a correlated source, eigenvalue spread ~ 30
+AR_COEFFICIENT = 0.8  # v(n) = a v(n-1) + u(n): a correlated source, eigenvalue spread 42
 NOISE_PATH = np.array([0.9, -0.5, 0.35, 0.2, -0.15, 0.1, -0.05, 0.02])  # h, unknown to w
 LMS_STEP_FRACTION_OF_TRACE_BOUND = 0.1  # mu = 0.1 * 2 / tr(R)
 NLMS_STEP = 0.2
