@@ -181,7 +181,7 @@ def plot(path: str, outcomes: dict[str, dict[str, Outcome]]) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Race the three methods on each problem; print the table; return best f values."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller budgets (seconds)")
     parser.add_argument("--plot", metavar="PATH", help="save best-f curves (PNG)")
     parser.add_argument("--seed", type=int, default=0)

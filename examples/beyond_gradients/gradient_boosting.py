@@ -134,7 +134,7 @@ def plot(path: str, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Boost both ways, print the table, return how closely the curves agree."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (seconds)")
     parser.add_argument("--plot", metavar="PATH", help="save the loss curves (PNG)")
     args = parser.parse_args(argv)

@@ -30,6 +30,7 @@ import argparse
 import time
 from dataclasses import dataclass
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -191,8 +192,6 @@ def train_cartpole(
     seed: int, updates: int, episodes: int, optimizer: type[torch.optim.Optimizer]
 ) -> np.ndarray:
     """REINFORCE on CartPole; the mean return of each update's batch of episodes."""
-    import gymnasium as gym
-
     env = gym.make_vec("CartPole-v1", num_envs=episodes, vectorization_mode="vector_entry_point")
     policy = policy_network(seed)
     opt = optimizer(policy.parameters(), lr=CARTPOLE_LR)
@@ -210,8 +209,6 @@ def train_cartpole(
 
 def random_policy_return(episodes: int, seed: int) -> float:
     """The uniform random policy's mean return over ``episodes`` episodes."""
-    import gymnasium as gym
-
     env = gym.make_vec("CartPole-v1", num_envs=episodes, vectorization_mode="vector_entry_point")
     _, _, alive = rollout(env, None, seed, torch.Generator().manual_seed(seed))
     env.close()
@@ -252,7 +249,7 @@ def plot(path: str, bandit: dict[str, BanditRun], cartpole: dict[str, np.ndarray
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Run both tasks, print the tables, return the quality figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs (seconds)")
     parser.add_argument("--plot", metavar="PATH", help="save regret and learning curves (PNG)")
     args = parser.parse_args(argv)

@@ -178,7 +178,7 @@ def plot(path: str, data: np.ndarray, times: np.ndarray, theta: np.ndarray) -> N
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Fit three ways, print the table, return the distances and agreements."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one noise draw (seconds)")
     parser.add_argument("--plot", metavar="PATH", help="save data and fitted model (PNG)")
     parser.add_argument("--seed", type=int, default=0)

@@ -182,7 +182,7 @@ def plot(path: str, scene: Scene, runs: dict, w_star: np.ndarray, sweep: dict) -
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Cancel the noise by LMS and NLMS, sweep the LMS step size, return the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (seconds)")
     parser.add_argument("--plot", metavar="PATH", help="save signals and convergence (PNG)")
     parser.add_argument("--seed", type=int, default=0)
