@@ -4,8 +4,6 @@ and the race of CMA-ES and a GA against L-BFGS with restarts shows where each wi
 
 from __future__ import annotations
 
-import pytest
-
 
 def test_boosting_retraces_sklearn_gradient_boosting(example, capsys):
     figures = example("beyond_gradients/gradient_boosting.py").main(["--quick"])
@@ -20,7 +18,6 @@ def test_boosting_retraces_sklearn_gradient_boosting(example, capsys):
 
 
 def test_gradients_win_where_smooth_and_cannot_move_on_steps(example, capsys):
-    pytest.importorskip("cmaes", reason="CMA-ES comes from the cmaes package")
     figures = example("beyond_gradients/evolution_vs_gradients.py").main(["--quick"])
 
     # smooth, 30 dimensions: L-BFGS reaches the minimum on fewer evaluations than the

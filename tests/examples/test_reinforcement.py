@@ -4,11 +4,8 @@ policy, on every seed."""
 
 from __future__ import annotations
 
-import pytest
-
 
 def test_quick_mode_learns_the_bandit_and_cartpole(example, capsys):
-    pytest.importorskip("gymnasium", reason="CartPole comes from gymnasium")
     figures = example("reinforcement/policy_gradient.py").main(["--quick"])
 
     # the bandit: regret far below the uniform policy's (linear in the steps), and the
