@@ -15,7 +15,8 @@ import math
 import os
 import secrets
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -29,6 +30,9 @@ from descend.callbacks import (
     ProgressBar,
     as_callbacks,
 )
+from descend.distributed.agreed_callbacks import AgreedCallbacks
+from descend.distributed.data_parallel import DataParallel, wanted
+from descend.distributed.sharded_dropout import sharded_dropout
 from descend.engine import Engine, Measure, Outcome, StoppingCriteria, describe
 from descend.engine.feed import host, step_tests
 from descend.engine.iterates import Iterates
@@ -45,6 +49,9 @@ from descend.train.regularization import GradientClipper, Penalty
 from descend.train.result import FitResult, epoch_history, step_history
 from descend.train.schedules import build_schedule
 from descend.validation import check_device, check_int, check_non_negative
+
+#: callbacks that run on rank 0 only in a distributed run: they show or write
+RANK_ZERO_ONLY = (ProgressBar, Checkpoint)
 
 #: steps allowed when neither ``epochs`` nor ``max_steps`` bounds a run (never reached)
 UNBOUNDED = 2**62
@@ -78,6 +85,7 @@ def fit(
     progress: bool = True,
     init: str | None = None,
     stopping: StoppingCriteria | None = None,
+    distributed: bool | None = None,
     **options: Any,
 ) -> FitResult:
     r"""Train ``model`` on ``data`` by gradient descent: batch, stochastic or mini-batch.
@@ -136,6 +144,12 @@ def fit(
             ``target`` read each epoch's mean training loss and ``divergence_factor`` each
             batch's loss, and gtol/xtol do not apply. ``max_time`` is the wall clock,
             ``max_iter`` caps the steps. Default: none of them but divergence.
+        distributed: data-parallel training over the default ``torch.distributed``
+            process group (DistributedDataParallel; see ``docs/distributed.md``): each
+            rank takes its share of every global batch of ``batch_size`` rows, the
+            gradients are averaged by all-reduce, and the run ends at the parameters one
+            process reaches with the same arguments. None (default): on when a process
+            group is initialized or torchrun's environment is present; False: off.
         **options: passed to the optimizer (``momentum``, ``betas``, ``weight_decay``, ...).
 
     Returns:
@@ -166,6 +180,54 @@ def fit(
         raise TypeError(f"stopping must be a descend.StoppingCriteria, got {stopping!r}")
     device = check_device(device) if device is not None else params[0].device
     model.to(device)
+    parallel = DataParallel(device) if wanted(distributed) else None
+    try:
+        return _fit(
+            model, params, loss, data, parallel, state, seed, size, epochs, max_steps,
+            stopping, device, optimizer=optimizer, lr=lr, shuffle=shuffle, schedule=schedule,
+            clip_grad_norm=clip_grad_norm, clip_grad_value=clip_grad_value, l1=l1, l2=l2,
+            validation=validation, metric=metric, early_stopping=early_stopping,
+            callbacks=callbacks, monitors=monitors, checkpoint=checkpoint,
+            progress=progress, init=init, options=options,
+        )  # fmt: skip
+    finally:
+        if parallel is not None:
+            parallel.close()
+
+
+def _fit(
+    model: nn.Module,
+    params: list[Tensor],
+    loss: Any,
+    data: Any,
+    parallel: DataParallel | None,
+    state: dict[str, Any] | None,
+    seed: int,
+    size: int | None,
+    epochs: int | None,
+    max_steps: int | None,
+    stopping: StoppingCriteria | None,
+    device: torch.device,
+    *,
+    optimizer: Any,
+    lr: float | None,
+    shuffle: bool,
+    schedule: Any,
+    clip_grad_norm: float | None,
+    clip_grad_value: float | None,
+    l1: float,
+    l2: float,
+    validation: Any,
+    metric: Any,
+    early_stopping: Any,
+    callbacks: Any,
+    monitors: Any,
+    checkpoint: Any,
+    progress: bool,
+    init: str | None,
+    options: dict[str, Any],
+) -> FitResult:
+    """``fit`` once its arguments are checked and its process group is set up."""
     if init is not None:
         from descend.init import initialize
 
@@ -198,6 +260,13 @@ def fit(
             f"pass batch_size='full', or a first-order method (adam, momentum, gd) for "
             f"batch_size={size}"
         )
+    if parallel is not None and capabilities(opt).second_order:
+        raise ValueError(
+            f"optimizer {method!r} uses curvature, which DistributedDataParallel cannot "
+            "differentiate twice; for full-batch second order on sharded data use "
+            "descend.distributed.objective (or an estimator's distributed=True), or a "
+            "first-order method (adam, momentum, gd) with distributed=True"
+        )
     penalty = Penalty(model, l2)
     if check_non_negative("l1", l1) > 0 and penalty.weights:
         opt = ProximalL1(opt, l1=l1, params=penalty.weights)
@@ -210,6 +279,14 @@ def fit(
     total = _total_steps(per_epoch, epochs, max_steps, stopping.max_iter)
     monitor = "val_loss" if val_source is not None else "loss"
     sched = build_schedule(schedule, opt, total_steps=total, epochs=epochs or 1, monitor=monitor)
+    leader = parallel is None or parallel.rank == 0
+    if parallel is not None and monitors == "default":
+        monitors = None  # they evaluate the model on their own batches: rank by rank
+    every_callback = monitors_for_run(monitors, model=model) + _callbacks(
+        callbacks, early_stopping, checkpoint, progress
+    )
+    # only rank 0 shows progress and writes checkpoints
+    mine = [cb for cb in every_callback if leader or not isinstance(cb, RANK_ZERO_ONLY)]
 
     trainer = Trainer(
         model=model,
@@ -223,8 +300,7 @@ def fit(
         schedule=sched,
         penalty=penalty,
         clipper=GradientClipper(clip_grad_norm, clip_grad_value),
-        callbacks=monitors_for_run(monitors, model=model)
-        + _callbacks(callbacks, early_stopping, checkpoint, progress),
+        callbacks=mine,
         stopping=stopping,
         batch_size=size,
         epochs=epochs,
@@ -234,7 +310,9 @@ def fit(
         shuffle=bool(shuffle),
         seed=seed,
         device=device,
+        parallel=parallel,
     )
+    trainer.skipped_callbacks = [type(cb).__name__ for cb in every_callback if cb not in mine]
     trainer.callbacks.bind(
         objective=trainer.objective,
         optimizer=opt,
@@ -287,12 +365,20 @@ class Trainer:
         shuffle: bool,
         seed: int,
         device: torch.device,
+        parallel: DataParallel | None = None,
     ) -> None:
         self.model, self.params, self.loss = model, params, loss
+        # a data-parallel run trains through DDP, on this rank's rows of each batch
+        self.parallel = parallel
+        self.network = model if parallel is None else parallel.wrap(model)
+        #: callbacks the other ranks' runs have and this one does not (rank 0's own)
+        self.skipped_callbacks: list[str] = []
         self.source, self.validation, self.metric = source, validation, metric
         self.optimizer, self.method, self.schedule = optimizer, method, schedule
         self.penalty, self.clipper = penalty, clipper
-        self.callbacks = CallbackList(callbacks)
+        self.callbacks = (
+            CallbackList(callbacks) if parallel is None else AgreedCallbacks(callbacks, parallel)
+        )
         self.stopping, self.batch_size = stopping, batch_size
         self.epochs, self.max_steps, self.total_steps = epochs, max_steps, total_steps
         self.shuffle, self.seed, self.device = shuffle, seed, device
@@ -300,7 +386,9 @@ class Trainer:
         self.exact = batch_size is None
         self.generator = torch.Generator().manual_seed(seed)
         self.objective = Objective(params, self._evaluate)
-        self.engine = Engine(self, optimizer, stopping, self.callbacks)
+        # the wall clock differs between ranks: max_time is this feed's test, agreed on
+        engine_stopping = stopping if parallel is None else replace(stopping, max_time=None)
+        self.engine = Engine(self, optimizer, engine_stopping, self.callbacks)
         self.iterates = Iterates(params) if self.exact else None
         self.history, self.epoch_history = step_history(), epoch_history()
         # position in the data and running sums; all of it goes into a checkpoint
@@ -329,7 +417,7 @@ class Trainer:
 
     def _penalized(self) -> Tensor:
         X, y = self._batch
-        value = self.loss(self.model(X), y)
+        value = self.loss(self.network(X), y)
         term = self.penalty.l2_term()
         return value if term is None else value + term
 
@@ -348,11 +436,17 @@ class Trainer:
             else:
                 X, y = batch
                 rows = X.shape[0]
-                data = self.loss(self.model(X), y)
+                if self.parallel is None:
+                    data = self.loss(self.model(X), y)
+                    data_loss = data.detach()
+                else:  # this rank's weighted share; the batch's loss summed over ranks
+                    data, rows_sum = self.parallel.weighted_loss(self.loss, self.network(X), y)
+                    rows = self.parallel.rows.total
+                    data_loss = self.parallel.sum(rows_sum) / rows
                 term = self.penalty.l2_term()
                 total_t = data if term is None else data + term
                 total_t.backward()
-                data_loss, total = data.detach(), total_t.detach()
+                total = data_loss if term is None else data_loss + term.detach()
         self._eval = (data_loss, self.clipper(self.params), rows, total)
         return total
 
@@ -363,12 +457,20 @@ class Trainer:
         for X, y in batch:
             X, y = self._to_device(X, y)
             n = X.shape[0]
-            part = self.loss(self.model(X), y) * n
+            if self.parallel is None:
+                part = self.loss(self.model(X), y) * n
+                done = part.detach()
+            else:  # DDP averages the ranks' shares of the chunk's sum
+                X, y = self.parallel.shard(X, y)
+                weighted, done = self.parallel.weighted_loss(self.loss, self.network(X), y)
+                part = weighted * n
             part.backward()
-            loss_sum = part.detach() if loss_sum is None else loss_sum + part.detach()
+            loss_sum = done if loss_sum is None else loss_sum + done
             rows += n
         if loss_sum is None:
             raise ValueError("data has no rows; a full pass read nothing")
+        if self.parallel is not None:
+            loss_sum = self.parallel.sum(loss_sum)
         grads = [p.grad for p in self.params if p.grad is not None]
         if grads:
             torch._foreach_mul_(grads, 1.0 / rows)
@@ -388,13 +490,19 @@ class Trainer:
         rows = 0
         for X, y in self.validation.chunks():
             X, y = self._to_device(X, y)
-            out = self.model(X)
+            if self.parallel is not None:  # each rank its share of each chunk
+                X, y = self.parallel.shard(X, y)
             n = X.shape[0]
+            if n == 0:
+                continue
+            out = self.model(X)
             loss_sum += float(self.loss(out, y)) * n
             if self.metric is not None:
                 metric_sum += float(self.metric[1](out, y)) * n
             rows += n
         self.model.train(was_training)
+        if self.parallel is not None:
+            loss_sum, metric_sum, rows = self.parallel.sums(loss_sum, metric_sum, rows)
         if rows == 0:
             raise ValueError("validation has no rows")
         return loss_sum / rows, (metric_sum / rows if self.metric is not None else math.nan)
@@ -428,6 +536,8 @@ class Trainer:
         else:
             previous = self._batch
             self._batch = self._to_device(*batch)
+            if self.parallel is not None:
+                self._batch = self.parallel.shard(*self._batch)
             self.objective.loss_fn = self._penalized
             if not (
                 isinstance(previous, tuple)
@@ -475,6 +585,16 @@ class Trainer:
             ) from exc
 
     def exhausted(self, loop: Engine) -> Outcome | None:
+        limit = self.stopping.max_time
+        if (
+            self.parallel is not None
+            and limit is not None
+            and self.parallel.any(loop.elapsed() >= limit)
+        ):
+            return Status.MAX_TIME, describe(
+                Status.MAX_TIME, max_time=limit, nit=loop.nit, g=loop.trackers[0].last_g,
+                gradient=loop.gradient_name,
+            )  # fmt: skip
         if self.epochs is not None and self.epoch >= self.epochs:
             return Status.MAX_ITER, describe(Status.MAX_ITER, epochs=self.epochs, nit=loop.nit)
         if self.max_steps is not None and loop.nit >= self.max_steps:
@@ -581,14 +701,18 @@ class Trainer:
     def run(self, state: dict[str, Any] | None) -> FitResult:
         was_training = self.model.training
         self.model.train()
-        with _forked_rng(self.device, _derive(self.seed, 3)):
+        parallel = self.parallel
+        dropout = nullcontext() if parallel is None else sharded_dropout(self.model, parallel.rows)
+        with _forked_rng(self.device, _derive(self.seed, 3)), dropout:
             if state is not None:
                 self.load_state_dict(state)
 
             def resumed() -> Outcome | None:
                 # the callbacks' saved state; then the epoch end the checkpoint came before
                 assert state is not None
-                self.callbacks.load_state_dict(state["callbacks"])
+                # rank 0's own callbacks (progress, checkpoints) are not on the other ranks
+                saved = [s for s in state["callbacks"] if s[0] not in self.skipped_callbacks]
+                self.callbacks.load_state_dict(saved)
                 return self.epoch_end(self.engine) if state["position"]["data_ran_out"] else None
 
             self.engine.run(after_begin=None if state is None else resumed)
