@@ -88,13 +88,9 @@ NOT_ROUTED = "its import site does not go through descend.extras.require yet"
         ("lr_range plot", "viz"),
         ("to_pandas", "pandas"),
         pytest.param("stream", "data", marks=pytest.mark.xfail(strict=True, reason=NOT_ROUTED)),
-        pytest.param(
-            "estimators", "estimators", marks=pytest.mark.xfail(strict=True, reason=NOT_ROUTED)
-        ),
-        pytest.param("tune", "tune", marks=pytest.mark.xfail(strict=True, reason=NOT_ROUTED)),
-        pytest.param(
-            "playground", "playground", marks=pytest.mark.xfail(strict=True, reason=NOT_ROUTED)
-        ),
+        ("estimators", "estimators"),
+        ("tune", "tune"),
+        ("playground", "playground"),
     ],
 )
 def test_a_missing_extra_is_one_line_naming_it(without_extras, feature, extra):

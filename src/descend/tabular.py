@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from descend.extras import require
+
 __all__ = [
     "CLASSIFIERS",
     "MODELS",
@@ -60,9 +62,8 @@ _AS_UTF8 = (
 
 def read_table(path: Path) -> dict[str, np.ndarray]:
     """The columns of a CSV file (or .tsv, .csv.gz) as NumPy arrays, by name."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
+    pa = require("pyarrow", "data", feature="reading a CSV table")
+    pacsv = require("pyarrow.csv", "data", feature="reading a CSV table")
     if path.is_dir():
         raise ValueError(f"cannot read {str(path)!r}: it is a folder; give a CSV file")
     if not path.is_file():
@@ -181,7 +182,9 @@ def train(config: dict[str, Any]) -> TrainedRun:
     ``standardize``. The warnings the fit raised come back as ``notes``, in the words of
     ``descend fit`` (:func:`in_cli_words`).
     """
-    from sklearn.model_selection import train_test_split
+    train_test_split = require(
+        "sklearn.model_selection", "estimators", feature="descend fit"
+    ).train_test_split
 
     data, target, model = Path(config["data"]), config["target"], config["model"]
     validation_split, seed = config["validation_split"], config["seed"]

@@ -18,12 +18,17 @@ Example:
     >>> clf.score(X_test, y_test)
 """
 
-from descend.estimators.base import DescendEstimator
-from descend.estimators.factorization import MatrixFactorization
-from descend.estimators.linear import LinearRegression
-from descend.estimators.logistic import LogisticRegression
-from descend.estimators.mlp import MLPClassifier, MLPRegressor
-from descend.estimators.svm import LinearSVC
+from descend.extras import require
+
+# scikit-learn is checked before the estimators import it: a missing one is one line
+require("sklearn", "estimators", feature="descend.estimators")
+
+from descend.estimators.base import DescendEstimator  # noqa: E402
+from descend.estimators.factorization import MatrixFactorization  # noqa: E402
+from descend.estimators.linear import LinearRegression  # noqa: E402
+from descend.estimators.logistic import LogisticRegression  # noqa: E402
+from descend.estimators.mlp import MLPClassifier, MLPRegressor  # noqa: E402
+from descend.estimators.svm import LinearSVC  # noqa: E402
 
 ESTIMATORS = (
     LinearRegression,

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from descend.extras import require
 from descend.federated.clients import ClientTraining
 from descend.federated.simulation import score_model
 from descend.federated.strategy import STRATEGIES, Strategy
@@ -41,14 +42,11 @@ from descend.train.data import Converter
 from descend.train.losses import get_loss, get_metric
 from descend.validation import check_choice, check_int
 
-try:
-    from flwr.client import NumPyClient
-    from flwr.common import ndarrays_to_parameters
-    from flwr.server import strategy as flower_strategies
-except ImportError as exc:  # pragma: no cover - the message is the point
-    raise ImportError(
-        "descend.federated.flower needs Flower: pip install 'descend[flower]'"
-    ) from exc
+require("flwr", "flower", feature="descend.federated.flower")  # one line if it is missing
+
+from flwr.client import NumPyClient  # noqa: E402
+from flwr.common import ndarrays_to_parameters  # noqa: E402
+from flwr.server import strategy as flower_strategies  # noqa: E402
 
 __all__ = ["FlowerClient", "flower_strategy", "state_arrays", "weighted_metrics"]
 

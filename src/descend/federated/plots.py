@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
+
+from descend.extras import require
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_partition", "plot_rounds"]
 
@@ -35,7 +39,7 @@ def plot_partition(
     if table.ndim != 2 or table.size == 0:
         raise ValueError(f"counts must be a (clients, classes) table, got shape {table.shape}")
     names = classes if classes is not None else list(range(table.shape[1]))
-    fig = Figure(figsize=(max(6.0, 0.3 * table.shape[0] + 2), 4.0), layout="constrained")
+    fig = _figure(figsize=(max(6.0, 0.3 * table.shape[0] + 2), 4.0))
     ax = fig.subplots()
     bottom = np.zeros(table.shape[0])
     palette = [f"C{i % 10}" for i in range(table.shape[1])]
@@ -73,7 +77,7 @@ def plot_rounds(
     """
     if not runs:
         raise ValueError("runs must hold at least one run")
-    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
+    fig = _figure(figsize=(7.0, 4.5))
     ax = fig.subplots()
     for label, run in runs.items():
         history = run.history
@@ -87,6 +91,12 @@ def plot_rounds(
     if title is not None:
         ax.set_title(title)
     return _save(fig, path)
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A figure not tied to any window, matplotlib imported only when a plot is drawn."""
+    figure = require("matplotlib.figure", "viz", feature="descend.federated's plots").Figure
+    return figure(figsize=figsize, layout="constrained")
 
 
 def _save(fig: Figure, path: str | os.PathLike[str] | None) -> Figure:

@@ -32,18 +32,22 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import plotly
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
-from starlette.types import ASGIApp, Receive, Scope, Send
+from descend.extras import require
 
-from descend.playground.datasets import MAX_POINTS, DataSet, dataset_table, make_dataset
-from descend.playground.formula import MAX_FORMULA_LENGTH
-from descend.playground.landscape import MAX_GRID, Landscape, get_landscape, grid, problem_names
-from descend.playground.race import (
+require("fastapi", "playground", feature="descend playground")  # one line if it is missing
+
+import plotly  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import FileResponse, JSONResponse  # noqa: E402
+from fastapi.staticfiles import StaticFiles  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator  # noqa: E402
+from starlette.types import ASGIApp, Receive, Scope, Send  # noqa: E402
+
+from descend.playground.datasets import MAX_POINTS, DataSet, dataset_table, make_dataset  # noqa: E402
+from descend.playground.formula import MAX_FORMULA_LENGTH  # noqa: E402
+from descend.playground.landscape import MAX_GRID, Landscape, get_landscape, grid, problem_names  # noqa: E402
+from descend.playground.race import (  # noqa: E402
     MAX_RACERS,
     MAX_STEPS,
     Racer,
@@ -52,7 +56,7 @@ from descend.playground.race import (
     method_table,
     race,
 )
-from descend.playground.training import (
+from descend.playground.training import (  # noqa: E402
     MAX_EPOCHS,
     ModelSpec,
     Trainer,
@@ -60,7 +64,7 @@ from descend.playground.training import (
     Training,
     train,
 )
-from descend.problems import PROBLEMS
+from descend.problems import PROBLEMS  # noqa: E402
 
 __all__ = ["MAX_BODY", "create_app"]
 

@@ -23,11 +23,16 @@ Example:
     >>> found.best_arguments, found.best_value
 """
 
-from descend.tune.estimator import estimator_parameters, tune_estimator
-from descend.tune.plots import save_plots
-from descend.tune.pruning import PruningCallback
-from descend.tune.space import METHOD_SPACES, SearchSpace, default_space, suggest
-from descend.tune.study import (
+from descend.extras import require
+
+# Optuna is checked before the modules that import it: a missing one is one line
+require("optuna", "tune", feature="descend.tune")
+
+from descend.tune.estimator import estimator_parameters, tune_estimator  # noqa: E402
+from descend.tune.plots import save_plots  # noqa: E402
+from descend.tune.pruning import PruningCallback  # noqa: E402
+from descend.tune.space import METHOD_SPACES, SearchSpace, default_space, suggest  # noqa: E402
+from descend.tune.study import (  # noqa: E402
     PRUNERS,
     SAMPLERS,
     TuneResult,
