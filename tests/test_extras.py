@@ -109,3 +109,21 @@ def test_all_holds_every_extra_and_dev_installs_all():
     assert "descend[all]" in extras["dev"]
     heavy = ("pyarrow", "matplotlib", "pandas", "scikit-learn", "optuna", "fastapi")
     assert not [dep for dep in project["dependencies"] if dep.startswith(heavy)]
+
+
+def test_a_command_without_its_extra_says_which_in_one_line(tmp_path):
+    """descend tune without Optuna: one 'error:' line naming the extra, no traceback."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
+    code = (
+        "import sys; sys.modules['optuna'] = None\n"
+        "from descend.cli.app import main\n"
+        f"sys.argv = ['descend', 'tune', {str(table)!r}, '--target', 'y']\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert lines[0].endswith("pip install 'descend[tune]'")

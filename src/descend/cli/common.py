@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from descend.extras import MissingExtra
+
 try:  # typer >= 0.2x vendors click as typer._click
     from typer._click.exceptions import UsageError
 except ImportError:  # pragma: no cover - older typer depends on click itself
@@ -60,13 +62,14 @@ JsonOpt = Annotated[
 
 
 def user_errors(command: F) -> F:
-    """Turn the library's ValueError/TypeError (bad input) into a one-line usage error."""
+    """Turn the library's ValueError/TypeError (bad input) and a missing extra (one line
+    naming it) into a one-line usage error."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, MissingExtra) as exc:
             raise UsageError(str(exc)) from exc
 
     return wrapper  # type: ignore[return-value]

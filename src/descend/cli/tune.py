@@ -97,8 +97,9 @@ def tune_command(
 ) -> None:
     """Tune a model's optimizer on a CSV table (Optuna; every trial a descend.fit); every
     trial and a rerun of the best one are recorded in the runs database."""
-    import optuna
+    from descend.extras import require
 
+    optuna = require("optuna", "tune", feature="descend tune")
     from descend.tune import default_space, save_plots, tune_fit
 
     table = read_for_module(data, target, model, validation_split, seed, "--validation-split")
