@@ -164,3 +164,13 @@ def test_lr_range_result_shows_the_rates_it_found():
     assert rows["suggested lr"] == [f"{res.suggested_lr:.6g}"]
     assert rows["lowest loss at"] == [f"{res.min_loss_lr:.6g}"]
     assert rows["steps"] == [str(len(res.lrs))]
+
+
+def test_a_diagnosis_alone_is_a_one_row_table_with_its_strings_escaped():
+    from descend.monitors import Diagnosis, Severity
+
+    found = Diagnosis("plateau", Severity.WARNING, 12, HOSTILE, suggestion="raise lr")
+    page = Page(found._repr_html_())
+    assert "script" not in page.tags
+    (table,) = page.tables
+    assert table[1] == ["warning", "plateau", "12", HOSTILE, "raise lr"]

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import IO, Any
 
+from descend.notebook import diagnoses_table
+
 
 class Severity(str, Enum):
     """How much a finding matters.
@@ -59,6 +61,10 @@ class Diagnosis:
     evidence: dict[str, float] = field(default_factory=dict)
     suggestion: str = ""
     suggested: dict[str, float] = field(default_factory=dict)
+
+    def _repr_html_(self) -> str:
+        """A one-row table in a notebook (severity, kind, step, what was seen, fix)."""
+        return diagnoses_table([self])
 
     def __str__(self) -> str:
         lines = [f"[{self.severity}] {self.kind} (step {self.step}): {self.message}"]
