@@ -15,6 +15,7 @@ from descend.methods import get_method
 from descend.multistart import multistart
 from descend.result import OptimizeResult
 from descend.scipy_form import bind_args, scipy_callbacks, translate
+from descend.validation import check_device, check_int
 
 
 def minimize(
@@ -125,6 +126,11 @@ def minimize(
         >>> res = descend.minimize(lambda x, a: ((x - a) ** 2).sum(), [0.0], "BFGS", args=(3.0,))
         >>> res["x"], res["success"]  # (array([3.]), True)
     """
+    _check_real(x0)
+    if restarts is not None:
+        restarts = check_int("restarts", restarts, low=1)
+        if device is not None:
+            check_device(device)
     call = translate(
         method,
         tol,
@@ -166,6 +172,10 @@ def minimize(
         )  # fmt: skip
         best = runs.best
         best.message = f"best of {restarts} restarts: {best.message}"
+        if x0 is not None:  # the rows are flat; x (and its gradient) come back as x0 was
+            best.x = best.x.reshape(np.shape(x0))
+            if best.jac is not None and np.size(best.jac) == np.size(best.x):
+                best.jac = best.jac.reshape(np.shape(x0))
         return best
     return run_function(
         fun, x0, call, jac=jac, callback=callback, monitors=monitors, record=record,
@@ -179,6 +189,19 @@ KEYWORDS = tuple(
     for name, p in inspect.signature(minimize).parameters.items()
     if p.kind is inspect.Parameter.KEYWORD_ONLY
 )
+
+
+def _check_real(x0: Any) -> None:
+    """Refuse a complex x0: its imaginary part would be dropped without a word."""
+    try:
+        complex_ = x0.is_complex() if isinstance(x0, Tensor) else np.iscomplexobj(x0)
+    except (TypeError, ValueError):  # not numbers at all: run_function says so
+        complex_ = False
+    if complex_:
+        raise ValueError(
+            "x0 is complex; minimize works on real x: minimize over the real and imaginary "
+            "parts as one real vector (torch.view_as_real, or numpy's .real and .imag)"
+        )
 
 
 def _size(x0: Any) -> int:

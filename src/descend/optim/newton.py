@@ -225,6 +225,12 @@ class Newton(LineSearchOptimizer):
         super().__init__(params, defaults)
         if mode == "exact":
             check_dense_hessian_memory(self._flat.numel, self._flat.dtype, hessian_memory_mb)
+            if self._flat.dtype in (torch.float16, torch.bfloat16):
+                raise ValueError(
+                    f"newton factors the Hessian by Cholesky, which torch has no "
+                    f"{self._flat.dtype} kernel for; give the parameters (minimize's x0) as "
+                    "float32 or float64, or use mode='cg' (newton-cg)"
+                )
         self._closure: Callable[[], Tensor] | None = None
 
     @torch.no_grad()
