@@ -67,6 +67,7 @@ class ClientTraining:
         result = fit(
             client, self._loss(client, anchor), (self.X[rows], self.y[rows]),
             seed=derive(self.seed, 2, round_, k), progress=False, monitors=None,
+            distributed=False,  # a client trains alone, even inside the clients' group
             **self.fit_options,
         )  # fmt: skip
         return k, client.state_dict(), int(rows.numel()), float(result.fun)
