@@ -345,6 +345,9 @@ class DescendEstimator(BaseEstimator):
                 device=device,
                 progress=bool(self.verbose),
                 stopping=rules.stopping,
+                # the estimator shards by its own distributed= (ShardedModule), never by
+                # fit's detection of a process group
+                distributed=False,
             )
         finally:
             module.to("cpu")

@@ -171,7 +171,7 @@ def tune_fit(
         arguments = {**fit_options, **space.arguments(values)}
         return fit(
             net, loss, data, validation=validation, metric=metric, epochs=epochs,
-            seed=trial_seed, callbacks=callbacks, **arguments,
+            seed=trial_seed, callbacks=callbacks, distributed=False, **arguments,
         )  # fmt: skip
 
     study = {"trials": trials, "timeout": timeout, "sampler": sampler, "pruner": pruner,
