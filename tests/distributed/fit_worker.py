@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 
 import torch
 from torch import nn
@@ -33,9 +34,7 @@ def data() -> tuple[torch.Tensor, torch.Tensor]:
 
 def model() -> nn.Module:
     torch.manual_seed(1)
-    return nn.Sequential(
-        nn.Linear(5, 16), nn.Tanh(), nn.Dropout(0.3), nn.Linear(16, 1)
-    ).double()
+    return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Dropout(0.3), nn.Linear(16, 1)).double()
 
 
 def train(name: str, distributed: bool | None, **extra: object) -> descend.train.FitResult:
@@ -61,9 +60,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("scenarios", nargs="+")
+    parser.add_argument("--checkpoint", help="save every 3 steps here")
+    parser.add_argument("--resume", action="store_true", help="resume from --checkpoint")
+    parser.add_argument("--kill-at", type=int, help="rank 1 SIGKILLs itself after this step")
     args = parser.parse_args()
+    extra: dict[str, object] = {}
+    if args.checkpoint:
+        extra["checkpoint"] = descend.callbacks.Checkpoint(args.checkpoint, every_steps=3)
+        extra["resume"] = args.resume
+    if args.kill_at and int(os.environ["RANK"]) == 1:
+        extra["callbacks"] = [
+            lambda result: result.nit == args.kill_at and os.kill(os.getpid(), signal.SIGKILL)
+        ]
     for name in args.scenarios:
-        result = train(name, None)
+        result = train(name, None, **extra)
         if int(os.environ["RANK"]) == 0:
             torch.save(
                 {

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,10 +38,20 @@ def torchrun(out: Path, *launcher: str, scenarios: tuple[str, ...]) -> subproces
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_ENV}
     env["OMP_NUM_THREADS"] = "1"
     return subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", *launcher,
-         str(HERE / "fit_worker.py"), str(out), *scenarios],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            *launcher,
+            str(HERE / "fit_worker.py"),
+            str(out),
+            *scenarios,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finished(*procs: subprocess.Popen) -> None:
@@ -56,9 +67,9 @@ def finished(*procs: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def two_processes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("two_processes")
-    launcher = ["--nproc-per-node", "2", "--master-addr", "127.0.0.1"]
-    finished(torchrun(out, *launcher, "--master-port", str(free_port()),
-                      scenarios=("momentum", "adam")))  # fmt: skip
+    # --standalone: a rendezvous on a free local port torchrun picks itself
+    launcher = ["--standalone", "--nproc-per-node", "2"]
+    finished(torchrun(out, *launcher, scenarios=("momentum", "adam")))
     return out
 
 
@@ -83,10 +94,22 @@ def test_two_nodes_on_loopback_equal_two_processes_of_one_launcher(
 ) -> None:
     port = str(free_port())
     nodes = [
-        torchrun(tmp_path, "--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
-                 "--master-addr", "127.0.0.1", "--master-port", port, scenarios=("adam",))
+        torchrun(
+            tmp_path,
+            "--nnodes",
+            "2",
+            "--node-rank",
+            str(rank),
+            "--nproc-per-node",
+            "1",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            port,
+            scenarios=("adam",),
+        )
         for rank in (0, 1)
-    ]  # fmt: skip
+    ]
     finished(*nodes)
     two_nodes = torch.load(tmp_path / "adam.pt")
     one_node = torch.load(two_processes / "adam.pt")
@@ -120,3 +143,38 @@ def test_distributed_true_without_a_process_group_says_how_to_start_one(
     X, y = fit_worker.data()
     with pytest.raises(ValueError, match="torchrun"):
         descend.fit(fit_worker.model(), "mse", (X, y), distributed=True, progress=False)
+
+
+def test_sigkill_of_one_rank_stops_the_run_and_resume_ends_bit_identical(
+    two_processes: Path, tmp_path: Path
+) -> None:
+    """Rank 1 dies mid-epoch 2 (step 17 of 11 per epoch; rank 0 saved at step 15): the
+    launcher stops rank 0 and names the rank that failed, well within 60 s; resuming on 2
+    processes ends bit-identical to the uninterrupted run."""
+
+    checkpoint = str(tmp_path / "run.pt")
+    launcher = ["--standalone", "--nproc-per-node", "2"]
+    started = time.monotonic()
+    killed = torchrun(
+        tmp_path,
+        *launcher,
+        scenarios=("adam", "--checkpoint", checkpoint, "--kill-at", "17"),
+    )
+    output, _ = killed.communicate(timeout=TIMEOUT)
+    assert time.monotonic() - started < 60
+    assert killed.returncode != 0
+    assert "SIGKILL" in output and "rank      : 1" in output
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["position"]["epoch"] == 1 and saved["position"]["batch_index"] > 0
+
+    finished(
+        torchrun(
+            tmp_path,
+            *launcher,
+            scenarios=("adam", "--checkpoint", checkpoint, "--resume"),
+        )
+    )
+    resumed = torch.load(tmp_path / "adam.pt")
+    uninterrupted = torch.load(two_processes / "adam.pt")
+    assert torch.equal(flat(resumed["params"]), flat(uninterrupted["params"]))
+    assert resumed["loss"] == uninterrupted["loss"]

@@ -21,6 +21,7 @@ all-reduce, the same bits on every rank, so every test that reads it decides ali
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -31,6 +32,11 @@ from descend.distributed.sharded_dropout import RowSlice
 
 #: the variables torchrun (torch.distributed.run) sets in each process it starts
 LAUNCHER_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+#: how long a rank waits in one collective for the others before it fails with an error
+#: naming the timeout (a dead or hung rank), in a group this module creates; torch's own
+#: default is 30 minutes
+COLLECTIVE_TIMEOUT = timedelta(seconds=60)
 
 
 def launched() -> bool:
@@ -71,7 +77,9 @@ class DataParallel:
                     "(or `descend fit --nproc N`), or call torch.distributed."
                     "init_process_group(backend, rank=..., world_size=...) first"
                 )
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            dist.init_process_group(
+                "nccl" if device.type == "cuda" else "gloo", timeout=COLLECTIVE_TIMEOUT
+            )
             self.owns_group = True
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.device = device
