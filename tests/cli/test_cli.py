@@ -366,3 +366,18 @@ def test_a_converged_run_with_an_error_diagnosis_gets_no_tick() -> None:
     assert _status(res).plain == "gtol ✓"
     res.diagnoses = [Diagnosis("divergence", Severity.ERROR, 3, "f blew up", {}, "lower lr")]
     assert _status(res).plain == "gtol ! divergence" and "✓" not in _status(res).plain
+
+
+def test_a_saved_path_stays_on_one_line_in_a_narrow_terminal(tmp_path: Path) -> None:
+    """Tables fit the width; a line naming a file is never folded, so it can be copied."""
+    target = tmp_path / ("a-rather-long-folder-name-" * 3) / "race.svg"
+    target.parent.mkdir()
+    result = runner.invoke(
+        app,
+        ["compare", "quadratic-3d", "--methods", "gd", "--max-iter", "5", "--plot", str(target)],
+        env={"COLUMNS": "40"},
+    )
+    assert result.exit_code == 0, result.output
+    assert f"saved the race plot to {target}" in result.stdout
+    assert any(line.startswith("recorded as run") and "runs.sqlite" in line
+               for line in result.stdout.splitlines())  # fmt: skip

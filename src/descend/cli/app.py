@@ -411,7 +411,7 @@ def compare_command(
         from descend.viz import plot_race
 
         plot_race(problem, results, plot)
-        console.print(f"saved the race plot to {plot}{replaced(plot_existed)}")
+        console.print(f"saved the race plot to {plot}{replaced(plot_existed)}", soft_wrap=True)
     recorder.announce(console)
 
 

@@ -77,7 +77,9 @@ class CliRecorder:
         else:
             what = f"runs {self.ids[0]}-{self.ids[-1]}"
             hint = f"descend runs compare {' '.join(map(str, self.ids))}"
-        console.print(f"recorded as {what} in {self.path} (see: {hint})", style="dim")
+        console.print(
+            f"recorded as {what} in {self.path} (see: {hint})", style="dim", soft_wrap=True
+        )
 
 
 def new_group(prefix: str) -> str:

@@ -301,7 +301,7 @@ def compare_command(
         )
     if plot is not None:
         _plot_runs(runs, plot)
-        console.print(f"saved the plot to {plot}{replaced(plot_existed)}")
+        console.print(f"saved the plot to {plot}{replaced(plot_existed)}", soft_wrap=True)
 
 
 def _setting(flat: dict[str, Any], key: str) -> str:

@@ -162,7 +162,7 @@ def tune_command(
     console.print(f"best: {shown}")
     if plots is not None:
         written = save_plots(found.study, plots)
-        console.print(f"saved {', '.join(p.name for p in written)} in {plots}")
+        console.print(f"saved {', '.join(p.name for p in written)} in {plots}", soft_wrap=True)
     if storage is not None:
         console.print(f"the study {study_name!r} is in {storage}; run again to continue it")
     recorder.announce(console)
