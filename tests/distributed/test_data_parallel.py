@@ -6,6 +6,7 @@ rendezvous on loopback, end where one launcher of two processes does."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +38,7 @@ def free_port() -> int:
 def torchrun(out: Path, *launcher: str, scenarios: tuple[str, ...]) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_ENV}
     env["OMP_NUM_THREADS"] = "1"
+    env["GLOO_SOCKET_IFNAME"] = "lo"  # loopback: the hostname may resolve elsewhere
     return subprocess.Popen(
         [
             sys.executable,
@@ -48,6 +50,7 @@ def torchrun(out: Path, *launcher: str, scenarios: tuple[str, ...]) -> subproces
             *scenarios,
         ],
         env=env,
+        start_new_session=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -58,8 +61,8 @@ def finished(*procs: subprocess.Popen) -> None:
     for proc in procs:
         try:
             output, _ = proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        except subprocess.TimeoutExpired:  # the launcher and its workers, all of them
+            os.killpg(proc.pid, signal.SIGKILL)
             output, _ = proc.communicate()
         assert proc.returncode == 0, output[-3000:]
 
@@ -160,7 +163,11 @@ def test_sigkill_of_one_rank_stops_the_run_and_resume_ends_bit_identical(
         *launcher,
         scenarios=("adam", "--checkpoint", checkpoint, "--kill-at", "17"),
     )
-    output, _ = killed.communicate(timeout=TIMEOUT)
+    try:
+        output, _ = killed.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(killed.pid, signal.SIGKILL)
+        raise
     assert time.monotonic() - started < 60
     assert killed.returncode != 0
     assert "SIGKILL" in output and "rank      : 1" in output

@@ -20,6 +20,7 @@ all-reduce, the same bits on every rank, so every test that reads it decides ali
 
 from __future__ import annotations
 
+import atexit
 import os
 from datetime import timedelta
 from typing import Any
@@ -62,14 +63,11 @@ class DataParallel:
         rank, world: this process's rank and the number of processes.
         rows: the rows of the current global batch this rank holds (read by the dropout
             rule, :mod:`descend.distributed.sharded_dropout`).
-        owns_group: the group was initialized here from torchrun's environment (and is
-            destroyed by :meth:`close`).
     """
 
     def __init__(self, device: torch.device) -> None:
         if not dist.is_available():
             raise ValueError("distributed=True needs a torch build with torch.distributed")
-        self.owns_group = False
         if not dist.is_initialized():
             if not launched():
                 raise ValueError(
@@ -77,10 +75,12 @@ class DataParallel:
                     "(or `descend fit --nproc N`), or call torch.distributed."
                     "init_process_group(backend, rank=..., world_size=...) first"
                 )
+            # kept for the process's later fits: a group destroyed and created again on
+            # torchrun's store meets the first group's stale keys there and can hang
             dist.init_process_group(
                 "nccl" if device.type == "cuda" else "gloo", timeout=COLLECTIVE_TIMEOUT
             )
-            self.owns_group = True
+            atexit.register(dist.destroy_process_group)
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.device = device
         self.rows = RowSlice()
@@ -133,9 +133,3 @@ class DataParallel:
     def _comm_device(self) -> torch.device:
         # nccl moves CUDA tensors only; gloo moves CPU tensors
         return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
-
-    def close(self) -> None:
-        """Destroy the process group if this run created it."""
-        if self.owns_group and dist.is_initialized():
-            dist.destroy_process_group()
-            self.owns_group = False

@@ -181,18 +181,14 @@ def fit(
     device = check_device(device) if device is not None else params[0].device
     model.to(device)
     parallel = DataParallel(device) if wanted(distributed) else None
-    try:
-        return _fit(
-            model, params, loss, data, parallel, state, seed, size, epochs, max_steps,
-            stopping, device, optimizer=optimizer, lr=lr, shuffle=shuffle, schedule=schedule,
-            clip_grad_norm=clip_grad_norm, clip_grad_value=clip_grad_value, l1=l1, l2=l2,
-            validation=validation, metric=metric, early_stopping=early_stopping,
-            callbacks=callbacks, monitors=monitors, checkpoint=checkpoint,
-            progress=progress, init=init, options=options,
-        )  # fmt: skip
-    finally:
-        if parallel is not None:
-            parallel.close()
+    return _fit(
+        model, params, loss, data, parallel, state, seed, size, epochs, max_steps,
+        stopping, device, optimizer=optimizer, lr=lr, shuffle=shuffle, schedule=schedule,
+        clip_grad_norm=clip_grad_norm, clip_grad_value=clip_grad_value, l1=l1, l2=l2,
+        validation=validation, metric=metric, early_stopping=early_stopping,
+        callbacks=callbacks, monitors=monitors, checkpoint=checkpoint,
+        progress=progress, init=init, options=options,
+    )  # fmt: skip
 
 
 def _fit(
