@@ -181,49 +181,6 @@ def fit(
     device = check_device(device) if device is not None else params[0].device
     model.to(device)
     parallel = DataParallel(device) if wanted(distributed) else None
-    return _fit(
-        model, params, loss, data, parallel, state, seed, size, epochs, max_steps,
-        stopping, device, optimizer=optimizer, lr=lr, shuffle=shuffle, schedule=schedule,
-        clip_grad_norm=clip_grad_norm, clip_grad_value=clip_grad_value, l1=l1, l2=l2,
-        validation=validation, metric=metric, early_stopping=early_stopping,
-        callbacks=callbacks, monitors=monitors, checkpoint=checkpoint,
-        progress=progress, init=init, options=options,
-    )  # fmt: skip
-
-
-def _fit(
-    model: nn.Module,
-    params: list[Tensor],
-    loss: Any,
-    data: Any,
-    parallel: DataParallel | None,
-    state: dict[str, Any] | None,
-    seed: int,
-    size: int | None,
-    epochs: int | None,
-    max_steps: int | None,
-    stopping: StoppingCriteria | None,
-    device: torch.device,
-    *,
-    optimizer: Any,
-    lr: float | None,
-    shuffle: bool,
-    schedule: Any,
-    clip_grad_norm: float | None,
-    clip_grad_value: float | None,
-    l1: float,
-    l2: float,
-    validation: Any,
-    metric: Any,
-    early_stopping: Any,
-    callbacks: Any,
-    monitors: Any,
-    checkpoint: Any,
-    progress: bool,
-    init: str | None,
-    options: dict[str, Any],
-) -> FitResult:
-    """``fit`` once its arguments are checked and its process group is set up."""
     if init is not None:
         from descend.init import initialize
 
