@@ -42,6 +42,7 @@ from descend.objective import Objective
 from descend.optim.capabilities import capabilities
 from descend.optim.proximal import ProximalL1, proximal_gradient_mapping
 from descend.result import Status
+from descend.train.bounds import ParameterBounds
 from descend.train.checkpoint import FORMAT, check_compatible, load_checkpoint
 from descend.train.data import Converter, DataSource, FullPass, InMemory, as_source
 from descend.train.losses import Loss, get_loss, get_metric
@@ -74,6 +75,7 @@ def fit(
     clip_grad_value: float | None = None,
     l1: float = 0.0,
     l2: float = 0.0,
+    bounds: Any = None,
     validation: Any = None,
     metric: str | Callable[[Tensor, Tensor], Tensor] | None = None,
     early_stopping: Any = None,
@@ -120,6 +122,10 @@ def fit(
         clip_grad_norm: rescale the gradient to this global 2-norm at most, > 0.
         clip_grad_value: clamp each gradient entry to ``[-v, v]``, > 0.
         l1: L1 strength >= 0 (by proximal step: exact zeros); ``l2``: L2 strength >= 0.
+        bounds: keep parameters in a set by projecting them after every step (projected
+            gradient descent; the starting weights are projected first): one set for every
+            trainable tensor (``"nonnegative"``, ``"simplex"``, ``descend.constraints.Box(0,
+            1)``) or a dict from parameter names to sets. First-order methods only.
         validation: held-out data (any form ``data`` takes) or a fraction in (0, 1) of
             in-memory ``data`` to hold out at random; evaluated after every epoch.
         metric: also report ``val_<metric>`` (``accuracy``, ``mse``, ``mae`` or a callable).
@@ -220,6 +226,15 @@ def fit(
             "descend.distributed.objective (or an estimator's distributed=True), or a "
             "first-order method (adam, momentum, gd) with distributed=True"
         )
+    constrained = ParameterBounds(model, bounds)
+    if constrained and capabilities(opt).needs_fixed_batch:
+        raise ValueError(
+            f"bounds= projects the parameters after each step, which would break "
+            f"{method!r}'s line search or curvature pairs; use a first-order method (adam, "
+            "momentum, gd) with bounds, or minimize(..., 'lbfgs', bounds=...) on a function"
+        )
+    if constrained:
+        constrained.project_()  # training starts from feasible weights
     penalty = Penalty(model, l2)
     if check_non_negative("l1", l1) > 0 and penalty.weights:
         opt = ProximalL1(opt, l1=l1, params=penalty.weights)
@@ -264,6 +279,7 @@ def fit(
         seed=seed,
         device=device,
         parallel=parallel,
+        bounds=constrained,
     )
     trainer.skipped_callbacks = [type(cb).__name__ for cb in every_callback if cb not in mine]
     trainer.callbacks.bind(
@@ -319,8 +335,11 @@ class Trainer:
         seed: int,
         device: torch.device,
         parallel: DataParallel | None = None,
+        bounds: ParameterBounds | None = None,
     ) -> None:
         self.model, self.params, self.loss = model, params, loss
+        #: sets the parameters are projected onto after every step (projected descent)
+        self.bounds = bounds if bounds else None
         # a data-parallel run trains through DDP, on this rank's rows of each batch
         self.parallel = parallel
         self.network = model if parallel is None else parallel.wrap(model)
@@ -565,6 +584,8 @@ class Trainer:
                     [p.detach().clone() for p in g["params"]] for g in optimizer.param_groups
                 ]
         optimizer.step(self.objective)
+        if self.bounds is not None:
+            self.bounds.project_()
         if previous is not None:
             self._mapping = host(proximal_gradient_mapping(optimizer, previous))[0]
 
