@@ -178,7 +178,11 @@ def test_user_errors_are_one_line(tables, tmp_path):
         invoke("fit", classes, "--target", "label", "--save", tmp_path / "no" / "m.pt"),
         "does not exist",
     )
-    assert_user_error(invoke("predict", classes, values), "not a model saved by")
+    assert_user_error(invoke("predict", classes, values), "not a descend model file", "MODEL.pt")
+    assert_user_error(invoke("predict", tmp_path, values), "it is a folder")
+    assert_user_error(
+        invoke("fit", classes, "--target", "label", "--save", tmp_path), "is a folder"
+    )
     model = tmp_path / "m.pt"
     assert (
         invoke("fit", values, "--target", "value", "--model", "linear", "--save", model).exit_code
@@ -236,3 +240,14 @@ def test_a_fit_run_is_recorded_and_reruns_bit_for_bit(tables, tmp_path):
     assert "identical" in again.stdout
     skipped = invoke("fit", tables[0], "--target", "label", "--no-record", "--db", db)
     assert skipped.exit_code == 0 and "recorded" not in skipped.stdout
+
+
+def test_replacing_a_saved_model_is_said(tables, tmp_path):
+    _, values = tables
+    model = tmp_path / "m.pt"
+    args = ("fit", values, "--target", "value", "--model", "linear", "--epochs", "2",
+            "--no-record", "--save", model)  # fmt: skip
+    first, second = invoke(*args), invoke(*args)
+    assert first.exit_code == 0 and second.exit_code == 0, second.output
+    assert f"saved the model to {model}\n" in first.stdout
+    assert f"saved the model to {model} (replacing the file that was there)" in second.stdout

@@ -15,7 +15,6 @@ Example:
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,10 +26,13 @@ from rich.table import Table
 from descend.cli.common import (
     DbOpt,
     NoRecordOpt,
+    check_output_path,
     check_plot_path,
     print_diagnoses,
+    replaced,
     stdout_console,
     user_errors,
+    write_output,
 )
 from descend.cli.recording import CliRecorder
 from descend.tabular import (
@@ -41,6 +43,9 @@ from descend.tabular import (
     read_table,
     train,
 )
+
+#: the first bytes of a zip archive, as torch.save writes a model file
+ZIP_SIGNATURE = b"PK\x03\x04"
 
 
 def register(app: typer.Typer) -> None:
@@ -124,10 +129,8 @@ def fit_command(
         raise ValueError(f"unknown --model {model!r}; valid: {', '.join(MODELS)}")
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"--validation-split must be in [0, 1), got {validation_split:g}")
-    if plot is not None:
-        check_plot_path(plot)
-    if save is not None:
-        _check_folder(save, "--save")
+    plot_existed = check_plot_path(plot) if plot is not None else False
+    save_existed = check_output_path(save, "--save") if save is not None else False
     recorder = CliRecorder(db, enabled=not no_record)  # a broken database stops us here
     config = {
         "data": str(data),
@@ -182,10 +185,10 @@ def fit_command(
             validation_loss_curve=list(estimator.validation_loss_curve_ or []),
             scaling=scaling.state(),
         )
-        console.print(f"saved the model to {save}")
+        console.print(f"saved the model to {save}{replaced(save_existed)}", soft_wrap=True)
     if plot is not None:
         plot_curves(estimator, plot, f"{MODELS[model]} on {data.name}")
-        console.print(f"saved the loss curves to {plot}")
+        console.print(f"saved the loss curves to {plot}{replaced(plot_existed)}", soft_wrap=True)
     recorder.announce(console)
 
 
@@ -248,14 +251,6 @@ def plot_curves(estimator: Any, path: Path, title: str) -> None:
     figure.savefig(path)
 
 
-def _check_folder(path: Path, option: str) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValueError(f"{option} {str(path)!r}: the folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"{option} {str(path)!r}: the folder {str(folder)!r} is not writable")
-
-
 # ---------------------------------------------------------------------------------------
 # descend predict
 
@@ -281,7 +276,7 @@ def predict_command(
     _require_estimators("predict")
     estimator, extra = _load(model_path)
     if output is not None:
-        _check_folder(output, "--output")
+        output_existed = check_output_path(output, "--output")
     columns = read_table(data)
     X = feature_matrix(columns, list(extra["features"]), data)
     scaling = Scaling.from_state(extra.get("scaling"), X.shape[1])
@@ -293,19 +288,30 @@ def predict_command(
     if output is None:
         sys.stdout.write(text)
     else:
-        Path(output).write_text(text)
-        stdout_console().print(f"wrote {len(predictions)} predictions to {output}")
+        write_output(output, text, "--output")
+        stdout_console().print(
+            f"wrote {len(predictions)} predictions to {output}{replaced(output_existed)}",
+            soft_wrap=True,
+        )
 
 
 def _load(path: Path) -> tuple[Any, dict[str, Any]]:
     from descend.estimators.persist import load
 
+    if path.is_dir():
+        raise ValueError(f"cannot read {str(path)!r}: it is a folder; give a model file (.pt)")
     if not path.is_file():
         raise ValueError(f"cannot read {str(path)!r}: no such file")
+    with path.open("rb") as head:
+        if head.read(4) != ZIP_SIGNATURE:  # torch.save writes a zip archive
+            raise ValueError(
+                f"{str(path)!r} is not a descend model file (a model saved by "
+                "'descend fit --save' is a torch zip archive); give MODEL.pt first, then DATA.csv"
+            )
     try:
         estimator, extra = load(path)
     except Exception as exc:  # any failure to parse an untrusted file means "not a model"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"{str(path)!r} is not a model saved by 'descend fit' ({first})") from None
     if "features" not in extra or "target" not in extra:
         raise ValueError(f"{str(path)!r} was not saved by 'descend fit' (no feature names)")
