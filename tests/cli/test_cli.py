@@ -381,3 +381,29 @@ def test_a_saved_path_stays_on_one_line_in_a_narrow_terminal(tmp_path: Path) -> 
     assert f"saved the race plot to {target}" in result.stdout
     assert any(line.startswith("recorded as run") and "runs.sqlite" in line
                for line in result.stdout.splitlines())  # fmt: skip
+
+
+def test_a_short_flag_means_one_thing_in_every_command() -> None:
+    """-m is the method (minimize's --method, fit's/tune's/federated's --optimizer), -o
+    minimize's --option only, -t the target column: never a model or an output file."""
+    import click
+    import typer
+
+    meanings = {
+        "-m": {"--method", "--optimizer"}, "-o": {"--option"}, "-t": {"--target"},
+        "-n": {"--limit"}, "-f": {"--format"}, "-y": {"--yes"}, "-h": {"--help"},
+    }  # fmt: skip
+    seen: dict[str, set[str]] = {}
+
+    def walk(command: click.Command) -> None:
+        for param in command.params:
+            longs = {o for o in param.opts if o.startswith("--")}
+            for short in (o for o in param.opts if len(o) == 2 and o.startswith("-")):
+                seen.setdefault(short, set()).update(longs)
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(typer.main.get_command(app))
+    assert seen, "no command was found"
+    for short, longs in seen.items():
+        assert short in meanings and longs <= meanings[short], (short, longs)

@@ -38,7 +38,7 @@ def federated_command(
     ],
     target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
     model: Annotated[
-        str, typer.Option("--model", "-m", help=f"The model: {', '.join(MODULES)}.")
+        str, typer.Option("--model", help=f"The model: {', '.join(MODULES)}.")
     ] = "mlp-classifier",
     clients: Annotated[int, typer.Option("--clients", help="Clients sharing the rows.")] = 10,
     partition: Annotated[
@@ -67,7 +67,7 @@ def federated_command(
         str, typer.Option("--batch-size", help="Each client's batch size: an integer or full.")
     ] = "32",
     optimizer: Annotated[
-        str, typer.Option("--optimizer", "-o", help="The clients' method.")
+        str, typer.Option("--optimizer", "-m", help="The clients' method.")
     ] = "momentum",
     lr: Annotated[
         float | None,

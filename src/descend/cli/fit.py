@@ -66,15 +66,13 @@ def fit_command(
     target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
     model: Annotated[
         str,
-        typer.Option(
-            "--model", "-m", help=f"The estimator: {', '.join(MODELS)}.", show_default=True
-        ),
+        typer.Option("--model", help=f"The estimator: {', '.join(MODELS)}.", show_default=True),
     ] = "logistic",
     optimizer: Annotated[
         str,
         typer.Option(
             "--optimizer",
-            "-o",
+            "-m",
             help="A method (see 'descend methods'), or auto: the model's own default.",
         ),
     ] = "auto",

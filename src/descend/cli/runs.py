@@ -383,9 +383,7 @@ def export_command(
     ] = "json",
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output", "-o", help="Write here instead of standard output.", show_default=False
-        ),
+        typer.Option("--output", help="Write here instead of standard output.", show_default=False),
     ] = None,
     table_name: Annotated[
         str,

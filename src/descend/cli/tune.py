@@ -38,12 +38,12 @@ def tune_command(
     ],
     target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
     model: Annotated[
-        str, typer.Option("--model", "-m", help=f"The model: {', '.join(MODULES)}.")
+        str, typer.Option("--model", help=f"The model: {', '.join(MODULES)}.")
     ] = "logistic",
     optimizer: Annotated[
         str,
         typer.Option(
-            "--optimizer", "-o", help="Methods to choose among, comma-separated (adam,momentum)."
+            "--optimizer", "-m", help="Methods to choose among, comma-separated (adam,momentum)."
         ),
     ] = "adam",
     trials: Annotated[
@@ -114,6 +114,7 @@ def tune_command(
     def on_run(trial: int, arguments: dict[str, Any], result: Any) -> None:
         recorder.record("tune", {**config, "trial": trial, "arguments": arguments}, result,
                         label=f"trial {trial}", group=group)  # fmt: skip
+
     if plots is not None:
         try:
             plots.mkdir(parents=True, exist_ok=True)
