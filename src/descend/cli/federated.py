@@ -21,9 +21,17 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from descend.cli.common import DbOpt, NoRecordOpt, number, stdout_console, user_errors
+from descend.cli.common import (
+    DbOpt,
+    NoRecordOpt,
+    check_output_path,
+    number,
+    replaced,
+    stdout_console,
+    user_errors,
+)
 from descend.cli.recording import CliRecorder
-from descend.cli.table_models import MODULES, build_module, read_for_module
+from descend.cli.table_models import MODULES, build_module, module_state, read_for_module
 
 
 def register(app: typer.Typer) -> None:
@@ -103,6 +111,14 @@ def federated_command(
             help="Continue from --checkpoint if it exists; ends as a run never stopped.",
         ),
     ] = False,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            "--save",
+            help="Save the global model here (.pt); 'descend predict' reads it.",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOpt = None,
     no_record: NoRecordOpt = False,
 ) -> None:
@@ -113,6 +129,7 @@ def federated_command(
         raise ValueError("--resume continues from --checkpoint FILE; give --checkpoint")
     if checkpoint is not None and checkpoint.is_dir():
         raise ValueError(f"--checkpoint {str(checkpoint)!r} is a folder; give a file")
+    save_existed = check_output_path(save, "--save") if save is not None else False
     table = read_for_module(data, target, model, test_split, seed, "--test-split")
     recorder = CliRecorder(db, enabled=not no_record)  # a broken database stops us here
     size: int | str = batch_size.strip().lower()
@@ -160,6 +177,11 @@ def federated_command(
         "lr": lr, "hidden": hidden, "test_split": test_split, "seed": seed,
     }  # fmt: skip
     recorder.record("federated", config, res, label=res.strategy.name, seed=seed)
+    if save is not None:
+        import torch
+
+        torch.save(module_state(model, table, hidden, res.model, target), save)
+        console.print(f"saved the global model to {save}{replaced(save_existed)}", soft_wrap=True)
     recorder.announce(console)
 
 

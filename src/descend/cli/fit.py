@@ -256,7 +256,10 @@ def plot_curves(estimator: Any, path: Path, title: str) -> None:
 @user_errors
 def predict_command(
     model_path: Annotated[
-        Path, typer.Argument(metavar="MODEL.pt", help="A model saved by 'descend fit --save'.")
+        Path,
+        typer.Argument(
+            metavar="MODEL.pt", help="A model saved by 'descend fit --save' (or federated's)."
+        ),
     ],
     data: Annotated[
         Path, typer.Argument(metavar="DATA.csv", help="A CSV table with the model's features.")
@@ -294,6 +297,9 @@ def predict_command(
 
 
 def _load(path: Path) -> tuple[Any, dict[str, Any]]:
+    import torch
+
+    from descend.cli.table_models import MODULE_FORMAT, ModulePredictor
     from descend.estimators.persist import load
 
     if path.is_dir():
@@ -307,6 +313,10 @@ def _load(path: Path) -> tuple[Any, dict[str, Any]]:
                 "'descend fit --save' is a torch zip archive); give MODEL.pt first, then DATA.csv"
             )
     try:
+        payload = torch.load(path, weights_only=True, map_location="cpu")
+        if isinstance(payload, dict) and payload.get("format") == MODULE_FORMAT:
+            # a module saved by descend federated --save (or tune): the same columns
+            return ModulePredictor(payload), payload
         estimator, extra = load(path)
     except Exception as exc:  # any failure to parse an untrusted file means "not a model"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

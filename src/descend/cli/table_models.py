@@ -12,6 +12,9 @@ import numpy as np
 
 from descend.tabular import Scaling, feature_matrix, read_table, target_column
 
+#: identifies a module saved by ``--save`` of tune's and federated's commands
+MODULE_FORMAT = "descend.table-module/1"
+
 #: ``--model`` names: (classifier?, hidden layer?)
 MODULES = {
     "logistic": (True, False),
@@ -31,6 +34,9 @@ class TableData(NamedTuple):
     outputs: int
     loss: str
     metric: str | None
+    names: list[str]
+    classes: list[Any] | None
+    scaling: Scaling
 
 
 def read_for_module(
@@ -70,6 +76,9 @@ def read_for_module(
         outputs,
         "cross_entropy" if classifier else "mse",
         "accuracy" if classifier else None,
+        names,
+        classes.tolist() if classifier else None,
+        scaling,
     )
 
 
@@ -88,3 +97,48 @@ def build_module(model: str, table: TableData, hidden: int, seed: int | None = N
             torch.nn.ReLU(),
             torch.nn.Linear(hidden, table.outputs),
         )
+
+
+def module_state(model: str, table: TableData, hidden: int, module: Any, target: str) -> dict:
+    """What ``descend predict`` needs to use a trained module: plain data and tensors only
+    (``torch.load(..., weights_only=True)`` reads it), saved with ``torch.save``."""
+    return {
+        "format": MODULE_FORMAT,
+        "model": model,
+        "hidden": hidden,
+        "target": target,
+        "features": list(table.names),
+        "classes": table.classes,
+        "scaling": table.scaling.state(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in module.state_dict().items()},
+    }
+
+
+class ModulePredictor:
+    """A saved module as ``descend predict`` uses an estimator: ``predict(X)`` on scaled
+    features gives class labels (the most probable) or standardized values."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        import torch
+
+        if state.get("model") not in MODULES:
+            raise ValueError(f"unknown saved --model {state.get('model')!r}")
+        classes = state.get("classes")
+        self.classes = None if classes is None else np.asarray(classes)
+        shape = TableData(
+            (np.empty(0), np.empty(0)), (np.empty(0), np.empty(0)), classes is not None,
+            len(state["features"]), 1 if classes is None else len(classes), "", None,
+            list(state["features"]), classes, Scaling.from_state(None, len(state["features"])),
+        )  # fmt: skip
+        self.module = build_module(state["model"], shape, int(state["hidden"]), seed=0)
+        self.module.load_state_dict(state["state_dict"])
+        self.module.eval()
+        self._torch = torch
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.no_grad():
+            out = self.module(torch.as_tensor(X, dtype=torch.float32)).numpy()
+        if self.classes is None:
+            return out[:, 0].astype(np.float64)
+        return self.classes[out.argmax(axis=1)]
