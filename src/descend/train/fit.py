@@ -467,7 +467,16 @@ class Trainer:
             n = X.shape[0]
             if n == 0:
                 continue
-            out = self.model(X)
+            try:
+                out = self.model(X)
+            except RuntimeError as exc:
+                if not any(word in str(exc) for word in ("shape", "size", "dimension")):
+                    raise
+                raise ValueError(
+                    f"validation: the model cannot take its rows: X of shape {tuple(X.shape)} "
+                    f"gave {str(exc).splitlines()[0]}; give validation rows with the training "
+                    "data's features"
+                ) from exc
             loss_sum += float(self.loss(out, y)) * n
             if self.metric is not None:
                 metric_sum += float(self.metric[1](out, y)) * n
@@ -855,7 +864,10 @@ def _optimizer(
                         "trainable parameters; build it on model.parameters()"
                     )
         return type(optimizer).__name__, optimizer
-    spec = get_method(optimizer)
+    try:
+        spec = get_method(optimizer)
+    except (ValueError, TypeError) as error:  # fit's argument is optimizer=, not method=
+        raise type(error)(f"optimizer={optimizer!r}: {error}") from None
     if lr is not None:
         from descend.validation import check_positive
 

@@ -34,6 +34,7 @@ class Loss:
     name: str
     target: str = "float"  # "float": same dtype as the model; "long": class indices
     logits: bool = False
+    probabilities: bool = False  # takes outputs in [0, 1] (bce), checked when torch refuses
 
     def __call__(self, prediction: Tensor, target: Tensor) -> Tensor:
         if self.target == "float":
@@ -48,6 +49,18 @@ class Loss:
                 if refused is None:
                     raise  # torch refused something else: its own error says what
                 raise refused from error
+        if self.probabilities:
+            try:
+                return self.fn(prediction, target)
+            except RuntimeError as error:
+                low, high = prediction.min().item(), prediction.max().item()
+                if low >= 0.0 and high <= 1.0:
+                    raise  # torch refused something else: its own error says what
+                raise ValueError(
+                    f"loss {self.name!r} takes probabilities in [0, 1] (a sigmoid output), but "
+                    f"the model's outputs reach [{low:.3g}, {high:.3g}]; end the model with "
+                    "torch.nn.Sigmoid, or use loss='bce_with_logits' on raw scores"
+                ) from error
         return self.fn(prediction, target)
 
     def _shaped(self, prediction: Tensor, target: Tensor, shape: torch.Size, what: str) -> Tensor:
@@ -81,7 +94,7 @@ LOSSES: dict[str, Loss] = {
     "mse": Loss(F.mse_loss, "mse"),
     "mae": Loss(F.l1_loss, "mae"),
     "huber": Loss(F.huber_loss, "huber"),
-    "bce": Loss(F.binary_cross_entropy, "bce"),
+    "bce": Loss(F.binary_cross_entropy, "bce", probabilities=True),
     "bce_with_logits": Loss(F.binary_cross_entropy_with_logits, "bce_with_logits", logits=True),
     "cross_entropy": Loss(F.cross_entropy, "cross_entropy", target="long", logits=True),
     "nll": Loss(F.nll_loss, "nll", target="long"),
