@@ -30,8 +30,10 @@ class ParameterBounds:
             dict from parameter names (``model.named_parameters()``) to sets.
 
     Example:
-        >>> bounds = ParameterBounds(model, {"0.weight": "nonnegative"})
-        >>> optimizer.step(); bounds.project_()
+        >>> bounds = ParameterBounds(model, {"weight": "nonnegative"})
+        >>> bounds.project_()  # after each optimizer step
+        >>> bool((model.weight >= 0).all())
+        True
     """
 
     def __init__(self, model: nn.Module, bounds: Any) -> None:
