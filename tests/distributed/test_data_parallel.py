@@ -35,7 +35,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun(out: Path, *launcher: str, scenarios: tuple[str, ...]) -> subprocess.Popen:
+def torchrun(
+    out: Path, *launcher: str, scenarios: tuple[str, ...], log: Path | None = None
+) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_ENV}
     env["OMP_NUM_THREADS"] = "1"
     env["GLOO_SOCKET_IFNAME"] = "lo"  # loopback: the hostname may resolve elsewhere
@@ -51,7 +53,9 @@ def torchrun(out: Path, *launcher: str, scenarios: tuple[str, ...]) -> subproces
         ],
         env=env,
         start_new_session=True,
-        stdout=subprocess.PIPE,
+        # two launchers at once write to files: a full pipe that nobody reads would stop
+        # one node mid-run while the other waits for it in a collective
+        stdout=subprocess.PIPE if log is None else log.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -92,31 +96,43 @@ def test_two_processes_end_where_one_process_does(two_processes: Path, name: str
     assert two["val_loss"] == pytest.approx(list(one.epoch_history["val_loss"]), rel=1e-10)
 
 
-def test_two_nodes_on_loopback_equal_two_processes_of_one_launcher(
-    two_processes: Path, tmp_path: Path
-) -> None:
+def two_nodes(out: Path) -> list[tuple[int, str]]:
+    """Two launchers of one process each, meeting at a rendezvous on a free loopback port;
+    each launcher's return code and output (both killed, whole, if one outlives TIMEOUT)."""
     port = str(free_port())
     nodes = [
         torchrun(
-            tmp_path,
-            "--nnodes",
-            "2",
-            "--node-rank",
-            str(rank),
-            "--nproc-per-node",
-            "1",
-            "--master-addr",
-            "127.0.0.1",
-            "--master-port",
-            port,
-            scenarios=("adam",),
+            out, "--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
+            "--master-addr", "127.0.0.1", "--master-port", port, scenarios=("adam",),
+            log=out / f"node{rank}.log",
         )
         for rank in (0, 1)
-    ]
-    finished(*nodes)
-    two_nodes = torch.load(tmp_path / "adam.pt")
+    ]  # fmt: skip
+    deadline = time.monotonic() + TIMEOUT
+    for proc in nodes:
+        try:
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for other in nodes:
+                if other.poll() is None:
+                    os.killpg(other.pid, signal.SIGKILL)
+            proc.wait()
+    return [(p.returncode, (out / f"node{r}.log").read_text()) for r, p in enumerate(nodes)]
+
+
+def test_two_nodes_on_loopback_equal_two_processes_of_one_launcher(
+    two_processes: Path, tmp_path: Path
+) -> None:
+    # a port found free can be taken by another test's process before node 0's store binds
+    # it (the nodes then wait on the wrong server): one more try on another port
+    outcomes = two_nodes(tmp_path)
+    if any(code != 0 for code, _ in outcomes):
+        outcomes = two_nodes(tmp_path)
+    for code, output in outcomes:
+        assert code == 0, output[-3000:]
+    two_nodes_run = torch.load(tmp_path / "adam.pt")
     one_node = torch.load(two_processes / "adam.pt")
-    assert torch.equal(flat(two_nodes["params"]), flat(one_node["params"]))
+    assert torch.equal(flat(two_nodes_run["params"]), flat(one_node["params"]))
 
 
 def test_sharded_dropout_masks_are_the_rows_of_the_one_process_mask() -> None:
