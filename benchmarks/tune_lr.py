@@ -59,6 +59,11 @@ def main() -> None:
     parser.add_argument("--grid", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--studies", type=int, default=1,
+        help="repeat each study with this many sampler seeds (seed, seed+1, ...); the data, "
+        "the starting weights and the batches stay those of --seed",
+    )  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="5 epochs, 15 trials, 13 points")
     args = parser.parse_args()
     if args.quick:
@@ -90,13 +95,16 @@ def main() -> None:
         best = int(np.argmin(scores))
         grid_lr, grid_loss = float(grid[best]), float(scores[best])
         grid_time = time.perf_counter() - start
-        found = {}
+        found, repeats = {}, {}
         for pruner in ("none", "median", "halving"):
-            start = time.perf_counter()
-            found[pruner] = tune_fit(
-                build, "cross_entropy", data, space=space, trials=args.trials,
-                pruner=pruner, seed=args.seed, run_seed=args.seed, **run,
-            ), time.perf_counter() - start  # fmt: skip
+            studies = []
+            for study_seed in range(args.seed, args.seed + args.studies):
+                start = time.perf_counter()
+                studies.append((tune_fit(
+                    build, "cross_entropy", data, space=space, trials=args.trials,
+                    pruner=pruner, seed=study_seed, run_seed=args.seed, **run,
+                ), time.perf_counter() - start))  # fmt: skip
+            found[pruner], repeats[pruner] = studies[0], [r for r, _ in studies]
         print(f"\n{name}")
         print(f"{'system':<14} {'best lr':>9} {'x grid':>7} {'best val loss':>13} "
               f"{'epochs':>7} {'pruned':>6} {'time s':>7}")  # fmt: skip
@@ -121,6 +129,26 @@ def main() -> None:
                 f"2%): {saved:.0%} fewer, best {pruned.best_value:.4f} vs "
                 f"{plain.best_value:.4f}: {'met' if saved >= 0.4 and equal else 'NOT met'}"
             )
+        if args.studies > 1:
+            print(f"over {args.studies} sampler seeds: best val loss mean (sd), epochs mean")
+            for pruner, label in labels:
+                best = np.array([r.best_value for r in repeats[pruner]])
+                work = np.mean([r.work for r in repeats[pruner]])
+                print(f"  {label:<14} {best.mean():.4f} ({best.std(ddof=1):.4f})  {work:7.0f}")
+            plain_best = np.array([r.best_value for r in repeats["none"]])
+            plain_work = np.mean([r.work for r in repeats["none"]])
+            for pruner in ("median", "halving"):
+                best = np.array([r.best_value for r in repeats[pruner]])
+                saved = 1 - np.mean([r.work for r in repeats[pruner]]) / plain_work
+                # equal: the mean best is within the unpruned studies' own spread
+                gap = best.mean() - plain_best.mean()
+                noise = plain_best.std(ddof=1) / np.sqrt(len(plain_best))
+                goals.append(
+                    f"goal {name}, {pruner}, {args.studies} studies: >= 40% fewer epochs at "
+                    f"an equal best score (mean within 2 standard errors): {saved:.0%} fewer, "
+                    f"mean best {best.mean():.4f} vs {plain_best.mean():.4f} (se {noise:.4f}): "
+                    f"{'met' if saved >= 0.4 and gap <= 2 * noise else 'NOT met'}"
+                )
     print()
     print("\n".join(goals))
 
