@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import torch
-from test_second_order import join_group, launch  # one launcher for both
+from test_second_order import join_group, launch, leave_group  # one launcher for both
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 
@@ -125,7 +125,7 @@ def worker(rank: int, world: int, folder: Path) -> None:
     for key, (name, options, _) in REFUSED.items():
         out[key] = step_case(name, options, 10, rank)
     (folder / f"rank{rank}.json").write_text(json.dumps(out))
-    torch.distributed.destroy_process_group()
+    leave_group()
 
 
 @pytest.fixture(scope="module")

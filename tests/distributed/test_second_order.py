@@ -131,6 +131,14 @@ def join_group(rank: int, world: int, folder: Path) -> None:
     )
 
 
+def leave_group() -> None:
+    """The group destroyed once every rank is done: a rank that closes its connections
+    while a peer still holds them can abort the peer's exit (SIGABRT, "terminate called
+    without an active exception")."""
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
+
 def launch(script: str, folder: Path, world: int = 2) -> None:
     """Run ``script`` as ``world`` processes, each with the arguments ``rank world folder``,
     and wait for them all (at most TIMEOUT_S); a rank that fails fails the test with its
@@ -169,7 +177,7 @@ def worker(rank: int, world: int, folder: Path) -> None:
             errors.append(str(error))
     out["errors"] = np.array(errors)
     np.savez(folder / f"rank{rank}.npz", **out)
-    torch.distributed.destroy_process_group()
+    leave_group()
 
 
 @pytest.fixture(scope="module")

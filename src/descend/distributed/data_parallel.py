@@ -56,6 +56,21 @@ def wanted(distributed: bool | None) -> bool:
     return distributed
 
 
+def _leave() -> None:
+    """Destroy the group this module created, at the process's exit, once every rank is
+    there: a rank that tears its gloo connections down while its peer still holds them
+    aborts the peer's exit ("terminate called without an active exception", about one
+    exit in six on two CPU processes without the barrier, none in 40 with it). A barrier
+    that fails (a rank died) leaves the teardown to the launcher."""
+    if not dist.is_initialized():
+        return
+    try:
+        dist.barrier()
+    except Exception:  # noqa: BLE001 - a dead peer: nothing left to wait for
+        return
+    dist.destroy_process_group()
+
+
 class DataParallel:
     """This process's part of a data-parallel run over the default process group.
 
@@ -80,7 +95,7 @@ class DataParallel:
             dist.init_process_group(
                 "nccl" if device.type == "cuda" else "gloo", timeout=COLLECTIVE_TIMEOUT
             )
-            atexit.register(dist.destroy_process_group)
+            atexit.register(_leave)
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         self.device = device
         self.rows = RowSlice()

@@ -86,6 +86,8 @@ class ClientProcesses:
     def __exit__(self, *exc: Any) -> None:
         try:
             if dist.is_initialized():
+                if exc[0] is None:  # the workers wait there too: see _worker
+                    dist.barrier()
                 dist.destroy_process_group()
             if self._workers is not None:
                 while not self._workers.join():
@@ -119,5 +121,8 @@ def _worker(
             model.load_state_dict(shared[0])
             mine = training.chosen(round_)[rank::processes]
             dist.gather_object(training.train(model, round_, mine), None, dst=0)
+        # every rank leaves together: a peer that tears its gloo connections down while
+        # another still holds them can abort that one's exit
+        dist.barrier()
     finally:
         dist.destroy_process_group()
