@@ -66,7 +66,7 @@ def _leave() -> None:
         return
     try:
         dist.barrier()
-    except Exception:  # noqa: BLE001 - a dead peer: nothing left to wait for
+    except Exception:  # a dead peer: nothing left to wait for
         return
     dist.destroy_process_group()
 
