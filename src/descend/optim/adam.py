@@ -40,8 +40,15 @@ class Adam(Optimizer):
             :mod:`descend.optim.flat`); needs ``torch.compile`` to work on the device.
 
     Example:
-        >>> opt = descend.optim.Adam(model.parameters(), lr=1e-3)
-        >>> loss = loss_fn(model(x), y); loss.backward(); opt.step(); opt.zero_grad()
+        >>> import copy
+        >>> twin = copy.deepcopy(model)
+        >>> opt = descend.optim.Adam(model.parameters(), lr=1e-2)
+        >>> ref = torch.optim.Adam(twin.parameters(), lr=1e-2)
+        >>> for _ in range(5):
+        ...     for m, o in ((model, opt), (twin, ref)):
+        ...         o.zero_grad(); loss_fn(m(X), y).backward(); o.step()
+        >>> all(torch.allclose(p, q) for p, q in zip(model.parameters(), twin.parameters()))
+        True
     """
 
     capabilities = Capabilities(elementwise=True, couples_weight_decay=True)

@@ -46,7 +46,11 @@ class ASGD(Optimizer):
 
     Example:
         >>> opt = descend.optim.ASGD(model.parameters(), lr=1e-2, t0=100)
+        >>> for _ in range(3):
+        ...     opt.zero_grad(); loss_fn(model(X), y).backward(); opt.step()
         >>> averaged = [opt.state[p]["ax"] for p in model.parameters()]
+        >>> [a.shape for a in averaged]
+        [torch.Size([1, 3]), torch.Size([1])]
     """
 
     capabilities = Capabilities(elementwise=True, couples_weight_decay=True)

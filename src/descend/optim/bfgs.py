@@ -49,9 +49,17 @@ class BFGS(LineSearchOptimizer):
             a larger problem is refused at construction, naming L-BFGS.
 
     Example:
+        >>> x = rosenbrock.x0().requires_grad_()  # float64 (-1.2, 1)
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = rosenbrock(x)
+        ...     loss.backward()
+        ...     return loss
         >>> opt = descend.optim.BFGS([x])
         >>> for _ in range(50):
-        ...     opt.step(closure)
+        ...     loss = opt.step(closure)
+        >>> bool((x - 1).abs().max() < 1e-6)  # the minimum (1, 1)
+        True
     """
 
     capabilities = Capabilities(needs_fixed_batch=True, second_order=True)

@@ -59,9 +59,19 @@ class ConjugateGradient(LineSearchOptimizer):
         max_eval: closure evaluations per ``step()`` (the line search budget), >= 1.
 
     Example:
+        >>> x = rosenbrock.x0().requires_grad_()  # float64 (-1.2, 1)
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = rosenbrock(x)
+        ...     loss.backward()
+        ...     return loss
         >>> opt = descend.optim.ConjugateGradient([x], beta="hager-zhang")
         >>> for _ in range(100):
-        ...     opt.step(closure)
+        ...     loss = opt.step(closure)
+        ...     if x.grad.norm() < 1e-8:
+        ...         break
+        >>> bool((x - 1).abs().max() < 1e-6)  # the minimum (1, 1)
+        True
     """
 
     capabilities = Capabilities(needs_fixed_batch=True)

@@ -209,8 +209,12 @@ def hvp_fn(closure: Any, params: Sequence[Tensor]) -> Callable[[Tensor], Tensor]
     ``has_hvp``, a forward difference of gradients otherwise.
 
     Example:
+        >>> from descend.objective import Objective
+        >>> x = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+        >>> objective = Objective.from_autograd([x], lambda: (x**3).sum())  # H = diag(6x)
         >>> hvp = hvp_fn(objective, [x])
-        >>> hv = hvp(torch.ones(x.numel(), dtype=x.dtype))
+        >>> hvp(torch.ones(x.numel(), dtype=x.dtype))
+        tensor([ 6., 12.], dtype=torch.float64)
     """
     flat = FlatParams(params)
     evaluate(closure)

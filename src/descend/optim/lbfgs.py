@@ -89,9 +89,17 @@ class LBFGS(LineSearchOptimizer):
             :mod:`descend.optim.lbfgs_bounds`. None: unconstrained.
 
     Example:
+        >>> x = rosenbrock.x0().requires_grad_()  # float64 (-1.2, 1)
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = rosenbrock(x)
+        ...     loss.backward()
+        ...     return loss
         >>> opt = descend.optim.LBFGS([x])
         >>> for _ in range(100):
-        ...     opt.step(closure)  # closure: zero_grad, loss, backward, return loss
+        ...     loss = opt.step(closure)
+        >>> bool((x - 1).abs().max() < 1e-6)  # the minimum (1, 1)
+        True
     """
 
     capabilities = Capabilities(needs_fixed_batch=True, second_order=True)

@@ -52,8 +52,15 @@ class NAdam(Optimizer):
             blocked multi-tensor path.
 
     Example:
+        >>> import copy
+        >>> twin = copy.deepcopy(model)
         >>> opt = descend.optim.NAdam(model.parameters(), lr=2e-3)
-        >>> loss = loss_fn(model(x), y); loss.backward(); opt.step(); opt.zero_grad()
+        >>> ref = torch.optim.NAdam(twin.parameters(), lr=2e-3)
+        >>> for _ in range(5):
+        ...     for m, o in ((model, opt), (twin, ref)):
+        ...         o.zero_grad(); loss_fn(m(X), y).backward(); o.step()
+        >>> all(torch.allclose(p, q) for p, q in zip(model.parameters(), twin.parameters()))
+        True
     """
 
     capabilities = Capabilities(elementwise=True, couples_weight_decay=True)

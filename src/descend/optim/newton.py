@@ -172,8 +172,17 @@ class Newton(LineSearchOptimizer):
         beta: relative size of the first shift of the Hessian's modification (> 0).
 
     Example:
-        >>> opt = descend.optim.Newton([x], mode="cg")
-        >>> for _ in range(20): opt.step(closure)  # closure: zero_grad, loss.backward()
+        >>> x = rosenbrock.x0().requires_grad_()  # float64 (-1.2, 1)
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = rosenbrock(x)
+        ...     loss.backward()
+        ...     return loss
+        >>> opt = descend.optim.Newton([x])  # mode="cg" for the matrix-free Newton-CG
+        >>> for _ in range(40):
+        ...     loss = opt.step(closure)
+        >>> bool((x - 1).abs().max() < 1e-6)  # the minimum (1, 1)
+        True
 
     References:
         J. Nocedal and S. J. Wright, *Numerical Optimization*, 2nd ed., 2006, §3.4

@@ -196,8 +196,17 @@ class TrustRegion(torch.optim.Optimizer):
             status (each rejection quarters the radius).
 
     Example:
+        >>> x = rosenbrock.x0().requires_grad_()  # float64 (-1.2, 1)
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = rosenbrock(x)
+        ...     loss.backward()
+        ...     return loss
         >>> opt = descend.optim.TrustRegion([x])
-        >>> for _ in range(50): opt.step(closure)  # closure: zero_grad, loss.backward()
+        >>> for _ in range(50):
+        ...     loss = opt.step(closure)
+        >>> bool((x - 1).abs().max() < 1e-6)  # the minimum (1, 1)
+        True
 
     References:
         J. Nocedal and S. J. Wright, *Numerical Optimization*, 2nd ed., 2006, ch. 4 and
