@@ -10,21 +10,39 @@ resumes after batch ``k``, which is how a checkpointed run continues mid-epoch.
 ``batch_size=None`` means the full batch: in-memory sources give all rows as one batch;
 streaming sources give a :class:`FullPass`, which ``fit`` evaluates chunk by chunk,
 accumulating the gradient, so full-batch descent works on data larger than memory.
+
+In a data-parallel run (``fit(..., distributed=True)`` on more than one rank) a
+:class:`Stream` is read as a :class:`ShardedStream`: its files are cut into pieces (Parquet
+row groups, CSV byte ranges aligned on lines), each rank reads only its own pieces, and
+the global batch is the union of the ranks' local batches (the semantics are those of
+:mod:`descend.distributed.stream_shards`). Every other source is read whole on each rank,
+which keeps each global batch's rows split among the ranks.
 """
 
 from __future__ import annotations
 
 import glob
+import gzip
+import io
 import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from descend.distributed.data_parallel import DataParallel
+from descend.distributed.stream_shards import (
+    Share,
+    agreed_order,
+    assigned,
+    local_batch_size,
+    lockstep,
+)
+from descend.extras import require
 from descend.validation import check_int, check_number
 
 Batch = tuple[Tensor, Tensor]
@@ -72,6 +90,11 @@ class DataSource(ABC):
         if self.num_rows is None:
             return None
         return max(1, math.ceil(self.num_rows / batch_size))
+
+    def for_ranks(self, parallel: DataParallel) -> DataSource:
+        """What this rank reads in a data-parallel run: by default every row, each global
+        batch then split among the ranks by rows (``DataParallel.shard``)."""
+        return self
 
 
 class InMemory(DataSource):
@@ -210,6 +233,18 @@ class Loader(DataSource):
             yield _pair(batch, self.converter)
 
 
+class Piece(NamedTuple):
+    """A part of one file that a reader enters on its own: row group ``part`` of a Parquet
+    file (its rows ``[start, stop)`` of the file), or piece ``part`` of a CSV file (the
+    lines that begin in its bytes ``[start, stop)``; a compressed CSV is one piece, as it
+    cannot be entered in the middle)."""
+
+    path: str
+    part: int
+    start: int
+    stop: int
+
+
 class Stream(DataSource):
     """Rows streamed from CSV or Parquet files in chunks, in bounded memory.
 
@@ -220,6 +255,12 @@ class Stream(DataSource):
     larger the buffer, the closer to a full shuffle). Without it, the batches are the
     rows in stored order, exactly as an in-memory array of the same rows would give them.
 
+    In a data-parallel run of N > 1 ranks each rank reads only its pieces of the files
+    (:meth:`pieces`: the Parquet row groups, CSV byte ranges of about ``chunk_rows``
+    lines); see :class:`ShardedStream`. Parquet files shard as finely as their row groups
+    (``pyarrow.parquet.write_table(..., row_group_size=...)``); CSV lines must not hold
+    newlines inside quoted values (pyarrow's own block reader assumes the same).
+
     Args:
         paths: a file, a glob pattern, or a list of them (``.parquet``/``.pq`` or ``.csv``,
             ``.csv.gz``, ``.tsv``).
@@ -229,8 +270,16 @@ class Stream(DataSource):
         buffer_rows: rows shuffled together, >= 1.
 
     Example:
-        >>> fit(model, "bce_with_logits", stream("train/*.parquet", target="label"),
-        ...     batch_size=256)
+        >>> import pathlib, tempfile, torch, descend
+        >>> from descend.train import stream
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> lines = [f"{i % 7},{i % 3},{i % 2}" for i in range(40)]
+        >>> _ = (folder / "train.csv").write_text("a,b,label\\n" + "\\n".join(lines))
+        >>> res = descend.fit(torch.nn.Linear(2, 1), "bce_with_logits",
+        ...                   stream(folder / "train.csv", target="label", chunk_rows=16),
+        ...                   batch_size=8, epochs=2, seed=0, progress=False)
+        >>> res.epoch, res.nit
+        (2, 10)
     """
 
     def __init__(
@@ -243,8 +292,7 @@ class Stream(DataSource):
         buffer_rows: int = 262_144,
         converter: Any = None,
     ) -> None:
-        import pyarrow  # noqa: F401  (a clear ImportError here, not mid-epoch)
-
+        _pyarrow("pyarrow")  # a clear one-line error here, not mid-epoch
         self.paths = _expand(paths)
         self.format = _format(self.paths)
         self.target = target
@@ -265,8 +313,7 @@ class Stream(DataSource):
                 f"feature column(s) {missing} are not in {self.paths[0]}; columns: {columns}"
             )
         if self.format == "parquet":
-            import pyarrow.parquet as pq
-
+            pq = _pyarrow("pyarrow.parquet")
             self.num_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in self.paths)
         else:
             self.num_rows = None
@@ -278,21 +325,34 @@ class Stream(DataSource):
         clone.converter = converter
         return clone
 
+    def for_ranks(self, parallel: DataParallel) -> DataSource:
+        """Each rank its own pieces (a :class:`ShardedStream`) when there are several."""
+        return ShardedStream(self, parallel) if parallel.world > 1 else self
+
     def _columns(self, path: str) -> list[str]:
         if self.format == "parquet":
-            import pyarrow.parquet as pq
+            return list(_pyarrow("pyarrow.parquet").ParquetFile(path).schema_arrow.names)
+        return self._csv_columns(path)
 
-            return list(pq.ParquetFile(path).schema_arrow.names)
-        reader = self._csv_reader(path)
-        return list(reader.schema.names)
+    def _csv_columns(self, path: str) -> list[str]:
+        """A CSV file's column names, from its header line alone (not a block of rows)."""
+        pacsv = _pyarrow("pyarrow.csv")
+        opener: Any = gzip.open if path.lower().endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            line = handle.readline()
+        return list(pacsv.read_csv(io.BytesIO(line), parse_options=self._parse(path)).column_names)
+
+    @staticmethod
+    def _parse(path: str) -> Any:
+        return _pyarrow("pyarrow.csv").ParseOptions(
+            delimiter="\t" if path.lower().endswith(".tsv") else ","
+        )
 
     def _csv_reader(self, path: str) -> Any:
-        import pyarrow.csv as pacsv
-
-        parse = pacsv.ParseOptions(delimiter="\t" if path.endswith(".tsv") else ",")
+        pacsv = _pyarrow("pyarrow.csv")
         # ~100 bytes per row of a numeric table; keep blocks near chunk_rows rows
         read = pacsv.ReadOptions(block_size=max(1 << 16, min(1 << 28, self.chunk_rows * 128)))
-        return pacsv.open_csv(path, read_options=read, parse_options=parse)
+        return pacsv.open_csv(path, read_options=read, parse_options=self._parse(path))
 
     def _numpy_dtype(self) -> Any:
         # straight into the model's float type: one cast, rounded as torch would round it
@@ -309,44 +369,122 @@ class Stream(DataSource):
             paths = [paths[i] for i in torch.randperm(len(paths), generator=generator).tolist()]
         for path in paths:
             arrays = self._parquet(path, generator) if self.format == "parquet" else self._csv(path)
-            for X, y in arrays:
-                for start in range(0, X.shape[0], self.chunk_rows):
-                    Xt = torch.from_numpy(X[start : start + self.chunk_rows])
-                    yt = torch.from_numpy(y[start : start + self.chunk_rows])
-                    yield self.converter(Xt, yt) if self.converter is not None else (Xt, yt)
+            yield from self._sliced(arrays)
+
+    def _sliced(self, arrays: Iterator[Any]) -> Iterator[Batch]:
+        """NumPy ``(X, y)`` pairs as tensor chunks of at most ``chunk_rows`` rows."""
+        for X, y in arrays:
+            for start in range(0, X.shape[0], self.chunk_rows):
+                Xt = torch.from_numpy(X[start : start + self.chunk_rows])
+                yt = torch.from_numpy(y[start : start + self.chunk_rows])
+                yield self.converter(Xt, yt) if self.converter is not None else (Xt, yt)
+
+    @staticmethod
+    def _parquet_file(path: str) -> Any:
+        return _pyarrow("pyarrow.parquet").ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
 
     def _parquet(self, path: str, generator: torch.Generator | None) -> Iterator[Any]:
-        """Row group by row group, one column at a time: pyarrow's batch reader decodes whole
-        row groups of every column at once and buffers ahead (several times the data);
-        column by column, memory stays near one row group of the output array."""
-        import pyarrow.parquet as pq
-
-        handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+        """Row group by row group, in the generator's order when one is given."""
+        handle = self._parquet_file(path)
         groups = list(range(handle.num_row_groups))
         if generator is not None and len(groups) > 1:
             groups = torch.randperm(len(groups), generator=generator).tolist()
-        dtype = self._numpy_dtype()
         for group in groups:
-            rows = handle.metadata.row_group(group).num_rows
-            X = np.empty((rows, len(self.features)), dtype=dtype)
-            for j, name in enumerate(self.features):
-                X[:, j] = self._column(
-                    handle.read_row_group(group, columns=[name], use_threads=False)
-                )
-            y = self._column(handle.read_row_group(group, columns=[self.target], use_threads=False))
-            yield X, np.array(y)  # a writable copy of the target
+            yield self._row_group(handle, group)
+
+    def _row_group(self, handle: Any, group: int) -> tuple[np.ndarray, np.ndarray]:
+        """One row group, one column at a time: pyarrow's batch reader decodes whole row
+        groups of every column at once and buffers ahead (several times the data); column
+        by column, memory stays near one row group of the output array."""
+        rows = handle.metadata.row_group(group).num_rows
+        X = np.empty((rows, len(self.features)), dtype=self._numpy_dtype())
+        for j, name in enumerate(self.features):
+            X[:, j] = self._column(handle.read_row_group(group, columns=[name], use_threads=False))
+        y = self._column(handle.read_row_group(group, columns=[self.target], use_threads=False))
+        return X, np.array(y)  # a writable copy of the target
 
     def _csv(self, path: str) -> Iterator[Any]:
-        dtype = self._numpy_dtype()
         for record in self._csv_reader(path):
-            X = np.empty((record.num_rows, len(self.features)), dtype=dtype)
-            for j, name in enumerate(self.features):
-                X[:, j] = record.column(name).to_numpy(zero_copy_only=False)
-            yield X, np.array(record.column(self.target).to_numpy(zero_copy_only=False))
+            yield self._record(record)
+
+    def _record(self, record: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The features and target of a pyarrow record batch or table, as NumPy arrays."""
+        X = np.empty((record.num_rows, len(self.features)), dtype=self._numpy_dtype())
+        for j, name in enumerate(self.features):
+            X[:, j] = record.column(name).to_numpy(zero_copy_only=False)
+        return X, np.array(record.column(self.target).to_numpy(zero_copy_only=False))
 
     @staticmethod
     def _column(table: Any) -> np.ndarray:
         return table.column(0).to_numpy()
+
+    # -- pieces: the parts of the files a reader enters on its own ---------------------
+
+    def pieces(self) -> list[Piece]:
+        """Every piece of every file, in stored order: each Parquet row group, and for
+        an uncompressed CSV byte ranges of about ``chunk_rows`` lines (the bytes per line
+        estimated from the first 64 KiB of lines). Only metadata and the first lines are
+        read."""
+        out: list[Piece] = []
+        for path in self.paths:
+            if self.format == "parquet":
+                meta = _pyarrow("pyarrow.parquet").ParquetFile(path).metadata
+                start = 0
+                for group in range(meta.num_row_groups):
+                    stop = start + meta.row_group(group).num_rows
+                    out.append(Piece(path, group, start, stop))
+                    start = stop
+            elif path.lower().endswith(".gz"):
+                out.append(Piece(path, 0, 0, os.path.getsize(path)))
+            else:
+                out.extend(self._csv_pieces(path))
+        return out
+
+    def _csv_pieces(self, path: str) -> list[Piece]:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            data_start = len(handle.readline())
+            sample = handle.read(1 << 16)
+        per_line = len(sample) / max(1, sample.count(b"\n"))
+        span = max(1, round(self.chunk_rows * per_line))
+        return [
+            Piece(path, i, start, min(start + span, size))
+            for i, start in enumerate(range(data_start, size, span))
+        ]
+
+    def _piece_arrays(self, piece: Piece) -> Iterator[Any]:
+        """The NumPy ``(X, y)`` arrays of one piece, reading nothing outside it."""
+        if self.format == "parquet":
+            yield self._row_group(self._parquet_file(piece.path), piece.part)
+        elif piece.path.lower().endswith(".gz"):
+            yield from self._csv(piece.path)
+        else:
+            pacsv = _pyarrow("pyarrow.csv")
+            data = csv_lines(piece.path, piece.start, piece.stop)
+            if not data.strip():
+                return
+            table = pacsv.read_csv(
+                io.BytesIO(data),
+                read_options=pacsv.ReadOptions(
+                    column_names=self._csv_columns(piece.path), use_threads=False
+                ),
+                parse_options=self._parse(piece.path),
+                convert_options=pacsv.ConvertOptions(include_columns=[*self.features, self.target]),
+            )
+            yield self._record(table)
+
+    def read(self, pieces: Sequence[Piece]) -> Iterator[Batch]:
+        """The rows of ``pieces``, in their order, as chunks of at most ``chunk_rows``."""
+        for piece in pieces:
+            yield from self._sliced(self._piece_arrays(piece))
+
+    def empty(self) -> Batch:
+        """A batch of no rows, shaped and typed as this stream's batches."""
+        X = torch.from_numpy(np.empty((0, len(self.features)), dtype=self._numpy_dtype()))
+        y = torch.from_numpy(np.empty(0))
+        return self.converter(X, y) if self.converter is not None else (X, y)
+
+    # -- an epoch ------------------------------------------------------------------------
 
     def chunks(self) -> Iterator[Batch]:
         return self._arrays(None)
@@ -358,6 +496,22 @@ class Stream(DataSource):
             if skip == 0:
                 yield FullPass(self)
             return
+        chunks = self._arrays(generator if shuffle else None)
+        yield from self.buffered(
+            chunks, batch_size, shuffle=shuffle, generator=generator, skip=skip
+        )
+
+    def buffered(
+        self,
+        chunks: Iterator[Batch],
+        batch_size: int,
+        *,
+        shuffle: bool,
+        generator: torch.Generator,
+        skip: int = 0,
+    ) -> Iterator[Batch]:
+        """``chunks`` as batches of ``batch_size`` rows (the last may be short), through a
+        buffer of ``buffer_rows`` rows shuffled by ``generator`` when ``shuffle``."""
         # one preallocated buffer, refilled in place: rows are copied in once, and batches
         # are gathered from it by index (copies, so a batch outlives the refill)
         capacity = max(self.buffer_rows, batch_size) + self.chunk_rows
@@ -391,7 +545,7 @@ class Stream(DataSource):
                 buf_y[: fill - n] = rest_y
             fill -= n
 
-        for X, y in self._arrays(generator if shuffle else None):
+        for X, y in chunks:
             if buf_X is None:
                 buf_X = torch.empty((capacity, *X.shape[1:]), dtype=X.dtype)
                 buf_y = torch.empty((capacity, *y.shape[1:]), dtype=y.dtype)
@@ -404,6 +558,85 @@ class Stream(DataSource):
                 yield from drain(final=False)
         if fill:
             yield from drain(final=True)
+
+
+class ShardedStream(DataSource):
+    """One rank's part of a :class:`Stream` in a data-parallel run of N > 1 ranks: it
+    reads only its own pieces of the files (:meth:`Stream.pieces`).
+
+    Each epoch the pieces are in stored order, or with ``shuffle`` in an order drawn from
+    the run's generator (rank 0's, so every rank agrees), with a seed for this rank's
+    buffer shuffle drawn after it; every rank makes the same draws, so the generators stay
+    alike. Rank r reads pieces r, r + N, ... of the order through its buffer of
+    ``buffer_rows`` rows into local batches of its share of ``batch_size``, and each
+    global step is the union of the ranks' local batches, yielded as a
+    :class:`~descend.distributed.stream_shards.Share` (this rank's rows and where they lie
+    in the global batch; :mod:`descend.distributed.stream_shards` states what equals
+    what). The full batch is every rank's pieces, chunk by chunk, in steps the ranks take
+    together. Every rank must iterate it together: each step is one all-reduce.
+    """
+
+    def __init__(self, stream: Stream, parallel: DataParallel) -> None:
+        self.stream, self.parallel = stream, parallel
+        self.pieces = stream.pieces()
+        self.num_rows = stream.num_rows
+
+    def steps_per_epoch(self, batch_size: int | None) -> int | None:
+        # the busiest rank's count of local batches, which the epoch's pieces decide
+        return 1 if batch_size is None else None
+
+    def chunks(self) -> Iterator[Share]:  # type: ignore[override]
+        mine = assigned(self.pieces, self.parallel.rank, self.parallel.world)
+        return lockstep(self.stream.read(mine), self.parallel, self.stream.empty())
+
+    def batches(  # type: ignore[override]
+        self, batch_size: int | None, *, shuffle: bool, generator: torch.Generator, skip: int = 0
+    ) -> Iterator[Share | FullPass]:
+        if batch_size is None:
+            if skip == 0:
+                yield FullPass(self)
+            return
+        rank, world = self.parallel.rank, self.parallel.world
+        if batch_size < world:
+            raise ValueError(
+                f"batch_size={batch_size} is smaller than the {world} ranks reading this "
+                f"stream, each its own pieces into its share of every batch; give "
+                f"batch_size >= {world}"
+            )
+        order = list(range(len(self.pieces)))
+        local = torch.Generator()
+        if shuffle:
+            drawn = torch.randperm(len(order), generator=generator).tolist()
+            order = agreed_order(drawn, self.parallel)
+            seed = int(torch.randint(1 << 62, (1,), generator=generator))
+            local.manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
+        mine = assigned([self.pieces[i] for i in order], rank, world)
+        rows = self.stream.buffered(
+            self.stream.read(mine),
+            local_batch_size(batch_size, rank, world),
+            shuffle=shuffle,
+            generator=local,
+        )
+        yield from lockstep(rows, self.parallel, self.stream.empty(), skip=skip)
+
+
+def csv_lines(path: str, start: int, stop: int) -> bytes:
+    """The lines of a file that begin in its bytes ``[start, stop)``, ``start`` >= 1.
+
+    A line belongs to the range its first byte lies in, so ranges that tile the file
+    give every line to exactly one of them: the line under way at ``start`` is the
+    previous range's, and the line under way at ``stop`` is read to its end.
+    """
+    with open(path, "rb") as handle:
+        handle.seek(start - 1)
+        handle.readline()  # to the first line that begins at or after start
+        begin = handle.tell()
+        if begin >= stop:
+            return b""
+        data = handle.read(stop - begin)
+        if not data.endswith(b"\n"):
+            data += handle.readline()
+    return data
 
 
 def stream(
@@ -561,3 +794,8 @@ def _format(paths: list[str]) -> str:
     if len(kinds) > 1:
         raise ValueError("paths mix CSV and Parquet files; stream one kind at a time")
     return kinds.pop()
+
+
+def _pyarrow(module: str) -> Any:
+    """``module`` of pyarrow, or a one-line error naming the ``[data]`` extra."""
+    return require(module, "data", feature="descend.train.stream")

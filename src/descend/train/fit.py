@@ -33,6 +33,7 @@ from descend.callbacks import (
 from descend.distributed.agreed_callbacks import AgreedCallbacks
 from descend.distributed.data_parallel import DataParallel, wanted
 from descend.distributed.sharded_dropout import sharded_dropout
+from descend.distributed.stream_shards import Share
 from descend.engine import Engine, Measure, Outcome, StoppingCriteria, describe
 from descend.engine.feed import host, step_tests
 from descend.engine.iterates import Iterates
@@ -209,6 +210,10 @@ def fit(
         val_source = as_source(validation, converter, "validation")
     if isinstance(source, InMemory) and source.X.device != device:
         source = InMemory(source.X.to(device), source.y.to(device))
+    whole = source  # what monitors sample batches of their own from
+    if parallel is not None:  # a stream: each rank reads its own pieces of the files
+        source = source.for_ranks(parallel)
+        val_source = val_source.for_ranks(parallel) if val_source is not None else None
     metric_spec = get_metric(metric, loss_spec) if metric is not None else None
 
     method, opt = _optimizer(optimizer, params, lr, options)
@@ -288,7 +293,7 @@ def fit(
         model=model,
         loss_fn=loss_spec,
         # a pass over the data in an order of its own, for monitors that sample batches
-        batches=lambda: source.batches(
+        batches=lambda: whole.batches(
             size, shuffle=True, generator=torch.Generator().manual_seed(_derive(seed, 4))
         ),
         batch_size=size,
@@ -426,14 +431,12 @@ class Trainer:
         """The mean loss over all rows, its gradient summed chunk by chunk into p.grad."""
         loss_sum: Tensor | None = None
         rows = 0
-        for X, y in batch:
-            X, y = self._to_device(X, y)
-            n = X.shape[0]
+        for chunk in batch:
+            X, y, n = self._held(chunk)
             if self.parallel is None:
                 part = self.loss(self.model(X), y) * n
                 done = part.detach()
             else:  # DDP averages the ranks' shares of the chunk's sum
-                X, y = self.parallel.shard(X, y)
                 weighted, done = self.parallel.weighted_loss(self.loss, self.network(X), y)
                 part = weighted * n
             part.backward()
@@ -448,6 +451,20 @@ class Trainer:
             torch._foreach_mul_(grads, 1.0 / rows)
         return loss_sum / rows, rows
 
+    def _held(self, batch: Any) -> tuple[Tensor, Tensor, int]:
+        """This rank's rows of a batch or chunk, on the device, and the rows of the whole
+        (global) one: a sharded stream's Share is this rank's already; any other batch
+        is split among the ranks by rows in a data-parallel run."""
+        if isinstance(batch, Share):
+            assert self.parallel is not None
+            X, y = self._to_device(*batch.held(self.parallel.rows))
+            return X, y, batch.total
+        X, y = self._to_device(*batch)
+        n = X.shape[0]
+        if self.parallel is not None:
+            X, y = self.parallel.shard(X, y)
+        return X, y, n
+
     def _to_device(self, X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if X.device != self.device:
             X, y = X.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
@@ -460,10 +477,8 @@ class Trainer:
         self.model.eval()
         loss_sum = metric_sum = 0.0
         rows = 0
-        for X, y in self.validation.chunks():
-            X, y = self._to_device(X, y)
-            if self.parallel is not None:  # each rank its share of each chunk
-                X, y = self.parallel.shard(X, y)
+        for chunk in self.validation.chunks():
+            X, y, _ = self._held(chunk)  # each rank its share of each chunk
             n = X.shape[0]
             if n == 0:
                 continue
@@ -516,9 +531,7 @@ class Trainer:
             self.objective.forget()
         else:
             previous = self._batch
-            self._batch = self._to_device(*batch)
-            if self.parallel is not None:
-                self._batch = self.parallel.shard(*self._batch)
+            self._batch = self._held(batch)[:2]
             self.objective.loss_fn = self._penalized
             if not (
                 isinstance(previous, tuple)
