@@ -86,6 +86,7 @@ from descend.estimators.plan import (
     resolve_batch_size,
     stopping_rules,
 )
+from descend.estimators.rank_rows import rows_of_all_ranks
 from descend.monitors import OverfittingMonitor
 from descend.optim.step_size import lipschitz_constant
 from descend.result import Status
@@ -246,11 +247,13 @@ class DescendEstimator(BaseEstimator):
         self._validate_params()
         sharded, group = process_group(distributed)
         if sharded:
-            self._check_distributed(validation)
+            self._check_distributed()
             if is_classifier(self):  # every rank encodes the labels of all ranks alike
                 labels: list[Any] = [None] * dist.get_world_size(group)
                 dist.all_gather_object(labels, np.unique(np.asarray(y)), group=group)
                 classes = np.unique(np.concatenate(labels))
+            # every rank scores all held-out rows, with the same weights: the same scores
+            validation = rows_of_all_ranks("validation", validation, group, pair=True)
         first = not (partial and self._is_fitted())
         X, y, weights, fitted = self._validated_data(
             X, y, sample_weight, first=first, partial=partial, classes=classes,
@@ -258,6 +261,11 @@ class DescendEstimator(BaseEstimator):
         )  # fmt: skip
         dtype = fitted["_torch_dtype_"]
         seed = self._seed(partial)
+        rows = X.shape[0]
+        if sharded:
+            seeds = [seed]  # random_state=None draws on each rank: rank 0's draw for all
+            dist.broadcast_object_list(seeds, group=group, group_src=0)
+            seed, rows = seeds[0], int(totals([float(rows)], group)[0])
         l1, l2 = self._penalty()
         plan = plan_optimizer(
             self.optimizer,
@@ -274,12 +282,20 @@ class DescendEstimator(BaseEstimator):
         batch_size = resolve_batch_size(
             self.batch_size,
             plan,
-            X.shape[0],
+            rows,
             auto_full=(
                 self.optimizer == "auto" and l1 > 0 and not partial and self._full_batch_proximal
             ),
             auto_size=self._auto_batch_size,
         )
+        # mini-batches over all ranks' rows: fit's data parallelism, on every row
+        data_parallel = sharded and batch_size != "full"
+        if data_parallel:
+            self._check_data_parallel(group)
+            X = rows_of_all_ranks("X", X, group)
+            y = rows_of_all_ranks("y", y, group)
+            weights = rows_of_all_ranks("sample_weight", weights, group)
+            sharded = False
 
         Xt = as_tensor(X, dtype)
         loss = self._loss(fitted, weighted=weights is not None)
@@ -302,13 +318,9 @@ class DescendEstimator(BaseEstimator):
         if plan.capabilities is None:
             batch_size = check_built(optimizer, batch_size, self.batch_size)
         trained: nn.Module = module
+        if data_parallel:
+            self._check_data_parallel_module(module)
         if sharded:
-            if batch_size != "full":
-                raise ValueError(
-                    f"distributed=True trains on the full batch of every rank's rows "
-                    f"(batch_size='full', or a line-search method such as 'lbfgs'), got "
-                    f"batch_size={batch_size} for optimizer={plan.label!r}"
-                )
             trained = ShardedModule(module, group)
             loss = ShardedLoss(loss, row_share(X.shape[0], group), group)
         if not first:
@@ -345,9 +357,10 @@ class DescendEstimator(BaseEstimator):
                 device=device,
                 progress=bool(self.verbose),
                 stopping=rules.stopping,
-                # the estimator shards by its own distributed= (ShardedModule), never by
-                # fit's detection of a process group
-                distributed=False,
+                # the estimator shards by its own distributed= (full batch: ShardedModule;
+                # mini-batches: fit's data parallelism), never by fit's detection of a
+                # process group
+                distributed=data_parallel,
             )
         finally:
             module.to("cpu")
@@ -476,13 +489,33 @@ class DescendEstimator(BaseEstimator):
     def _y_args(self) -> dict[str, Any]:
         return {}
 
-    def _check_distributed(self, validation: Any) -> None:
-        """What a distributed fit cannot do: held-out scores are one rank's alone, and a
-        stop one rank decides would leave the others waiting."""
-        if validation is not None or self.early_stopping:
+    def _check_distributed(self) -> None:
+        """What a distributed fit cannot do: early stopping holds out a share of each
+        rank's own rows, so each rank would stop on its own."""
+        if self.early_stopping:
             raise ValueError(
-                "distributed=True cannot take validation= or early_stopping=True: each rank "
-                "would score its own rows and stop on its own; fit without them"
+                "distributed=True cannot take early_stopping=True: each rank would hold out "
+                "its own rows and stop on its own; fit without it (validation= is scored on "
+                "all ranks' held-out rows)"
+            )
+
+    def _check_data_parallel(self, group: Any) -> None:
+        """Mini-batch distributed fits run fit's data parallelism, over the default group."""
+        if group is not None:
+            raise ValueError(
+                "distributed=<a ProcessGroup> trains on the full batch only (batch_size="
+                "'full', or a line-search method such as 'lbfgs'); mini-batches train over "
+                "the default process group: pass distributed=True"
+            )
+
+    def _check_data_parallel_module(self, module: nn.Module) -> None:
+        """Batch normalization would normalize each rank's share of a batch by its own
+        statistics, not the batch's: not the one-process model."""
+        if any(isinstance(layer, nn.modules.batchnorm._BatchNorm) for layer in module.modules()):
+            raise ValueError(
+                "distributed=True with mini-batches cannot train batch normalization (each "
+                "rank would normalize its share of a batch by its own statistics); use "
+                "batch_norm=False, or batch_size='full'"
             )
 
     def _commit(self, fitted: dict[str, Any]) -> None:

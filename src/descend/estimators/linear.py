@@ -259,8 +259,12 @@ class LinearRegression(RegressorTargets, MultiOutputMixin, RegressorMixin, Linea
         alike; the full-batch objective over all ranks' rows is minimized with f, gradients
         and Hessian-vector products all-reduced (:mod:`descend.distributed.objective`), so
         ``lbfgs``, ``bfgs``, ``newton-cg`` and ``trust-region`` reach the coefficients of one
-        process holding every row, the same on every rank. Pass ``sample_weight`` on every
-        rank or on none.
+        process holding every row, the same on every rank. On mini-batches
+        (``distributed=True`` only: the default process group) every rank draws the same
+        global batches from all ranks' rows, gathered in rank order, and trains on its
+        share of each with the gradients all-reduced (``descend.fit``'s data parallelism):
+        the model of one process fitting every row. Pass ``sample_weight`` and
+        ``validation`` on every rank or on none (all ranks' held-out rows are scored).
         """
         return self._train(X, y, sample_weight, validation=validation, distributed=distributed)
 

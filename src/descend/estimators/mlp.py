@@ -250,14 +250,29 @@ class MLPClassifier(CrossEntropyTargets, ClassifierMixin, BaseMLP):
         return "logistic" if len(fitted["classes_"]) == 2 else "softmax"
 
     def fit(
-        self, X: Any, y: Any, sample_weight: Any = None, *, validation: Any = None
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        validation: Any = None,
+        distributed: Any = False,
     ) -> MLPClassifier:
         """Train on ``X`` (n, d) and labels ``y`` (n,) from a fresh initialization.
 
         ``sample_weight`` (n,) >= 0 weighs rows; ``validation=(X_val, y_val)`` is scored
         after every epoch and, with ``early_stopping``, decides the stop.
+        ``distributed=True``: ``X, y`` are this rank's rows of a data set spread over the
+        ranks of the default ``torch.distributed`` process group, and every rank calls
+        ``fit`` alike. On mini-batches every rank draws the same global batches from all
+        ranks' rows, gathered in rank order, and trains on its share of each with the
+        gradients all-reduced (``descend.fit``'s data parallelism); on the full batch the
+        objective is summed over the ranks (:mod:`descend.distributed.objective`). Either
+        way the model is that of one process fitting every row. Pass ``sample_weight`` and
+        ``validation`` on every rank or on none (all ranks' held-out rows are scored);
+        ``early_stopping`` is refused.
         """
-        return self._train(X, y, sample_weight, validation=validation)
+        return self._train(X, y, sample_weight, validation=validation, distributed=distributed)
 
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
@@ -311,14 +326,29 @@ class MLPRegressor(RegressorTargets, MultiOutputMixin, RegressorMixin, BaseMLP):
         return squared_mean
 
     def fit(
-        self, X: Any, y: Any, sample_weight: Any = None, *, validation: Any = None
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        validation: Any = None,
+        distributed: Any = False,
     ) -> MLPRegressor:
         """Train on ``X`` (n, d) and ``y`` (n,) or (n, k) from a fresh initialization.
 
         ``sample_weight`` (n,) >= 0 weighs rows; ``validation=(X_val, y_val)`` is scored
         after every epoch and, with ``early_stopping``, decides the stop.
+        ``distributed=True``: ``X, y`` are this rank's rows of a data set spread over the
+        ranks of the default ``torch.distributed`` process group, and every rank calls
+        ``fit`` alike. On mini-batches every rank draws the same global batches from all
+        ranks' rows, gathered in rank order, and trains on its share of each with the
+        gradients all-reduced (``descend.fit``'s data parallelism); on the full batch the
+        objective is summed over the ranks (:mod:`descend.distributed.objective`). Either
+        way the model is that of one process fitting every row. Pass ``sample_weight`` and
+        ``validation`` on every rank or on none (all ranks' held-out rows are scored);
+        ``early_stopping`` is refused.
         """
-        return self._train(X, y, sample_weight, validation=validation)
+        return self._train(X, y, sample_weight, validation=validation, distributed=distributed)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One epoch on ``X, y`` from the current weights; the optimizer's state carries
