@@ -33,8 +33,18 @@ of a proximal run: ``capabilities(optimizer).proximal`` says so.
 
 Example:
     >>> inner = descend.optim.SGD(model.parameters(), lr=0.1)
-    >>> opt = ProximalL1(inner, l1=1e-3, params=[model.weight])  # the bias is not penalized
-    >>> loss_fn(model(X), y).backward(); opt.step(); opt.zero_grad()
+    >>> opt = ProximalL1(inner, l1=1.2, params=[model.weight])  # the bias is not penalized
+    >>> for _ in range(200):
+    ...     opt.zero_grad(); loss_fn(model(X), y).backward(); opt.step()
+    >>> (model.weight == 0).tolist()  # y's smallest coefficient (0.5) is exactly zero
+    [[False, False, True]]
+
+    At the minimizer, :math:`\nabla f = -\lambda_1 \operatorname{sign}(w)` on the other two:
+
+    >>> opt.zero_grad(); loss_fn(model(X), y).backward()
+    >>> w, g = model.weight[0, :2], model.weight.grad[0, :2]
+    >>> torch.allclose(g, -1.2 * w.sign(), atol=1e-4)
+    True
 """
 
 from __future__ import annotations
@@ -109,7 +119,16 @@ class ProximalL1(torch.optim.Optimizer):
 
     Example:
         >>> opt = ProximalL1(descend.optim.SGD(model.parameters(), lr=0.1), l1=1e-3)
-        >>> opt.step(closure)  # the SGD step, then soft thresholding by 0.1 * 1e-3
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = loss_fn(model(X), y)
+        ...     loss.backward()
+        ...     return loss
+        >>> w = model.weight.detach().clone()
+        >>> loss = opt.step(closure)  # the SGD step, then soft thresholding by 0.1 * 1e-3
+        >>> v = w - 0.1 * model.weight.grad
+        >>> torch.allclose(model.weight, v.sign() * (v.abs() - 0.1 * 1e-3).clamp(min=0))
+        True
     """
 
     capabilities = Capabilities(proximal=True)
@@ -237,8 +256,15 @@ def proximal_gradient_mapping(
         A 0-d tensor (no host synchronization).
 
     Example:
+        With nothing thresholded it is the gradient norm:
+
+        >>> opt = ProximalL1(descend.optim.SGD(model.parameters(), lr=0.1), l1=0.0)
+        >>> loss_fn(model(X), y).backward()
         >>> before = [[p.detach().clone() for p in g["params"]] for g in opt.param_groups]
-        >>> opt.step(); proximal_gradient_mapping(opt, before)
+        >>> opt.step(); mapping = proximal_gradient_mapping(opt, before)
+        >>> grad = torch.cat([p.grad.flatten() for p in model.parameters()])
+        >>> torch.allclose(mapping, grad.norm())
+        True
     """
     squares = []
     for group, old in zip(optimizer.param_groups, previous):

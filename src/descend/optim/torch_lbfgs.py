@@ -54,8 +54,18 @@ class TorchLBFGS(LBFGS):
         c2: curvature constant in (c1, 1).
 
     Example:
-        >>> opt = descend.optim.TorchLBFGS(model.parameters(), line_search_fn="strong_wolfe")
-        >>> opt.step(closure)  # up to 20 iterations
+        Without a line search, the iterates are torch's:
+
+        >>> import copy
+        >>> twin = copy.deepcopy(model)
+        >>> opt = descend.optim.TorchLBFGS(model.parameters())  # or line_search_fn="strong_wolfe"
+        >>> ref = torch.optim.LBFGS(twin.parameters())
+        >>> for m, o in ((model, opt), (twin, ref)):
+        ...     def closure():
+        ...         o.zero_grad(); loss = loss_fn(m(X), y); loss.backward(); return loss
+        ...     loss = o.step(closure)  # up to 20 iterations
+        >>> all(torch.allclose(p, q) for p, q in zip(model.parameters(), twin.parameters()))
+        True
     """
 
     capabilities = Capabilities(needs_fixed_batch=True, second_order=True)
