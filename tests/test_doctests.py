@@ -59,8 +59,6 @@ NOT_RUNNABLE_YET = {
     "descend.monitors.saddle",
     "descend.monitors.standard",
     "descend.optim.natural_gradient",
-    "descend.optim.proximal",
-    "descend.optim.torch_lbfgs",
     "descend.playground.race",
     "descend.playground.training",
     "descend.problems.classic",
