@@ -16,6 +16,7 @@ from torch import Tensor
 from descend.callbacks import CallbackList, as_callbacks
 from descend.constraints import Constraint, as_constraint
 from descend.engine import Engine, FunctionFeed, StoppingCriteria
+from descend.engine.step_controls import StepControls
 from descend.methods import METHODS, Method, get_method
 from descend.monitors import monitors_for_run
 from descend.objective import Objective
@@ -39,10 +40,14 @@ def run_function(
     record: bool = False,
     device: Any = None,
     bounds: Any = None,
+    controls: Callable[[torch.optim.Optimizer], StepControls] | None = None,
 ) -> OptimizeResult:
     """Minimize ``fun`` from ``x0`` by the method, options and stopping rules of ``call``
     (:func:`descend.scipy_form.translate`); ``fun`` and ``jac`` take x alone (SciPy's
-    ``args`` already bound). See :func:`descend.minimize` for the arguments."""
+    ``args`` already bound). ``controls`` builds, from the optimizer, the gradient clipping
+    and learning-rate schedule around each step (``minimize``'s ``schedule=``,
+    ``clip_grad_norm=``, ``clip_grad_value=``). See :func:`descend.minimize` for the
+    other arguments."""
     method, options = call.method, call.options
     spec = get_method(method)
     x, present = _as_parameter(x0, device)
@@ -79,6 +84,7 @@ def run_function(
         objective, optimizer, stopping, record=record,
         present=lambda params: present(params[0]), method=spec.name, maximize=maximize,
         constraint=constraint, project_steps=constraint is not None and project_steps,
+        controls=None if controls is None else controls(optimizer),
     )  # fmt: skip
     engine = Engine(feed, optimizer, stopping, callbacks)
     engine.run()

@@ -10,11 +10,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from descend.engine.step_controls import StepControls
 from descend.function_run import DEFAULT_METHOD, bounded_methods, keeps_bounds, run_function
-from descend.methods import get_method
+from descend.methods import METHODS, Method, get_method
 from descend.multistart import multistart
+from descend.optim.capabilities import capabilities
 from descend.result import OptimizeResult
 from descend.scipy_form import bind_args, scipy_callbacks, translate
+from descend.train.regularization import GradientClipper
+from descend.train.schedules import build_schedule
 from descend.validation import check_device, check_int
 
 
@@ -41,6 +45,9 @@ def minimize(
     device: str | torch.device | None = None,
     restarts: int | None = None,
     bounds: Any = None,
+    schedule: Any = None,
+    clip_grad_norm: float | None = None,
+    clip_grad_value: float | None = None,
     seed: int | torch.Generator = 0,
     **optimizer_options: Any,
 ) -> OptimizeResult:
@@ -113,6 +120,22 @@ def minimize(
             gradient :math:`P(x - \nabla f) - x` (``"L-BFGS-B"``: its largest component,
             SciPy's pgtol); the message counts the coordinates that end at a bound
             (``Constraint.active(res.x)`` says which).
+        schedule: a learning-rate schedule, as ``descend.fit`` takes it
+            (:mod:`descend.train.schedules`): a name (``step``, ``exponential``,
+            ``cosine``, ``warmup_cosine``, ``one_cycle``, ``plateau``), a dict of a name and
+            options (``{"name": "cosine", "warmup_steps": 20}``), a factory ``optimizer ->
+            torch scheduler`` or a :class:`~descend.train.schedules.Schedule`. Stepped once
+            after every iteration, as a torch loop steps it after ``optimizer.step()``
+            (each iteration is a step and an epoch); ``max_iter`` is the schedule's length
+            (``cosine``, ``one_cycle``) and its epochs (``step``: a tenfold drop every
+            max_iter // 3); ``plateau`` watches f. First-order methods only (``gd,
+            momentum, adam, ...``).
+        clip_grad_norm: before each step, rescale the gradient to this 2-norm at most
+            (:math:`g \leftarrow g \min(1, c / \|g\|_2)`, ``torch.nn.utils.clip_grad_norm_``),
+            > 0. The gradient tests and ``res.grad_norm`` read the gradient before
+            clipping. First-order methods only.
+        clip_grad_value: before each step, clamp each gradient entry to ``[-v, v]`` (then
+            ``clip_grad_norm``, if given), > 0. First-order methods only.
         seed: the restarts' seed (an integer or a ``torch.Generator``).
         **optimizer_options: passed to the optimizer (``lr``, ``momentum``, ``betas``, ...);
             a misspelled keyword is refused with the nearest valid name.
@@ -143,6 +166,15 @@ def minimize(
         n=_size(x0),
         keywords=KEYWORDS,
     )  # fmt: skip
+    controls = step_controls(
+        method, schedule, clip_grad_norm, clip_grad_value, call.stopping["max_iter"],
+        method=call.method,
+    )  # fmt: skip
+    if controls is not None and restarts is not None:
+        raise ValueError(
+            "restarts= runs its starts as rows of one tensor, which schedule=, "
+            "clip_grad_norm= and clip_grad_value= do not handle yet: drop restarts= or them"
+        )
     if call.scipy and restarts is not None:
         raise ValueError(
             f"restarts= is descend's (random starts) and runs descend's rules: use "
@@ -179,8 +211,72 @@ def minimize(
         return best
     return run_function(
         fun, x0, call, jac=jac, callback=callback, monitors=monitors, record=record,
-        device=device, bounds=bounds,
+        device=device, bounds=bounds, controls=controls,
     )  # fmt: skip
+
+
+def step_controls(
+    name: str,
+    schedule: Any,
+    clip_grad_norm: float | None,
+    clip_grad_value: float | None,
+    steps: int,
+    *,
+    method: str | None = None,
+) -> Callable[[torch.optim.Optimizer], StepControls] | None:
+    """What ``minimize`` puts around each step of a first-order rule: gradient clipping
+    before it and the learning-rate schedule after it, as a factory of the optimizer (the
+    schedule is built on it); None when none of the three is given.
+
+    Args:
+        name: the method as the caller named it (for the error).
+        schedule, clip_grad_norm, clip_grad_value: as :func:`minimize` takes them.
+        steps: the iteration budget, the schedule's length and epochs.
+        method: descend's method that runs (``name`` resolved; default: ``name``).
+
+    Raises:
+        ValueError: a clipping threshold that is not > 0, or any of the three with a
+            method that is not first-order (its line search or curvature pairs read the
+            true gradient at a fixed step).
+    """
+    given = [
+        keyword
+        for keyword, value in (("schedule", schedule), ("clip_grad_norm", clip_grad_norm),
+                               ("clip_grad_value", clip_grad_value))
+        if value is not None
+    ]  # fmt: skip
+    if not given:
+        return None
+    if not first_order(get_method(method or name)):
+        raise ValueError(
+            f"method {name!r} takes line-search or curvature steps, which "
+            f"{', '.join(k + '=' for k in given)} would break; the first-order methods take "
+            f"them: {', '.join(first_order_methods())}"
+        )
+    if isinstance(schedule, str):
+        schedule = {"name": schedule}
+    if isinstance(schedule, dict):  # a named schedule moves every iteration, warmup included
+        schedule = {"interval": "step", **schedule}
+    clipping = clip_grad_norm is not None or clip_grad_value is not None
+    clip = GradientClipper(clip_grad_norm, clip_grad_value) if clipping else None
+
+    def controls(optimizer: torch.optim.Optimizer) -> StepControls:
+        built = build_schedule(schedule, optimizer, total_steps=steps, epochs=steps, monitor="loss")
+        return StepControls(clip, built)
+
+    return controls
+
+
+def first_order(spec: Method) -> bool:
+    """Whether the method's rule takes one gradient per step and no curvature: the rules
+    that take a schedule and gradient clipping."""
+    caps = capabilities(spec.optimizer)
+    return not (caps.needs_fixed_batch or caps.second_order)
+
+
+def first_order_methods() -> list[str]:
+    """The names of the :func:`first_order` methods."""
+    return [name for name, spec in METHODS.items() if first_order(spec)]
 
 
 #: minimize's keywords, for the nearest valid name in a misspelled keyword's error

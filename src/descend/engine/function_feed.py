@@ -14,6 +14,7 @@ from descend.constraints import Constraint
 from descend.engine.feed import Measure, host, norm_of, step_tests
 from descend.engine.iterates import Iterates
 from descend.engine.loop import Engine
+from descend.engine.step_controls import StepControls
 from descend.engine.stopping import StoppingCriteria
 from descend.objective import Objective
 from descend.optim.capabilities import capabilities
@@ -37,6 +38,10 @@ class FunctionFeed:
     parameter tensor projected on its own; with ``project_steps`` every step is followed by
     the projection :math:`x \\leftarrow P_C(x)` (projected gradient descent for the
     first-order rules; a rule that keeps its iterates feasible itself needs none).
+
+    ``controls`` clip the gradient before each step and step a learning-rate schedule
+    after it (:class:`~descend.engine.step_controls.StepControls`); the gradient norm
+    recorded and tested is the one before clipping.
     """
 
     rows = 1
@@ -54,6 +59,7 @@ class FunctionFeed:
         maximize: bool = False,
         constraint: Constraint | None = None,
         project_steps: bool = False,
+        controls: StepControls | None = None,
     ) -> None:
         self.objective, self.stopping, self.method = objective, stopping, method
         self.constraint = constraint
@@ -68,6 +74,8 @@ class FunctionFeed:
         self.history = History(record_x=record)
         self.proximal = capabilities(optimizer).proximal
         self._previous: list[list[Tensor]] | None = None
+        self.controls = controls or StepControls()
+        self._f = math.nan  # the loop's objective at the iterate the next step starts from
 
     @property
     def nfev(self) -> int:
@@ -99,6 +107,7 @@ class FunctionFeed:
                 tensors.extend(step_tests(s, diff, self.iterates.data()))
         v = host(*tensors)
         f, g = v[0], v[1]
+        self._f = self.sign * f
         # a proximal run's stationarity is known after its first step
         g_test = v[2] if tested else (math.inf if self.proximal else g)
         rest = v[3:] if tested else v[2:]
@@ -120,7 +129,7 @@ class FunctionFeed:
             self._previous = [
                 [p.detach().clone() for p in g["params"]] for g in optimizer.param_groups
             ]
-        optimizer.step(self.objective)
+        self.controls.step(optimizer, self.params, self._f, self.objective)
         if self.project_steps:
             assert self.constraint is not None
             for p in self.params:
