@@ -66,7 +66,6 @@ NOT_RUNNABLE_YET = {
     "descend.runs.store",
     "descend.scipy_form",
     "descend.tabular",
-    "descend.train.data",
     "descend.train.schedules",
     "descend.tune",
     "descend.tune.estimator",

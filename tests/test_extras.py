@@ -78,16 +78,13 @@ def test_the_core_runs_without_any_extra(without_extras):
     assert without_extras["core"] == "ok"
 
 
-NOT_ROUTED = "its import site does not go through descend.extras.require yet"
-
-
 @pytest.mark.parametrize(
     ("feature", "extra"),
     [
         ("viz", "viz"),
         ("lr_range plot", "viz"),
         ("to_pandas", "pandas"),
-        pytest.param("stream", "data", marks=pytest.mark.xfail(strict=True, reason=NOT_ROUTED)),
+        ("stream", "data"),
         ("estimators", "estimators"),
         ("tune", "tune"),
         ("playground", "playground"),
