@@ -10,7 +10,8 @@ store work without it.
 Example:
     >>> run = train({"data": "train.csv", "target": "label", "model": "logistic",
     ...              "optimizer": "auto", "batch_size": "auto", "epochs": None, "lr": None,
-    ...              "validation_split": 0.2, "seed": 0, "standardize": True})
+    ...              "validation_split": 0.2, "seed": 0, "standardize": True,
+    ...              "penalty": "l2", "alpha": 1e-3, "l1_ratio": None})
     >>> run.estimator.score(*run.held_out)
 """
 
@@ -25,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from descend.extras import require
+from descend.validation import check_non_negative, check_number, nearest
 
 __all__ = [
     "CLASSIFIERS",
@@ -35,6 +37,9 @@ __all__ = [
     "feature_matrix",
     "file_sha256",
     "locate_data",
+    "penalties",
+    "penalty_label",
+    "penalty_params",
     "read_table",
     "rerun_fit",
     "target_column",
@@ -178,9 +183,10 @@ def train(config: dict[str, Any]) -> TrainedRun:
 
     ``config`` holds ``data`` (the CSV file), ``target``, ``model`` (a key of
     :data:`MODELS`), ``optimizer``, ``batch_size`` (text: an integer, ``full`` or
-    ``auto``), ``epochs``, ``lr``, ``validation_split`` (in [0, 1)), ``seed`` and
-    ``standardize``. The warnings the fit raised come back as ``notes``, in the words of
-    ``descend fit`` (:func:`in_cli_words`).
+    ``auto``), ``epochs``, ``lr``, ``validation_split`` (in [0, 1)), ``seed``,
+    ``standardize``, and ``penalty``, ``alpha``, ``l1_ratio`` (:func:`penalty_params`;
+    absent or None: the model's own). The warnings the fit raised come back as ``notes``,
+    in the words of ``descend fit`` (:func:`in_cli_words`).
     """
     train_test_split = require(
         "sklearn.model_selection", "estimators", feature="descend fit"
@@ -214,7 +220,10 @@ def train(config: dict[str, Any]) -> TrainedRun:
     if held_out is not None:
         held_out = scaling.forward(*held_out)
 
-    estimator = _estimator(model, optimizer, batch_size, epochs, lr, seed)
+    penalty = penalty_params(
+        model, config.get("penalty"), config.get("alpha"), config.get("l1_ratio")
+    )
+    estimator = _estimator(model, optimizer, batch_size, epochs, lr, seed).set_params(**penalty)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator.fit(X_train, y_train, validation=held_out)
@@ -239,6 +248,89 @@ def rerun_fit(config: dict[str, Any]) -> Any:
     """The runner of recorded ``descend fit`` runs: the new run's FitResult, trained on
     the recorded data wherever it is found (:func:`locate_data`)."""
     return train({**config, "data": str(locate_data(config))}).estimator._fit_result
+
+
+# ---------------------------------------------------------------------------------------
+# the penalty on the weights
+
+
+def penalties(model: str) -> tuple[str, ...]:
+    """The ``--penalty`` values ``model`` takes, as its estimator declares them: ``none``
+    and the options of its ``penalty`` parameter (``l2``, ``l1``, ``elasticnet`` for the
+    linear models), or ``l2`` alone for an estimator whose only penalty is the L2 term
+    its ``alpha`` scales (the MLPs)."""
+    constraints = _estimator_class(model)._parameter_constraints
+    if "penalty" not in constraints:
+        return ("l2",)
+    options = next(rule.options for rule in constraints["penalty"] if hasattr(rule, "options"))
+    return ("none", *sorted(options, key=lambda name: (len(name), name)))
+
+
+def penalty_params(
+    model: str, penalty: str | None, alpha: float | None, l1_ratio: float | None
+) -> dict[str, Any]:
+    r"""The estimator's parameters for ``--penalty``, ``--alpha`` and ``--l1-ratio``.
+
+    The objective is the mean loss plus :math:`\alpha R(W)`, with :math:`R` the
+    ``penalty`` (``l2``: :math:`\tfrac12\|W\|_2^2`, ``l1``: :math:`\|W\|_1`,
+    ``elasticnet``: :math:`\rho\|W\|_1 + \tfrac{1-\rho}{2}\|W\|_2^2` with :math:`\rho`
+    = ``l1_ratio``; see :mod:`descend.estimators.linear`). None leaves the model's own.
+
+    Raises:
+        ValueError: a penalty the model does not take (naming those it does), ``alpha``
+            not a finite number >= 0, ``l1_ratio`` outside [0, 1], or a setting that would
+            change nothing: ``alpha`` with no penalty, ``l1_ratio`` without elasticnet.
+    """
+    choices = penalties(model)
+    if penalty is not None and penalty not in choices:
+        if len(choices) == 1:
+            raise ValueError(
+                f"--penalty {penalty!r}: --model {model} takes only {choices[0]}; "
+                "--alpha 0 turns its penalty off"
+            )
+        guess = nearest(penalty, choices)
+        hint = f" (did you mean {guess}?)" if guess else ""
+        raise ValueError(f"--penalty {penalty!r}: --model {model} takes {_listed(choices)}{hint}")
+    params: dict[str, Any] = {}
+    if alpha is not None:
+        params["alpha"] = check_non_negative("--alpha", alpha)
+    if l1_ratio is not None:
+        params["l1_ratio"] = check_number("--l1-ratio", l1_ratio, low=0.0, high=1.0)
+    if "none" in choices and penalty is not None:
+        params["penalty"] = None if penalty == "none" else penalty
+    chosen = penalty or _default_penalty(model)
+    if alpha is not None and chosen == "none":
+        why = "--penalty none" if penalty else f"--model {model} has none by default"
+        raise ValueError(
+            f"--alpha {alpha:g} changes nothing without a penalty ({why}); "
+            f"give --penalty {_listed(choices[1:])}"
+        )
+    if l1_ratio is not None and chosen != "elasticnet":
+        raise ValueError(
+            f"--l1-ratio {l1_ratio:g} mixes the elastic net's L1 and L2 parts; it needs "
+            f"--penalty elasticnet (the penalty is {chosen})"
+        )
+    return params
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + f" or {names[-1]}"
+
+
+def _default_penalty(model: str) -> str:
+    defaults = _estimator_class(model)().get_params()
+    return (defaults["penalty"] or "none") if "penalty" in defaults else "l2"
+
+
+def penalty_label(estimator: Any) -> str:
+    """The penalty a fitted estimator trained with, in ``descend fit``'s words:
+    ``l2, alpha 0.0001``, ``elasticnet, alpha 0.01, l1_ratio 0.15`` or ``none``."""
+    params = estimator.get_params()
+    penalty = params.get("penalty", "l2")
+    if penalty is None or params["alpha"] == 0:
+        return "none"
+    label = f"{penalty}, alpha {params['alpha']:g}"
+    return label + (f", l1_ratio {params['l1_ratio']:g}" if penalty == "elasticnet" else "")
 
 
 # ---------------------------------------------------------------------------------------
@@ -297,11 +389,15 @@ def _stratifiable(y: np.ndarray, share: float) -> bool:
     return counts.min() >= 2 and round(len(y) * share) >= len(counts)
 
 
+def _estimator_class(model: str) -> Any:
+    import descend.estimators as estimators
+
+    return getattr(estimators, MODELS[model])
+
+
 def _estimator(
     model: str, optimizer: str, batch_size: str, epochs: int | None, lr: float | None, seed: int
 ) -> Any:
-    import descend.estimators as estimators
-
     params: dict[str, Any] = {
         "optimizer": optimizer,
         "batch_size": _batch_size(batch_size),
@@ -311,7 +407,7 @@ def _estimator(
     }
     if epochs is not None:
         params["max_epochs"] = epochs
-    return getattr(estimators, MODELS[model])(**params)
+    return _estimator_class(model)(**params)
 
 
 def _batch_size(text: str) -> int | str:

@@ -2,13 +2,16 @@
 predict with it.
 
 ``fit`` reads the table, holds out a seeded validation split, trains one of
-``descend.estimators`` (progress bar on a terminal), prints train and validation metrics,
-and saves the model and the loss curves when asked. The saved model is a ``torch.save``
-file of plain data (tensors, numbers, text: see :mod:`descend.estimators.persist`) read back
-with ``weights_only=True``, so ``predict`` runs no code from it.
+``descend.estimators`` (progress bar on a terminal) with the penalty ``--penalty``,
+``--alpha`` and ``--l1-ratio`` set (:func:`descend.tabular.penalty_params`), prints train
+and validation metrics, and saves the model and the loss curves when asked. The saved
+model is a ``torch.save`` file of plain data (tensors, numbers, text: see
+:mod:`descend.estimators.persist`) read back with ``weights_only=True``, so ``predict``
+runs no code from it.
 
 Example:
     $ descend fit train.csv --target label --model logistic --save model.pt --plot curves.png
+    $ descend fit train.csv --target price --model linear --penalty elasticnet --alpha 0.01
     $ descend predict model.pt test.csv --output predictions.csv
 """
 
@@ -40,6 +43,7 @@ from descend.tabular import (
     MODELS,
     Scaling,
     feature_matrix,
+    penalty_label,
     read_table,
     train,
 )
@@ -99,6 +103,31 @@ def fit_command(
             "--validation-split", help="Share of rows held out for validation, in [0, 1)."
         ),
     ] = 0.2,
+    penalty: Annotated[
+        str | None,
+        typer.Option(
+            "--penalty",
+            help="The penalty on the weights: none, l2, l1 or elasticnet (the MLPs: l2); "
+            "default: the model's.",
+            show_default=False,
+        ),
+    ] = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option(
+            "--alpha",
+            help="The penalty's strength, >= 0 (default: the model's).",
+            show_default=False,
+        ),
+    ] = None,
+    l1_ratio: Annotated[
+        float | None,
+        typer.Option(
+            "--l1-ratio",
+            help="elasticnet's share of L1, in [0, 1] (default: the model's).",
+            show_default=False,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seeds the split and training.")] = 0,
     standardize: Annotated[
         bool,
@@ -141,6 +170,9 @@ def fit_command(
         "validation_split": validation_split,
         "seed": seed,
         "standardize": standardize,
+        "penalty": penalty,
+        "alpha": alpha,
+        "l1_ratio": l1_ratio,
     }
     run = train(config)
     for note in run.notes:
@@ -158,7 +190,9 @@ def fit_command(
         f"epoch{'s' * (epochs_run != 1)}, {estimator.t_} steps"
         + (" (standardized)" if standardize else "")
     )
+    console.print(f"penalty: {penalty_label(estimator)}")
     console.print(_metrics_table(model, metrics, scaling))
+    console.print(f"loss is without the penalty; {SCORES[_score(model)]}")
     print_diagnoses(console, {MODELS[model]: estimator._fit_result})
     recorder.record(
         "fit",
@@ -200,8 +234,19 @@ def _require_estimators(command: str) -> None:
         ) from None
 
 
+#: the score ``descend fit`` reports beside the loss, and what it is
+SCORES = {
+    "accuracy": "accuracy is the share of rows labelled right",
+    "r2": "R² is 1 - residual / total sum of squares",
+}
+
+
+def _score(model: str) -> str:
+    return "accuracy" if model in CLASSIFIERS else "r2"
+
+
 def _metrics(estimator: Any, X: np.ndarray, y: np.ndarray, model: str) -> dict[str, float]:
-    score = "accuracy" if model in CLASSIFIERS else "r2"
+    score = _score(model)
     return {
         "rows": len(y),
         "loss": estimator.data_loss(X, y),
@@ -210,7 +255,7 @@ def _metrics(estimator: Any, X: np.ndarray, y: np.ndarray, model: str) -> dict[s
 
 
 def _metrics_table(model: str, metrics: dict[str, Any], scaling: Scaling) -> Table:
-    score = "accuracy" if model in CLASSIFIERS else "r2"
+    score = _score(model)
     table = Table()
     table.add_column("set", style="bold")
     table.add_column("rows", justify="right")
