@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
-from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
+from descend.optim.optimizer import ForeachList, Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_number, check_positive
 
 
@@ -70,6 +70,7 @@ class Adadelta(Optimizer):
 
     def _update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
         rho, eps, wd = group["rho"], group["eps"], group["weight_decay"]
+        grads: ForeachList  # weight decay and scaling replace it by a new list
         for params, grads, square_avgs, acc_deltas in blocks(lists):
             if wd != 0:
                 grads = torch._foreach_add(grads, params, alpha=wd)

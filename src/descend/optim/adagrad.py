@@ -9,7 +9,7 @@ from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
 from descend.optim.flat import fused_call
-from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
+from descend.optim.optimizer import ForeachList, Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_positive
 
 
@@ -85,6 +85,7 @@ class Adagrad(Optimizer):
     def _update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
         wd, eps = group["weight_decay"], group["eps"]
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        grads: ForeachList  # weight decay and scaling replace it by a new list
         for params, grads, sums in blocks(lists):
             if wd != 0:
                 grads = torch._foreach_add(grads, params, alpha=wd)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
-from descend.optim.optimizer import Optimizer, blocks, check_betas, check_weight_decay
+from descend.optim.optimizer import ForeachList, Optimizer, blocks, check_betas, check_weight_decay
 from descend.validation import check_non_negative, check_positive
 
 
@@ -70,6 +70,7 @@ class Adamax(Optimizer):
         beta1, beta2 = group["betas"]
         wd = group["weight_decay"]
         step_size = -group["lr"] / (1 - beta1**step)
+        grads: ForeachList  # weight decay and scaling replace it by a new list
         for params, grads, exp_avgs, exp_infs in blocks(lists):
             if wd != 0:
                 grads = torch._foreach_add(grads, params, alpha=wd)

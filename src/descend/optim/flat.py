@@ -141,7 +141,8 @@ class FlatLayout:
         keys = self.state_keys
         step = None
         states = []
-        moved = []
+        moved: list[int] = []
+        moved_grads: list[Tensor] = []
         for i, (p, member, ptr, grad_view, views) in enumerate(
             zip(params, members, self.param_ptrs, self.grad_views, self._state_views_by_param)
         ):
@@ -152,6 +153,7 @@ class FlatLayout:
                 if grad is None or grad.is_sparse:
                     return None
                 moved.append(i)
+                moved_grads.append(grad)
             st = state.get(p)
             if st is None:
                 return None
@@ -167,7 +169,7 @@ class FlatLayout:
             return None
         if moved:
             grad_views = self.grad_views
-            torch._foreach_copy_([grad_views[i] for i in moved], [params[i].grad for i in moved])
+            torch._foreach_copy_([grad_views[i] for i in moved], moved_grads)
             for i in moved:
                 params[i].grad = grad_views[i]
         step += 1
@@ -185,7 +187,7 @@ class FlatLayout:
 #: size of the example it compiles for; the buffers' sizes are symbolic, so a kernel first
 #: compiled for a small model would stay single-threaded for every later one. Dynamic
 #: threads always emit the parallel loop and let OpenMP size the team at run time.
-_OPTIONS = {"cpp.dynamic_threads": True}
+_OPTIONS: dict[str, Any] = {"cpp.dynamic_threads": True}
 
 _COMPILED: dict[tuple[Kernel, tuple[bool, ...]], Callable[..., None]] = {}
 _CHECKED: set[tuple[Kernel, tuple[bool, ...], torch.device, torch.dtype]] = set()

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from descend.optim.capabilities import Capabilities
-from descend.optim.optimizer import Optimizer, check_weight_decay
+from descend.optim.optimizer import ForeachList, Optimizer, check_weight_decay
 from descend.validation import check_non_negative, check_positive
 
 
@@ -92,6 +92,7 @@ class LARS(Optimizer):
 
     def _update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
         # whole tensors, never blocks: the ratio is a norm over each tensor
+        grads: ForeachList  # weight decay and scaling replace it by a new list
         params, grads = lists[0], lists[1]
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
         ratios = None
@@ -139,7 +140,8 @@ def layer_adaptation_groups(model: nn.Module, weight_decay: float = 0.0) -> list
         >>> opt = descend.optim.LAMB(layer_adaptation_groups(model, weight_decay=0.01))
     """
     check_weight_decay(weight_decay)
-    adapted, excluded = [], []
+    adapted: list[Tensor] = []
+    excluded: list[Tensor] = []
     for p in model.parameters():
         if p.requires_grad:
             (adapted if p.ndim > 1 else excluded).append(p)

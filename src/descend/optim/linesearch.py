@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from descend.validation import check_int, check_number, check_positive
 
@@ -447,7 +448,7 @@ LINE_SEARCHES = ("strong_wolfe", "backtracking")
 
 
 def run_search(
-    method: str, phi: Phi, f0: float, dphi0: float, t0: float, **options: float
+    method: str, phi: Phi, f0: float, dphi0: float, t0: float, **options: Any
 ) -> LineSearchResult:
     """Run the line search called ``method`` without checking its constants again: an
     optimizer checks them once where it is built (:func:`check_search_constants`), not at

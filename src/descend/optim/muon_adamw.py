@@ -28,7 +28,8 @@ def muon_groups(model: nn.Module) -> list[dict[str, Any]]:
     }
     if linears:
         outside |= {id(p) for p in linears[-1].parameters()}
-    hidden, rest = [], []
+    hidden: list[Tensor] = []
+    rest: list[Tensor] = []
     for p in model.parameters():
         if p.requires_grad:
             (hidden if p.ndim == 2 and id(p) not in outside else rest).append(p)

@@ -29,6 +29,8 @@ from descend.validation import check_non_negative, check_unit_interval
 
 Closure = Callable[[], Tensor]
 TensorLists = Sequence[Sequence[Tensor]]
+#: what torch._foreach_* ops take; they return lists, which their stubs call tuples
+ForeachList = list[Tensor] | tuple[Tensor, ...]
 
 #: elements per block: each of the (up to 5) lists a rule touches keeps 512 KiB of float32
 #: in L2 at this size; measured best between 2**16 and 2**18 on the reference machine.
@@ -178,6 +180,7 @@ class Optimizer(torch.optim.Optimizer):
         tensors, which are views of the flat buffers, so both paths stay interchangeable."""
         keys = self._state_keys(group)
         layouts = self._layouts.get(id(group))
+        layout: FlatLayout | None
         if layouts is not None and len(layouts) == 1:
             layout = next(iter(layouts.values()))
             step = None

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
-from descend.optim.optimizer import Closure, Optimizer, check_betas, check_weight_decay
+from descend.optim.optimizer import Closure, ForeachList, Optimizer, check_betas, check_weight_decay
 from descend.validation import check_non_negative, check_number, check_positive, check_unit_interval
 
 
@@ -151,6 +151,7 @@ class Prodigy(Optimizer):
                     continue
                 if group["maximize"]:
                     lists[1] = list(torch._foreach_neg(lists[1]))
+                grads: ForeachList  # weight decay replaces it by a new list
                 params, grads, ss, p0s, exp_avgs, exp_avg_sqs = lists
                 wd = group["weight_decay"]
                 if wd != 0 and not group["decouple"]:

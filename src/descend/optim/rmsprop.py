@@ -9,7 +9,7 @@ from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
 from descend.optim.flat import fused_call
-from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
+from descend.optim.optimizer import ForeachList, Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_positive, check_unit_interval
 
 
@@ -88,6 +88,7 @@ class RMSprop(Optimizer):
     def _update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
         lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
         wd, momentum, centered = group["weight_decay"], group["momentum"], group["centered"]
+        grads: ForeachList  # weight decay and scaling replace it by a new list
         for block in blocks(lists):
             params, grads, square_avgs = block[0], block[1], block[2]
             if wd != 0:

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
 from descend.optim.flat import fused_call
-from descend.optim.optimizer import Optimizer, blocks, check_weight_decay
+from descend.optim.optimizer import ForeachList, Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_number
 
 
@@ -98,6 +98,7 @@ class SGD(Optimizer):
         dampening, nesterov = group["dampening"], group["nesterov"]
         # plain descent is one pass over each tensor: cutting it into cache-sized blocks
         # saves nothing and costs a call per block
+        grads: ForeachList  # weight decay and scaling replace it by a new list
         for block in blocks(lists) if momentum != 0 or wd != 0 else [lists]:
             params, grads = block[0], block[1]
             if wd != 0:

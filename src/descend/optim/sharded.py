@@ -6,9 +6,13 @@ rules that need a whole matrix or the whole parameter vector refuse them here, b
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypeGuard
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from torch.distributed.tensor import DTensor
 
 #: what a user of a rule that needs whole tensors can do instead
 ALTERNATIVES = (
@@ -18,7 +22,7 @@ ALTERNATIVES = (
 )
 
 
-def is_sharded(t: Tensor) -> bool:
+def is_sharded(t: Tensor) -> TypeGuard[DTensor]:
     """Whether ``t`` is a DTensor (a plain tensor or parameter never is)."""
     if type(t) in (Tensor, torch.nn.Parameter) or not torch.distributed.is_available():
         return False
