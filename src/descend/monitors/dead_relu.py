@@ -35,8 +35,10 @@ class DeadReLUMonitor(Monitor):
         patience: consecutive checks a unit must be dead at, an integer >= 1.
 
     Example:
-        >>> monitor = DeadReLUMonitor(net)
-        >>> fit(net, "mse", (X, y), monitors=[monitor])
+        >>> with torch.no_grad():
+        ...     net[0].bias.fill_(-100.0)  # every hidden unit below zero on every row
+        >>> monitor = DeadReLUMonitor(net, every=2)
+        >>> res = fit(net, "mse", (X, y), monitors=[monitor], epochs=3, progress=False)
         >>> monitor.diagnoses[0].evidence["dead_fraction"]
         1.0
     """

@@ -85,6 +85,7 @@ def format_diagnoses(diagnoses: Any) -> str:
         diagnoses: a list of :class:`Diagnosis`, or a result with a ``diagnoses`` list.
 
     Example:
+        >>> res = descend.minimize(lambda x: (x**2).sum(), [1.0], "gd", lr=1.5)
         >>> print(format_diagnoses(res))
         [error] divergence (step 10): f blew up to 1.049e+06 within 10 steps of the best ...
     """

@@ -64,9 +64,15 @@ class GradientNoiseMonitor(Monitor):
             skips the sampling, in [-1, 1] (1: always sample).
 
     Example:
-        >>> monitor = GradientNoiseMonitor(model, nn.functional.mse_loss, batches)
-        >>> monitor.diagnoses[0].suggested
-        {'batch_size': 256}
+        >>> g = torch.Generator().manual_seed(1)
+        >>> noisy = y + 3 * torch.randn(64, 1, generator=g)  # mostly noise
+        >>> monitor = GradientNoiseMonitor(start=20, every=20)  # fit binds model, loss, batches
+        >>> res = fit(model, "mse", (X, noisy), batch_size=2, epochs=5, seed=0,
+        ...           monitors=[monitor], progress=False)
+        >>> monitor.diagnoses[0].kind, list(monitor.diagnoses[0].suggested)
+        ('gradient_noise', ['batch_size'])
+
+        Outside ``fit``: ``GradientNoiseMonitor(model, nn.functional.mse_loss, batches)``.
     """
 
     kinds = ("gradient_noise",)

@@ -70,8 +70,10 @@ class LayerGradientMonitor(Monitor):
         patience: consecutive checks needed, an integer >= 1.
 
     Example:
-        >>> monitor = LayerGradientMonitor(deep_sigmoid_net)  # 20 sigmoid layers
-        >>> fit(deep_sigmoid_net, "mse", (X, y), monitors=[monitor])
+        >>> layers = [m for _ in range(20) for m in (nn.Linear(3, 3), nn.Sigmoid())]
+        >>> deep_sigmoid_net = nn.Sequential(*layers, nn.Linear(3, 1))
+        >>> monitor = LayerGradientMonitor(deep_sigmoid_net, every=2)
+        >>> res = fit(deep_sigmoid_net, "mse", (X, y), monitors=[monitor], progress=False)
         >>> monitor.diagnoses[0].kind
         'vanishing_gradients'
     """

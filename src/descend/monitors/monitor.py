@@ -257,8 +257,11 @@ class MonitorGroup(Callback):
         monitors: the :class:`Monitor` objects.
 
     Example:
+        >>> from descend.monitors import default_monitors
         >>> group = MonitorGroup(default_monitors(off=["saddle"]))
-        >>> descend.minimize(f, x0, monitors=[group])
+        >>> res = descend.minimize(lambda x: (x**2).sum(), [1.0], "gd", lr=1.5, monitors=[group])
+        >>> [d.kind for d in res.diagnoses]
+        ['divergence', 'oscillation']
     """
 
     def __init__(self, monitors: Sequence[Monitor]) -> None:

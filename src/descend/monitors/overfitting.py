@@ -37,9 +37,14 @@ class OverfittingMonitor(Monitor):
             between the windows, in (0, 1).
 
     Example:
-        >>> res = descend.fit(big_mlp, "mse", (X, y), validation=0.2, epochs=300)
-        >>> [d.suggested for d in res.diagnoses if d.kind == "overfitting"]
-        [{'epochs': 12}]
+        >>> g = torch.Generator().manual_seed(1)
+        >>> rows, noise = torch.randn(40, 3, generator=g), torch.randn(40, 1, generator=g)
+        >>> big_mlp = nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+        ...                         nn.Linear(64, 1))
+        >>> res = descend.fit(big_mlp, "mse", (rows, noise), validation=0.5, epochs=60,
+        ...                   batch_size="full", lr=1e-2, seed=0, progress=False)
+        >>> [list(d.suggested) for d in res.diagnoses if d.kind == "overfitting"]
+        [['epochs']]
     """
 
     kinds = ("overfitting",)

@@ -63,6 +63,7 @@ class PlateauMonitor(Monitor):
             loss counts as converged, in (0, 1); used only with a floor.
 
     Example:
+        >>> saddle = descend.problems.saddle  # x^2 - y^2 + y^4/4: lingers near (0, 0)
         >>> res = descend.minimize(saddle, [1.0, 1e-6], "gd", lr=0.01, max_iter=2000)
         >>> "plateau" in [d.kind for d in res.diagnoses]
         True

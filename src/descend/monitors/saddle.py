@@ -39,8 +39,9 @@ class SaddleMonitor(Monitor):
         seed: seed of the random start vector.
 
     Example:
+        >>> saddle = descend.problems.saddle  # x^2 - y^2 + y^4/4
         >>> res = descend.minimize(saddle, [1.0, 0.0], "gd", lr=0.1)  # converges to (0, 0)
-        >>> res.diagnoses[0].kind, res.diagnoses[0].evidence["lambda_min"]
+        >>> res.diagnoses[0].kind, round(res.diagnoses[0].evidence["lambda_min"], 6)
         ('saddle', -2.0)
     """
 

@@ -54,7 +54,10 @@ def default_monitors(*, model: Any = None, off: Iterable[str] = (), **run: Any) 
         **run: ignored (what runners know about the run; the monitors take it in ``bind``).
 
     Example:
-        >>> descend.minimize(f, x0, monitors=default_monitors(off=["oscillation"]))
+        >>> chosen = default_monitors(off=["oscillation"])
+        >>> res = descend.minimize(lambda x: (x**2).sum(), [1.0], "gd", lr=1.5, monitors=chosen)
+        >>> [d.kind for d in res.diagnoses]
+        ['divergence']
     """
     off = list(off) if not isinstance(off, str) else [off]
     for name in off:
@@ -79,7 +82,9 @@ def monitors_for_run(monitors: Any, **run: Any) -> list[Callback]:
     else callbacks as :func:`descend.callbacks.as_callbacks` takes them.
 
     Example:
-        >>> callbacks = monitors_for_run("default", model=model) + as_callbacks(callback)
+        >>> callbacks = monitors_for_run("default", model=model)  # one group of all of them
+        >>> [type(c).__name__ for c in callbacks], monitors_for_run(None)
+        (['MonitorGroup'], [])
     """
     if monitors is None or monitors is False:
         return []
