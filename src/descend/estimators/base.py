@@ -44,6 +44,7 @@ the arrays:
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
@@ -243,9 +244,12 @@ class DescendEstimator(BaseEstimator):
         classes: Any = None,
         validation: Any = None,
         distributed: Any = False,
+        checkpoint: Any = None,
+        resume: bool = False,
     ) -> DescendEstimator:
         self._validate_params()
         sharded, group = process_group(distributed)
+        resume_from = _resume_from(checkpoint, resume)
         if sharded:
             self._check_distributed()
             if is_classifier(self):  # every rank encodes the labels of all ranks alike
@@ -361,6 +365,10 @@ class DescendEstimator(BaseEstimator):
                 # mini-batches: fit's data parallelism), never by fit's detection of a
                 # process group
                 distributed=data_parallel,
+                # fit writes on rank 0 alone when it runs data-parallel; sharded full-batch
+                # ranks run fit each on its own, so the others leave the writing to rank 0
+                checkpoint=None if sharded and dist.get_rank(group) != 0 else checkpoint,
+                resume=resume_from,
             )
         finally:
             module.to("cpu")
@@ -631,3 +639,17 @@ class DescendEstimator(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,
             )
+
+
+def _resume_from(checkpoint: Any, resume: bool) -> str | None:
+    """The checkpoint file a fit continues from: ``checkpoint`` when ``resume`` and that
+    file exists (every rank reads it), else None (a fresh start)."""
+    if not isinstance(resume, bool):
+        raise TypeError(f"resume must be True or False, got {resume!r}")
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a file path, got {type(checkpoint).__name__}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint= (the file to continue from)")
+    if resume and os.path.isfile(checkpoint):
+        return os.fspath(checkpoint)
+    return None

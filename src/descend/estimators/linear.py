@@ -248,6 +248,8 @@ class LinearRegression(RegressorTargets, MultiOutputMixin, RegressorMixin, Linea
         *,
         validation: Any = None,
         distributed: Any = False,
+        checkpoint: Any = None,
+        resume: bool = False,
     ) -> LinearRegression:
         """Fit to ``X`` (n, d) and ``y`` (n,) or (n, k); returns ``self``.
 
@@ -265,8 +267,19 @@ class LinearRegression(RegressorTargets, MultiOutputMixin, RegressorMixin, Linea
         share of each with the gradients all-reduced (``descend.fit``'s data parallelism):
         the model of one process fitting every row. Pass ``sample_weight`` and
         ``validation`` on every rank or on none (all ranks' held-out rows are scored).
+        ``checkpoint`` (a file path): the training state is saved there after every epoch
+        (on rank 0 alone when distributed); with ``resume=True`` a fit continues from that
+        file when it exists and ends bit-identical to one never interrupted.
         """
-        return self._train(X, y, sample_weight, validation=validation, distributed=distributed)
+        return self._train(
+            X,
+            y,
+            sample_weight,
+            validation=validation,
+            distributed=distributed,
+            checkpoint=checkpoint,
+            resume=resume,
+        )
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
         """One epoch of mini-batch steps on ``X, y`` from the current weights (online

@@ -107,6 +107,8 @@ class LogisticRegression(CrossEntropyTargets, ClassifierMixin, LinearModel):
         *,
         validation: Any = None,
         distributed: Any = False,
+        checkpoint: Any = None,
+        resume: bool = False,
     ) -> LogisticRegression:
         """Fit to ``X`` (n, d) and labels ``y`` (n,); returns ``self``.
 
@@ -123,8 +125,19 @@ class LogisticRegression(CrossEntropyTargets, ClassifierMixin, LinearModel):
         share of each with the gradients all-reduced (``descend.fit``'s data parallelism):
         the model of one process fitting every row. Pass ``sample_weight`` and
         ``validation`` on every rank or on none (all ranks' held-out rows are scored).
+        ``checkpoint`` (a file path): the training state is saved there after every epoch
+        (on rank 0 alone when distributed); with ``resume=True`` a fit continues from that
+        file when it exists and ends bit-identical to one never interrupted.
         """
-        return self._train(X, y, sample_weight, validation=validation, distributed=distributed)
+        return self._train(
+            X,
+            y,
+            sample_weight,
+            validation=validation,
+            distributed=distributed,
+            checkpoint=checkpoint,
+            resume=resume,
+        )
 
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None

@@ -257,6 +257,8 @@ class MLPClassifier(CrossEntropyTargets, ClassifierMixin, BaseMLP):
         *,
         validation: Any = None,
         distributed: Any = False,
+        checkpoint: Any = None,
+        resume: bool = False,
     ) -> MLPClassifier:
         """Train on ``X`` (n, d) and labels ``y`` (n,) from a fresh initialization.
 
@@ -271,8 +273,19 @@ class MLPClassifier(CrossEntropyTargets, ClassifierMixin, BaseMLP):
         way the model is that of one process fitting every row. Pass ``sample_weight`` and
         ``validation`` on every rank or on none (all ranks' held-out rows are scored);
         ``early_stopping`` is refused.
+        ``checkpoint`` (a file path): the training state is saved there after every epoch
+        (on rank 0 alone when distributed); with ``resume=True`` a fit continues from that
+        file when it exists and ends bit-identical to one never interrupted.
         """
-        return self._train(X, y, sample_weight, validation=validation, distributed=distributed)
+        return self._train(
+            X,
+            y,
+            sample_weight,
+            validation=validation,
+            distributed=distributed,
+            checkpoint=checkpoint,
+            resume=resume,
+        )
 
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
@@ -333,6 +346,8 @@ class MLPRegressor(RegressorTargets, MultiOutputMixin, RegressorMixin, BaseMLP):
         *,
         validation: Any = None,
         distributed: Any = False,
+        checkpoint: Any = None,
+        resume: bool = False,
     ) -> MLPRegressor:
         """Train on ``X`` (n, d) and ``y`` (n,) or (n, k) from a fresh initialization.
 
@@ -347,8 +362,19 @@ class MLPRegressor(RegressorTargets, MultiOutputMixin, RegressorMixin, BaseMLP):
         way the model is that of one process fitting every row. Pass ``sample_weight`` and
         ``validation`` on every rank or on none (all ranks' held-out rows are scored);
         ``early_stopping`` is refused.
+        ``checkpoint`` (a file path): the training state is saved there after every epoch
+        (on rank 0 alone when distributed); with ``resume=True`` a fit continues from that
+        file when it exists and ends bit-identical to one never interrupted.
         """
-        return self._train(X, y, sample_weight, validation=validation, distributed=distributed)
+        return self._train(
+            X,
+            y,
+            sample_weight,
+            validation=validation,
+            distributed=distributed,
+            checkpoint=checkpoint,
+            resume=resume,
+        )
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One epoch on ``X, y`` from the current weights; the optimizer's state carries

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch.distributed as dist
 
-__all__ = ["rows_of_all_ranks"]
+__all__ = ["rows_of_all_ranks", "rows_of_rank"]
 
 
 def rows_of_all_ranks(name: str, rows: Any, group: Any, *, pair: bool = False) -> Any:
@@ -57,3 +57,10 @@ def rows_of_all_ranks(name: str, rows: Any, group: Any, *, pair: bool = False) -
                 f"{name} must be a pair of arrays, got {type(piece).__name__} on rank {rank}"
             )
     return tuple(np.concatenate([np.asarray(piece[i]) for piece in pieces]) for i in (0, 1))
+
+
+def rows_of_rank(rows: Any, group: Any = None) -> Any:
+    """This rank's contiguous share of ``rows`` that every rank holds whole (sizes differ
+    by at most one): the inverse of :func:`rows_of_all_ranks`, whose rank-order
+    concatenation gives ``rows`` back."""
+    return np.array_split(rows, dist.get_world_size(group))[dist.get_rank(group)]
