@@ -18,9 +18,13 @@ from descend.playground.rows_race import batchable
 from descend.problems import get_problem
 
 # on Himmelblau from (0, 0) in 150 steps these end every way a row can: the gradient test
-# (nesterov, adagrad, adafactor), divergence with the best iterate restored (lars), the
-# budget (gd, adam, rmsprop, ...), each with its own tolerances and patience
+# (nesterov, adagrad, adafactor), divergence with the best iterate restored (lars, and gd
+# once its warmup reaches lr 0.05, diagnosed at the scheduled lr), the budget (gd, adam,
+# rmsprop, ...), each with its own tolerances, patience, schedule and clipping
 RACERS = [
+    Racer("gd", {"lr": 0.05}, schedule="warmup_cosine"),
+    Racer("adam", {"lr": 0.05}, schedule="cosine", clip_grad_norm=1.0),
+    Racer("momentum", {"lr": 0.02}, schedule="one_cycle", clip_grad_norm=5.0),
     Racer("gd", {"lr": 1e-3}),
     Racer("nesterov", {}),
     Racer("adagrad", {}),
@@ -41,23 +45,28 @@ def test_every_racer_of_a_race_is_its_own_minimize_run():
     for racer, run in zip(RACERS, runs, strict=True):
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in racer.options.items()}
         res = descend.minimize(
-            land.fn, [0.0, 0.0], racer.method, max_iter=150, record=True, max_time=5.0, **options
-        )
+            land.fn, [0.0, 0.0], racer.method, max_iter=150, record=True, max_time=5.0,
+            **options, **racer.step_keywords(),
+        )  # fmt: skip
         where = f"{racer.method}: {run['message']}"
         np.testing.assert_allclose(
             np.array(run["x"], dtype=float), res.history["x"], rtol=0, atol=1e-12, err_msg=where
         )
         np.testing.assert_allclose(run["f"], res.history["f"], rtol=0, atol=1e-12)
         np.testing.assert_allclose(run["grad_norm"], res.history["grad_norm"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(run["lr"], res.history["lr"], rtol=0, atol=0)
         assert (run["status"], run["message"], run["nit"]) == (
             res.status.value, res.message, res.nit
         ), where  # fmt: skip
         assert run["fun"] == pytest.approx(res.fun, abs=1e-12)
-        assert [(d["kind"], d["step"], d["message"]) for d in run["diagnoses"]] == [
-            (d.kind, d.step, d.message) for d in res.diagnoses
-        ], where
+        assert [
+            (d["kind"], d["step"], d["message"], d["suggestion"]) for d in run["diagnoses"]
+        ] == [(d.kind, d.step, d.message, d.suggestion) for d in res.diagnoses], where
         statuses.add(run["status"])
     assert {"gtol", "diverged", "max_iter"} <= statuses  # the race covered each way to end
+    assert runs[0]["status"] == "diverged" and runs[0]["diagnoses"][0]["kind"] == "divergence"
+    for run in runs[:3]:  # the schedules moved the rate
+        assert len(set(run["lr"])) > 2, run["method"]
     rows = [r.method for r in RACERS if r.method != "lbfgs"]
     assert not batchable("lbfgs") and all(batchable(m) for m in rows)
 

@@ -12,7 +12,9 @@ on the rows of all blocks stacked, so one forward and one backward pass serve ev
 block, and each block's optimizer steps its own leaf, as it would in a run of its own.
 A block whose leaf is one row of shape (n,) holds state of the same shape as a
 ``minimize`` run, so any rule that steps without a closure (not only elementwise ones)
-follows its own iterates there.
+follows its own iterates there, and may bring its gradient clipping and learning-rate
+schedule (:class:`~descend.engine.step_controls.StepControls`), applied around its steps as
+the function feed applies them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from torch import Tensor
 
 from descend.engine.feed import Measure, learning_rate
 from descend.engine.loop import Engine
+from descend.engine.step_controls import StepControls
 from descend.engine.stopping import StoppingCriteria, Tracker, describe
 from descend.result import History, OptimizeResult, Status
 
@@ -44,12 +47,15 @@ class RowBlock:
         stopping: the rows' tests (gtol, ftol, xtol, patience, target, divergence); the
             fields of :data:`SHARED` must be the same in every block of a feed.
         method: the method name the rows' results carry.
+        controls: gradient clipping before each step and a schedule after it (one-row
+            blocks only: a clipping norm is the row's own); None: neither.
     """
 
     x: Tensor
     optimizer: torch.optim.Optimizer | None
     stopping: StoppingCriteria
     method: str = ""
+    controls: StepControls | None = None
 
 
 class RowTracker(Tracker):
@@ -103,6 +109,7 @@ class RowsFeed:
                 raise ValueError("give x and stopping, or blocks")
             blocks = [RowBlock(x, None, stopping, method)]
         self.blocks = _checked(blocks)
+        self.controls = [block.controls or StepControls() for block in self.blocks]
         self.fn, self.stopping = batch_fn, self.blocks[0].stopping
         self.n = self.blocks[0].x.shape[-1]
         self.spans: list[tuple[int, int]] = []
@@ -205,8 +212,9 @@ class RowsFeed:
         running = set(active)
         for k, (block, (start, stop)) in enumerate(zip(self.blocks, self.spans)):
             if stop - start == 1:
-                if start in running:
-                    block.optimizer.step()  # type: ignore[union-attr]
+                if start in running:  # the step is taken from f(x_k), the row's last f
+                    f = float(self.table[-1][1][start])
+                    self.controls[k].step(block.optimizer, [block.x], f)  # type: ignore[arg-type]
                     if self.record_state:
                         self._keep_state(k)
                 continue
@@ -343,6 +351,11 @@ def _checked(blocks: Sequence[RowBlock]) -> list[RowBlock]:
         raise ValueError("blocks is empty; give at least one RowBlock")
     first = blocks[0]
     for k, block in enumerate(blocks):
+        if block.controls is not None and block.x.dim() != 1:
+            raise ValueError(
+                f"blocks[{k}] has controls and {block.x.shape[0]} rows; clipping and "
+                "schedules take one-row blocks (x of shape (n,))"
+            )
         if block.x.dim() not in (1, 2) or block.x.shape[-1] != first.x.shape[-1]:
             raise ValueError(
                 f"blocks[{k}].x must have shape (n,) or (k, n) with n = {first.x.shape[-1]}, "

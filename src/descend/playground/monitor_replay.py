@@ -4,8 +4,9 @@ A race runs its racers as rows of one feed, without callbacks, so that one step 
 loop serves them all. What ``descend.minimize`` would have diagnosed comes afterwards: the
 monitors see the same sequence of events as in a run of their own. For each iteration k
 the history grows by row k, and at the iterations a monitor asks for (its ``wake``), the
-parameter is set to :math:`x_k` and the objective evaluated there, so the monitor reads
-the same point, gradient, history and learning rate as it would during the run. At the
+parameter is set to :math:`x_k` and the objective evaluated there, and the optimizer's
+learning rate to the one recorded at k (a schedule moves it), so the monitor reads the
+same point, gradient, history and learning rate as it would during the run. At the
 end the final result goes through the engine's ``end`` (the monitors' last look, and a
 "converged" status at a saddle point turned into ``saddle``).
 
@@ -28,9 +29,12 @@ from descend.engine.rows_feed import RowsFeed
 from descend.monitors import monitors_for_run
 from descend.monitors.monitor import NEVER
 from descend.objective import Objective
-from descend.result import History, OptimizeResult, Status
+from descend.result import HISTORY_COLUMNS, History, OptimizeResult, Status
 
 __all__ = ["replay_monitors"]
+
+#: the learning rate's place in a history row
+LR = HISTORY_COLUMNS.index("lr")
 
 
 def replay_monitors(
@@ -62,11 +66,13 @@ def replay_monitors(
         x=points[0].copy(), fun=rows[0][1], grad_norm=rows[0][2], nit=0, nfev=1, njev=1,
         status=Status.RUNNING, message="starting", history=history, method=result.method,
     )  # fmt: skip
+    _set_lr(optimizer, rows[0][LR])
     group.on_begin(at_start)
     monitors = group.callbacks
     wake = 1
     for k in range(1, len(rows)):
         history.append(rows[k], points[k])
+        _set_lr(optimizer, rows[k][LR])
         if k >= wake:
             _move(x, points[k])
             objective.closure()
@@ -76,6 +82,14 @@ def replay_monitors(
     _move(x, np.asarray(result.x))
     objective.closure()
     Engine(feed, optimizer, feed.stopping, group).end(result)
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Put the recorded learning rate back where the rule keeps a number (not a tensor)."""
+    for group in optimizer.param_groups:
+        held = group.get("lr")
+        if isinstance(held, (int, float)) and not isinstance(held, bool):
+            group["lr"] = lr
 
 
 def _move(x: Tensor, point: np.ndarray) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ from descend.minimize import minimize
 from descend.optim import capabilities
 from descend.playground.json_values import diagnoses_json, finite, finite_lists
 from descend.playground.landscape import Landscape
-from descend.playground.rows_race import batchable, run_rows_race
+from descend.playground.rows_race import Racer, batchable, run_rows_race
 from descend.result import OptimizeResult
 
 __all__ = [
@@ -56,14 +56,6 @@ RACE_MAX_TIME = 5.0
 
 # options of an optimizer that are about how it runs, not what it does: not offered
 _HIDDEN = {"foreach", "fused", "capturable", "differentiable", "maximize"}
-
-
-@dataclass(frozen=True)
-class Racer:
-    """One runner: a method name of ``descend.methods.METHODS`` and its options."""
-
-    method: str
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 def with_gradient_noise(
@@ -105,8 +97,11 @@ def race(
         StartError: where f or its gradient is not finite at the start.
     """
     start = _check_start(start)
-    options = [
-        {k: tuple(v) if isinstance(v, list) else v for k, v in racer.options.items()}
+    runners = [
+        replace(
+            racer,
+            options={k: tuple(v) if isinstance(v, list) else v for k, v in racer.options.items()},
+        )
         for racer in racers
     ]
     for i, racer in enumerate(racers):
@@ -121,7 +116,7 @@ def race(
         _check_landscape_at(land, start)
         try:
             runs = run_rows_race(
-                land.fn, start, [(racers[i].method, options[i]) for i in together],
+                land.fn, start, [runners[i] for i in together],
                 steps=steps, max_time=RACE_MAX_TIME,
                 on_refused=lambda k, exc: RacerError(
                     together[k], f"{racers[together[k]].method}: {_one_line(exc)}"
@@ -140,7 +135,7 @@ def race(
         try:
             results[i] = minimize(
                 fun, list(start), racer.method, max_iter=steps, record=True,
-                max_time=RACE_MAX_TIME, **options[i],
+                max_time=RACE_MAX_TIME, **runners[i].options, **racer.step_keywords(),
             )  # fmt: skip
         except Exception as exc:  # a racer's method or options refused: the request's fault
             raise RacerError(i, f"{racer.method}: {_one_line(exc)}") from None
@@ -230,6 +225,9 @@ def _report(
         },
         "method": racer.method,
         "options": racer.options,
+        "schedule": racer.schedule,
+        "clip_grad_norm": racer.clip_grad_norm,
+        "lr": finite_lists(history["lr"]),
         "x": finite_lists(history["x"]),
         "grad": grad,
         "f": finite_lists(history["f"]),
@@ -304,7 +302,8 @@ def race_code(
         ]
         fun = "noisy"
     options = "".join(
-        f", {k}={tuple(v) if isinstance(v, list) else v!r}" for k, v in racer.options.items()
+        f", {k}={tuple(v) if isinstance(v, list) else v!r}"
+        for k, v in {**racer.options, **racer.step_keywords()}.items()
     )
     lines += [
         *([""] if fun == "noisy" or land.rest else []),

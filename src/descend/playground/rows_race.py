@@ -4,9 +4,10 @@ them, then one step of each racer's own optimizer.
 
 Each racer is a leaf of shape (2,), as in its own ``minimize`` run, with the optimizer,
 options and stopping rule that ``minimize`` builds for its method
-(:func:`descend.scipy_form.translate`), so its iterates, statuses and messages are
-``minimize``'s; the health monitors are replayed afterwards along each racer's recorded
-iterates (:mod:`descend.playground.monitor_replay`).
+(:func:`descend.scipy_form.translate`), and its gradient clipping and learning-rate
+schedule as ``minimize`` builds them (:func:`descend.minimize.step_controls`), so its
+iterates, statuses and messages are ``minimize``'s; the health monitors are replayed
+afterwards along each racer's recorded iterates (:mod:`descend.playground.monitor_replay`).
 
 Rules that evaluate f more than once per step (line searches, trust regions,
 second-order methods) cannot share a step with others; a race runs them through
@@ -16,6 +17,7 @@ second-order methods) cannot share a step with others; a race runs them through
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,18 +27,42 @@ from torch import Tensor
 from descend.engine import StoppingCriteria
 from descend.engine.rows_feed import RowBlock, RowsFeed, run_rows
 from descend.methods import get_method
-from descend.minimize import KEYWORDS
+from descend.minimize import KEYWORDS, step_controls
 from descend.optim import capabilities
 from descend.playground.monitor_replay import replay_monitors
 from descend.result import OptimizeResult
 from descend.scipy_form import translate
 
-__all__ = ["FIRST_MOMENT", "SECOND_MOMENT", "batchable", "minimize_call", "run_rows_race"]
+__all__ = [
+    "FIRST_MOMENT",
+    "SECOND_MOMENT",
+    "Racer",
+    "batchable",
+    "minimize_call",
+    "run_rows_race",
+]
 
 #: the optimizer state that is a racer's velocity: the momentum buffer or first moment
 FIRST_MOMENT = ("momentum_buffer", "exp_avg")
 #: the state that scales each coordinate's gradient by :math:`1 / (\sqrt{v} + \epsilon)`
 SECOND_MOMENT = ("exp_avg_sq", "square_avg", "sum")
+
+
+@dataclass(frozen=True)
+class Racer:
+    """One runner: a method name of ``descend.methods.METHODS``, its options, and the
+    learning-rate schedule and gradient clipping around its steps (``descend.minimize``'s
+    ``schedule=`` and ``clip_grad_norm=``; None: none)."""
+
+    method: str
+    options: dict[str, Any] = field(default_factory=dict)
+    schedule: str | None = None
+    clip_grad_norm: float | None = None
+
+    def step_keywords(self) -> dict[str, Any]:
+        """The racer's ``minimize`` keywords besides the optimizer's options."""
+        given = {"schedule": self.schedule, "clip_grad_norm": self.clip_grad_norm}
+        return {k: v for k, v in given.items() if v is not None}
 
 
 def batchable(method: str) -> bool:
@@ -59,14 +85,14 @@ def minimize_call(method: str, options: dict[str, Any], steps: int, max_time: fl
 def run_rows_race(
     fn: Callable[[Tensor], Tensor],
     start: Sequence[float],
-    racers: Sequence[tuple[str, dict[str, Any]]],
+    racers: Sequence[Racer],
     *,
     steps: int,
     max_time: float,
     on_refused: Callable[[int, Exception], Exception],
     monitors: bool = True,
 ) -> list[tuple[OptimizeResult, dict[str, np.ndarray]]]:
-    r"""Run ``racers`` (method, options) from ``start`` as rows of one feed; per racer its
+    r"""Run ``racers`` from ``start`` as rows of one feed; per racer its
     result, with its recorded iterates and (``monitors``) its monitors' diagnoses, and its
     motion: ``velocity`` (the momentum buffer or first moment after each step, shape
     (nit, 2)) and ``scale`` (:math:`1/(\sqrt{v} + \epsilon)` per coordinate, from the
@@ -76,13 +102,19 @@ def run_rows_race(
     raise.
     """
     blocks = []
-    for i, (method, options) in enumerate(racers):
+    for i, racer in enumerate(racers):
         try:
-            spec = get_method(method)
-            call = minimize_call(spec.name, options, steps, max_time)
+            spec = get_method(racer.method)
+            call = minimize_call(spec.name, racer.options, steps, max_time)
             x = torch.tensor(list(start), dtype=torch.float64, requires_grad=True)
             optimizer = spec.build([x], call.options)
-            blocks.append(RowBlock(x, optimizer, StoppingCriteria(**call.stopping), spec.name))
+            controls = step_controls(
+                racer.method, racer.schedule, racer.clip_grad_norm, None,
+                call.stopping["max_iter"], method=spec.name,
+            )  # fmt: skip
+            stopping = StoppingCriteria(**call.stopping)
+            around = None if controls is None else controls(optimizer)
+            blocks.append(RowBlock(x, optimizer, stopping, spec.name, controls=around))
         except (TypeError, ValueError) as exc:
             raise on_refused(i, exc) from None
     feed = RowsFeed(
