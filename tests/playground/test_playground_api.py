@@ -56,21 +56,36 @@ def test_problems_and_methods_list_what_descend_has(client):
     adam = {o["name"]: o["default"] for o in methods["adam"]["options"]}
     assert adam["betas"] == [0.9, 0.999] and "lr" in adam and "foreach" not in adam
     assert methods["adam"]["elementwise"] and not methods["lbfgs"]["elementwise"]
+    assert methods["lars"]["first_order"] and not methods["lars"]["elementwise"]
+    assert not methods["lbfgs"]["first_order"] and not methods["newton"]["first_order"]
+
+
+def test_the_schedules_offered_are_fits():
+    from typing import get_args
+
+    from descend.playground.api import ScheduleName
+    from descend.train.schedules import NAMES
+
+    assert get_args(ScheduleName) == NAMES
 
 
 @pytest.mark.parametrize(
-    ("method", "options"),
-    [("momentum", {"lr": 1e-3, "momentum": 0.8}), ("adam", {"lr": 0.05, "betas": [0.8, 0.99]}),
-     ("lbfgs", {})],
+    ("method", "options", "around"),
+    [("momentum", {"lr": 1e-3, "momentum": 0.8}, {}),
+     ("adam", {"lr": 0.05, "betas": [0.8, 0.99]}, {}),
+     ("adam", {"lr": 0.05}, {"schedule": "warmup_cosine", "clip_grad_norm": 2.0}),
+     ("lbfgs", {}, {})],
 )  # fmt: skip
-def test_a_race_runs_exactly_what_minimize_runs(client, method, options):
+def test_a_race_runs_exactly_what_minimize_runs(client, method, options, around):
     body = {"problem": "rosenbrock", "start": [-1.2, 1.0], "steps": 150}
-    run = race(client, **body, racers=[{"method": method, "options": options}]).json()
+    run = race(client, **body, racers=[{"method": method, "options": options, **around}]).json()
     (racer,) = run["racers"]
     opts = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
     res = descend.minimize(
-        get_problem("rosenbrock"), [-1.2, 1.0], method, max_iter=150, record=True, **opts
-    )
+        get_problem("rosenbrock"), [-1.2, 1.0], method, max_iter=150, record=True, **opts,
+        **around,
+    )  # fmt: skip
+    np.testing.assert_allclose(racer["lr"], res.history["lr"], rtol=0, atol=0)
     np.testing.assert_allclose(np.array(racer["x"]), res.history["x"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(racer["f"], res.history["f"], rtol=0, atol=1e-12)
     np.testing.assert_allclose(racer["grad_norm"], res.history["grad_norm"], rtol=0, atol=1e-12)
@@ -96,11 +111,17 @@ def test_the_exported_code_reproduces_the_racer(client):
 def test_the_exported_code_of_a_formula_reproduces_the_racer(client):
     run = race(
         client, formula="sin(x) * y**2 + 0.1*x**2", start=[1.0, 1.0], steps=40,
-        racers=[{"method": "gd", "options": {"lr": 0.1}}],
+        racers=[{"method": "gd", "options": {"lr": 0.1}},
+                {"method": "momentum", "options": {"lr": 0.3}, "schedule": "one_cycle",
+                 "clip_grad_norm": 0.5}],
     ).json()  # fmt: skip
-    scope: dict = {}
-    exec(run["racers"][0]["code"].replace("print(res)\n", ""), scope)
-    np.testing.assert_array_equal(scope["trajectory"], np.array(run["racers"][0]["x"]))
+    plain, scheduled = run["racers"]
+    assert "schedule='one_cycle', clip_grad_norm=0.5)" in scheduled["code"]
+    for racer in (plain, scheduled):
+        scope: dict = {}
+        exec(racer["code"].replace("print(res)\n", ""), scope)
+        np.testing.assert_array_equal(scope["trajectory"], np.array(racer["x"]))
+    assert not np.allclose(plain["x"][1:], scheduled["x"][1:])
 
 
 def test_gradient_noise_is_seeded(client):
@@ -182,6 +203,15 @@ def test_a_formula_outside_the_whitelist_is_refused_naming_the_field(client, for
          "no option 'max_time'"),
         ({"racers": [{"method": "gd"}, {"method": "adam", "options": {"betas": "x"}}]},
          "racers.1", "adam"),
+        ({"racers": [{"method": "adam", "schedule": "cosin"}]}, "racers.0.schedule",
+         "'cosine'"),
+        ({"racers": [{"method": "adam", "clip_grad_norm": 0}]}, "racers.0.clip_grad_norm",
+         "greater than 0"),
+        ({"racers": [{"method": "gd"}, {"method": "lbfgs", "schedule": "cosine"}]},
+         "racers.1", "lbfgs: method 'lbfgs' takes line-search or curvature steps, which "
+         "schedule= would break; the first-order methods take them: gd, momentum"),
+        ({"racers": [{"method": "newton", "clip_grad_norm": 1.0}]}, "racers.0",
+         "clip_grad_norm= would break"),
         ({"start": [1.0]}, "start", "at least 2"),
         ({"start": [1.0, "nan"]}, "start.1", "finite"),
         ({"steps": 0}, "steps", "greater than or equal to 1"),

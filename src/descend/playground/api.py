@@ -8,9 +8,9 @@ Routes:
     ``GET /api/methods``: the methods with their options and defaults.
     ``GET /api/datasets``: the data mode's data sets (the bundled ones' features).
     ``POST /api/landscape``: ``{problem | formula, n, bounds}`` -> f on an n x n grid.
-    ``POST /api/race``: ``{problem | formula, start, racers: [{method, options}], steps,
-    noise, seed}`` -> per racer the iterates, f, gradient norm, status, message,
-    diagnoses and the code that reproduces it.
+    ``POST /api/race``: ``{problem | formula, start, racers: [{method, options, schedule,
+    clip_grad_norm}], steps, noise, seed}`` -> per racer the iterates, f, gradient norm,
+    learning rate, status, message, diagnoses and the code that reproduces it.
     ``POST /api/train``: ``{data, model, racers: [{method, options, batch_size}], epochs,
     seed, l1, l2, schedule, clip_grad_norm, early_stopping}`` -> the data's points and per
     racer the loss and test loss per epoch, the decision boundary, status, message,
@@ -115,11 +115,26 @@ class RacerRequest(BaseModel):
                        Field(max_length=20)] = Field(default_factory=dict)  # fmt: skip
 
 
+#: a learning-rate schedule by name (:data:`descend.train.schedules.NAMES`)
+ScheduleName = Literal["step", "exponential", "cosine", "warmup_cosine", "one_cycle", "plateau"]
+
+#: a gradient clipping norm
+ClipNorm = Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False)]
+
+
+class LandscapeRacerRequest(RacerRequest):
+    """A racer on a landscape: its method and options, and the learning-rate schedule and
+    gradient clipping around its steps (``descend.minimize``'s; first-order methods)."""
+
+    schedule: ScheduleName | None = None
+    clip_grad_norm: ClipNorm | None = None
+
+
 class RaceRequest(LandscapeChoice):
     """A race: racers from one start on one landscape, ``steps`` iterations at most."""
 
     start: Annotated[list[FiniteFloat], Field(min_length=2, max_length=2)] | None = None
-    racers: Annotated[list[RacerRequest], Field(min_length=1, max_length=MAX_RACERS)]
+    racers: Annotated[list[LandscapeRacerRequest], Field(min_length=1, max_length=MAX_RACERS)]
     steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 200
     noise: Annotated[float, Field(ge=0.0, le=1e6, allow_inf_nan=False)] = 0.0
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
@@ -168,9 +183,8 @@ class TrainRequest(BaseModel):
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
     l1: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.0
     l2: Annotated[float, Field(ge=0.0, le=10.0, allow_inf_nan=False)] = 0.0
-    schedule: Literal["step", "exponential", "cosine", "warmup_cosine", "one_cycle",
-                      "plateau"] | None = None  # fmt: skip
-    clip_grad_norm: Annotated[float, Field(gt=0.0, le=1e6, allow_inf_nan=False)] | None = None
+    schedule: ScheduleName | None = None
+    clip_grad_norm: ClipNorm | None = None
     early_stopping: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | None = None
     grid: Annotated[int, Field(ge=10, le=100)] = 60
 
@@ -248,7 +262,9 @@ def create_app() -> ASGIApp:
         diagnoses and the code that reproduces it."""
         land = _landscape(request)
         start = request.start if request.start is not None else list(land.start)
-        racers = [Racer(r.method, dict(r.options)) for r in request.racers]
+        racers = [
+            Racer(r.method, dict(r.options), r.schedule, r.clip_grad_norm) for r in request.racers
+        ]
         try:
             runs = race(
                 land, start, racers, steps=request.steps, noise=request.noise, seed=request.seed

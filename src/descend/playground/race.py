@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from descend.methods import METHODS, Method, get_method
-from descend.minimize import minimize
+from descend.minimize import first_order, minimize
 from descend.optim import capabilities
 from descend.playground.json_values import diagnoses_json, finite, finite_lists
 from descend.playground.landscape import Landscape
@@ -317,8 +317,9 @@ def race_code(
 
 
 def method_table() -> list[dict[str, Any]]:
-    """Every method: name, summary, whether it is first order (elementwise) and the options
-    a racer may set with their defaults (JSON values: tuples as lists)."""
+    """Every method: name, summary, whether it is elementwise, whether it is first order
+    (it takes a schedule and gradient clipping) and the options a racer may set with their
+    defaults (JSON values: tuples as lists)."""
     return [_describe(m) for m in METHODS.values()]
 
 
@@ -336,6 +337,7 @@ def _describe(method: Method) -> dict[str, Any]:
         "name": method.name,
         "summary": method.summary,
         "elementwise": capabilities(method.optimizer).elementwise,
+        "first_order": first_order(method),
         "options": options,
     }
 
