@@ -29,7 +29,7 @@ from descend.least_squares import status as st
 from descend.least_squares.bounds import in_bounds, step_to_bound
 from descend.least_squares.cgls import cgls
 from descend.least_squares.losses import RobustLoss, cost_of
-from descend.least_squares.operator import jacobian_scale, rmatvec, scale
+from descend.least_squares.operator import jacobian_scale, known_dense, rmatvec, scale
 from descend.least_squares.residuals import Residuals
 from descend.least_squares.result import Solution
 from descend.least_squares.trust_region import (
@@ -62,7 +62,7 @@ def dogbox(
     x, f_true = x0, f0
     jac, f, cost = residuals.linearize(x, f_true, loss)
     g = rmatvec(jac, f)
-    scale_inv = jacobian_scale(jac) if x_scale is None else 1.0 / x_scale
+    scale_inv = jacobian_scale(known_dense(jac)) if x_scale is None else 1.0 / x_scale
     delta = float((x0 * scale_inv).abs().max()) or 1.0
     on_bound = torch.zeros_like(x0, dtype=torch.int64)
     on_bound[x0 == lb] = -1
@@ -80,7 +80,7 @@ def dogbox(
             break
         g_free = g[free]
         if tr_solver == "exact":
-            jac_free = jac[:, free]
+            jac_free = known_dense(jac)[:, free]
             newton = -torch.linalg.pinv(jac_free) @ f
             a, b, _ = quadratic_1d(jac_free, g_free, -g_free)
         else:
@@ -125,7 +125,7 @@ def dogbox(
             jac, f, cost = residuals.linearize(x, f_true, loss)
             g = rmatvec(jac, f)
             if x_scale is None:
-                scale_inv = jacobian_scale(jac, scale_inv)
+                scale_inv = jacobian_scale(known_dense(jac), scale_inv)
     return Solution(
         x=x,
         cost=cost,

@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from descend.least_squares import status as st
-from descend.least_squares.operator import column_norms, jacobian_scale
+from descend.least_squares.operator import column_norms, jacobian_scale, known_dense
 from descend.least_squares.residuals import Residuals
 from descend.least_squares.result import Solution
 
@@ -69,16 +69,15 @@ def levenberg_marquardt(
     m = f.numel()
     fnorm = float(torch.linalg.vector_norm(f))
     lm_parameter = 0.0
-    diag = None if x_scale is None else 1.0 / x_scale
+    inverse_scale = None if x_scale is None else 1.0 / x_scale
     first = True
     status: int | None = None
     while status is None:
-        jac = residuals.jacobian(x, m)
+        jac = known_dense(residuals.jacobian(x, m))
         jac_x = x
         norms = column_norms(jac)
         if first:
-            if diag is None:
-                diag = jacobian_scale(jac)
+            diag = jacobian_scale(jac) if inverse_scale is None else inverse_scale
             x_norm = float(torch.linalg.vector_norm(diag * x))
             delta = INITIAL_RADIUS_FACTOR * x_norm if x_norm != 0 else INITIAL_RADIUS_FACTOR
         if _largest_cosine(jac, f, norms, fnorm) <= gtol:
@@ -132,7 +131,7 @@ def levenberg_marquardt(
             if status is not None or accepted:
                 break
     if jac_x is not x:
-        jac = residuals.jacobian(x, m)
+        jac = known_dense(residuals.jacobian(x, m))
     grad = f @ jac
     return Solution(
         x=x,

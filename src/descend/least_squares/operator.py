@@ -12,6 +12,7 @@ which the robust losses (rows) and the trust-region scalings (columns) need.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -41,10 +42,12 @@ class JacobianOperator:
         self._fun = fun
         self._x = x
         if _vjp is None:
-            f, _vjp = torch.func.vjp(fun, x)
+            # torch's stub allows a third value, which only has_aux=True returns
+            f, _vjp = torch.func.vjp(fun, x)  # type: ignore[misc]
             _m = f.numel()
+        assert _m is not None  # given with _vjp
         self._vjp = _vjp
-        self.shape = (int(_m), x.numel())
+        self.shape = (_m, x.numel())
         self.rows = rows
         self.cols = cols
 
@@ -105,6 +108,12 @@ def scale(jac: Jacobian, rows: Tensor | None = None, cols: Tensor | None = None)
     if cols is not None:
         jac = jac * cols
     return jac
+
+
+def known_dense(jac: Jacobian) -> Tensor:
+    """``jac`` on a path that needs its entries (method ``"lm"``, ``tr_solver="exact"``,
+    ``x_scale="jac"``), which ``least_squares`` never runs matrix-free."""
+    return cast(Tensor, jac)
 
 
 def column_norms(jac: Tensor) -> Tensor:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from torch import Tensor
 from descend.least_squares.bounds import in_bounds, strictly_feasible, unbounded
 from descend.least_squares.dogbox import dogbox
 from descend.least_squares.lm import levenberg_marquardt
-from descend.least_squares.losses import LOSSES, RobustLoss
+from descend.least_squares.losses import LOSSES, LossFunction, RobustLoss
 from descend.least_squares.operator import JacobianOperator
 from descend.least_squares.residuals import Residuals
 from descend.least_squares.result import LeastSquaresResult, Solution
@@ -152,7 +152,7 @@ def least_squares(
         )
     problem = Residuals(fun, jac_fun, matrix_free=matrix_free)
     problem.nfev = 1  # f0
-    tolerances = dict(ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev or 100 * n)
+    tolerances: dict[str, Any] = dict(ftol=ftol, xtol=xtol, gtol=gtol, max_nfev=max_nfev or 100 * n)
     x_scale_t = None if isinstance(scale, str) else scale
     solution: Solution
     if method == "lm":
@@ -207,7 +207,7 @@ def _loss(loss: Any, f_scale: Any, method: str) -> RobustLoss | None:
     if callable(loss):
         user = loss
 
-        def function(z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        def function(z: Tensor, /) -> tuple[Tensor, Tensor, Tensor]:
             values = torch.as_tensor(user(z), dtype=z.dtype, device=z.device)
             if tuple(values.shape) != (3, z.numel()):
                 raise ValueError(
@@ -222,7 +222,7 @@ def _loss(loss: Any, f_scale: Any, method: str) -> RobustLoss | None:
         check_choice("loss", loss, tuple(LOSSES))
         if loss == "linear":
             return None
-        function = LOSSES[loss]
+        function = cast(LossFunction, LOSSES[loss])  # only "linear" maps to None
     if method == "lm":
         raise ValueError(f"method 'lm' takes only loss='linear', got loss={loss!r}")
     return RobustLoss(function, f_scale)

@@ -48,7 +48,14 @@ from descend.least_squares.bounds import (
 )
 from descend.least_squares.cgls import cgls
 from descend.least_squares.losses import RobustLoss, cost_of
-from descend.least_squares.operator import Jacobian, jacobian_scale, matvec, rmatvec, scale
+from descend.least_squares.operator import (
+    Jacobian,
+    jacobian_scale,
+    known_dense,
+    matvec,
+    rmatvec,
+    scale,
+)
 from descend.least_squares.residuals import Residuals
 from descend.least_squares.result import Solution
 from descend.least_squares.trust_region import (
@@ -85,7 +92,7 @@ def trust_region_reflective(
     x, f_true = x0, f0
     jac, f, cost = residuals.linearize(x, f_true, loss)
     g = rmatvec(jac, f)
-    scale_inv = jacobian_scale(jac) if x_scale is None else 1.0 / x_scale
+    scale_inv = jacobian_scale(known_dense(jac)) if x_scale is None else 1.0 / x_scale
     v, dv = coleman_li_scaling(x, g, lb, ub)
     v = torch.where(dv != 0, v * scale_inv, v)
     delta = float(torch.linalg.vector_norm(x0 * scale_inv / v.sqrt())) or 1.0
@@ -105,10 +112,10 @@ def trust_region_reflective(
         jac_h = scale(jac, cols=d)
         if tr_solver == "exact":
             if bounded:
-                augmented = torch.cat([jac_h, torch.diag(diag_h.sqrt())])
+                augmented = torch.cat([known_dense(jac_h), torch.diag(diag_h.sqrt())])
                 f_augmented = torch.cat([f, torch.zeros_like(g)])
             else:
-                augmented, f_augmented = jac_h, f
+                augmented, f_augmented = known_dense(jac_h), f
             u, s, vh = torch.linalg.svd(augmented, full_matrices=False)
             uf = f_augmented @ u
         else:
@@ -155,7 +162,7 @@ def trust_region_reflective(
             jac, f, cost = residuals.linearize(x, f_true, loss)
             g = rmatvec(jac, f)
             if x_scale is None:
-                scale_inv = jacobian_scale(jac, scale_inv)
+                scale_inv = jacobian_scale(known_dense(jac), scale_inv)
     return Solution(
         x=x,
         cost=cost,
