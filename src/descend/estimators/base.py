@@ -207,7 +207,12 @@ class DescendEstimator(BaseEstimator):
         :math:`\sum_i s_i \ell_i / \sum_i s_i` (what ``loss_curve_`` records per epoch).
 
         Example:
-            >>> model.data_loss(X_test, y_test)  # log loss, squared error, hinge, ...
+            >>> from descend.estimators import LinearRegression
+            >>> X_test, y_test = X[48:], y[48:, 0]
+            >>> reg = LinearRegression().fit(X[:48], y[:48, 0])
+            >>> loss = reg.data_loss(X_test, y_test)  # log loss, squared error, hinge, ...
+            >>> bool(np.isclose(loss, np.mean((reg.predict(X_test) - y_test.numpy()) ** 2) / 2))
+            True
         """
         X = self._check_X(X)
         y = check_array(y, ensure_2d=False, dtype=None)

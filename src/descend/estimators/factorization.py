@@ -91,8 +91,17 @@ class MatrixFactorization(RegressorMixin, DescendEstimator):
 
     Example:
         >>> from descend.estimators import MatrixFactorization
-        >>> mf = MatrixFactorization(n_components=16, random_state=0).fit(pairs, ratings)
-        >>> mf.predict([[user, item]]); mf.recommend(user, k=5)
+        >>> rng = np.random.default_rng(0)
+        >>> U, V = rng.normal(size=(20, 2)), rng.normal(size=(30, 2))  # rank-2 tastes
+        >>> pairs = np.array([(u, i) for u in range(20) for i in range(30) if rng.random() < 0.5])
+        >>> ratings = (U[pairs[:, 0]] * V[pairs[:, 1]]).sum(1)
+        >>> mf = MatrixFactorization(2, lr=0.05, max_epochs=200, random_state=0)
+        >>> mf = mf.fit(pairs, ratings)
+        >>> user, item = 0, 1
+        >>> bool(abs(mf.predict([[user, item]])[0] - U[user] @ V[item]) < 0.1)
+        True
+        >>> len(mf.recommend(user, k=5))  # the user's five best-rated items
+        5
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {

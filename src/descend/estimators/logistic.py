@@ -46,8 +46,14 @@ class LogisticRegression(CrossEntropyTargets, ClassifierMixin, LinearModel):
 
     Example:
         >>> from descend.estimators import LogisticRegression
-        >>> clf = LogisticRegression(alpha=1 / (1.0 * len(X)), optimizer="newton").fit(X, y)
-        >>> clf.predict_proba(X[:3])
+        >>> from sklearn.linear_model import LogisticRegression as SklearnLogistic
+        >>> labels = (y[:, 0] > 0).numpy().astype(int)  # two classes
+        >>> clf = LogisticRegression(alpha=1 / (1.0 * len(X)), optimizer="newton").fit(X, labels)
+        >>> ref = SklearnLogistic(C=1.0, tol=1e-10).fit(X.numpy(), labels)  # alpha = 1/(C n)
+        >>> np.allclose(clf.coef_, ref.coef_, atol=1e-3)
+        True
+        >>> clf.predict_proba(X[:3]).shape
+        (3, 2)
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {**LinearModel._parameter_constraints}

@@ -241,8 +241,11 @@ class MLPClassifier(CrossEntropyTargets, ClassifierMixin, BaseMLP):
 
     Example:
         >>> from descend.estimators import MLPClassifier
-        >>> clf = MLPClassifier((64,), batch_norm=True, dropout=0.1, random_state=0)
-        >>> clf.fit(X_train, y_train).score(X_test, y_test)
+        >>> labels = (y[:, 0] > 0).numpy().astype(int)  # two classes
+        >>> X_train, X_test, y_train, y_test = X[:48], X[48:], labels[:48], labels[48:]
+        >>> clf = MLPClassifier((16,), batch_norm=True, dropout=0.1, random_state=0)
+        >>> clf.fit(X_train, y_train).score(X_test, y_test) > 0.8  # held-out accuracy
+        True
     """
     )
 

@@ -7,9 +7,13 @@ and its module's ``state_dict``, plus whatever the caller adds (feature names, t
 metrics).
 
 Example:
+    >>> from descend.estimators import LinearRegression
     >>> from descend.estimators.persist import save, load
-    >>> save(model, "model.pt", target="label")
-    >>> model, extra = load("model.pt")
+    >>> reg = LinearRegression().fit(X, y[:, 0])
+    >>> save(reg, "model.pt", target="label")
+    >>> loaded, extra = load("model.pt")
+    >>> extra, np.array_equal(loaded.predict(X), reg.predict(X))
+    ({'target': 'label'}, True)
 """
 
 from __future__ import annotations

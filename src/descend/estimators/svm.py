@@ -48,8 +48,13 @@ class LinearSVC(ClassifierTargets, ClassifierMixin, LinearModel):
 
     Example:
         >>> from descend.estimators import LinearSVC
-        >>> svm = LinearSVC(alpha=1e-3).fit(X, y)
-        >>> svm.decision_function(X[:2])
+        >>> labels = (y[:, 0] > 0).numpy().astype(int)  # two classes
+        >>> svm = LinearSVC(alpha=1e-3).fit(X, labels)
+        >>> svm.score(X, labels) > 0.9
+        True
+        >>> margins = svm.decision_function(X[:4])  # positive: class 1
+        >>> np.array_equal(svm.predict(X[:4]), (margins > 0).astype(int))
+        True
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
