@@ -178,15 +178,21 @@ class TrainedRun(NamedTuple):
     notes: list[str]
 
 
-def train(config: dict[str, Any]) -> TrainedRun:
+def train(config: dict[str, Any], *, distributed: bool = False) -> TrainedRun:
     """Read the table, split, scale and fit as ``config`` (``descend fit``'s options) says.
 
     ``config`` holds ``data`` (the CSV file), ``target``, ``model`` (a key of
     :data:`MODELS`), ``optimizer``, ``batch_size`` (text: an integer, ``full`` or
     ``auto``), ``epochs``, ``lr``, ``validation_split`` (in [0, 1)), ``seed``,
     ``standardize``, and ``penalty``, ``alpha``, ``l1_ratio`` (:func:`penalty_params`;
-    absent or None: the model's own). The warnings the fit raised come back as ``notes``,
+    absent or None: the model's own), and ``checkpoint`` (a file path) with ``resume``
+    (continue from it when it exists). The warnings the fit raised come back as ``notes``,
     in the words of ``descend fit`` (:func:`in_cli_words`).
+
+    ``distributed``: this process is one rank of a process group whose ranks all call
+    ``train`` alike (``descend fit --nproc``); each reads the table and makes the same
+    split, then fits on its share of the rows (the estimator's ``distributed=True``),
+    so every rank ends with the model one process fitting every row reaches.
     """
     train_test_split = require(
         "sklearn.model_selection", "estimators", feature="descend fit"
@@ -226,9 +232,31 @@ def train(config: dict[str, Any]) -> TrainedRun:
     estimator = _estimator(model, optimizer, batch_size, epochs, lr, seed).set_params(**penalty)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        estimator.fit(X_train, y_train, validation=held_out)
+        X_fit, y_fit, validation = _rows_to_fit(X_train, y_train, held_out, distributed)
+        estimator.fit(
+            X_fit,
+            y_fit,
+            validation=validation,
+            distributed=distributed,
+            checkpoint=config.get("checkpoint"),
+            resume=bool(config.get("resume")),
+        )
     notes = [in_cli_words(" ".join(str(warning.message).split())) for warning in caught]
     return TrainedRun(estimator, scaling, features, X_train, y_train, held_out, notes)
+
+
+def _rows_to_fit(
+    X: np.ndarray, y: np.ndarray, held_out: Any, distributed: bool
+) -> tuple[np.ndarray, np.ndarray, Any]:
+    """``(X, y)`` and ``validation=`` for the estimator's fit: all rows, or when
+    ``distributed`` this rank's contiguous share of each (in rank order, all rows)."""
+    if not distributed:
+        return X, y, held_out
+    from descend.estimators.rank_rows import rows_of_rank
+
+    if held_out is not None:
+        held_out = tuple(rows_of_rank(part) for part in held_out)
+    return rows_of_rank(X), rows_of_rank(y), held_out
 
 
 #: the estimator's parameters that ``descend fit`` sets, by its flags
@@ -247,7 +275,9 @@ def in_cli_words(note: str) -> str:
 def rerun_fit(config: dict[str, Any]) -> Any:
     """The runner of recorded ``descend fit`` runs: the new run's FitResult, trained on
     the recorded data wherever it is found (:func:`locate_data`)."""
-    return train({**config, "data": str(locate_data(config))}).estimator._fit_result
+    # a fresh run, as the recorded one ended: it neither resumes nor writes a checkpoint
+    fresh = {**config, "data": str(locate_data(config)), "checkpoint": None, "resume": False}
+    return train(fresh).estimator._fit_result
 
 
 # ---------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from descend.cli.common import (
     user_errors,
     write_output,
 )
+from descend.cli.launch import in_worker, relaunched
 from descend.cli.recording import CliRecorder
 from descend.tabular import (
     CLASSIFIERS,
@@ -63,6 +64,7 @@ def register(app: typer.Typer) -> None:
 
 
 @user_errors
+@relaunched(rank_zero_only={"save": None, "plot": None, "no_record": True})
 def fit_command(
     data: Annotated[
         Path, typer.Argument(metavar="DATA.csv", help="A CSV table with a header row.")
@@ -147,11 +149,44 @@ def fit_command(
             "--plot", help="Save the loss curves here (.png, .pdf, .svg).", show_default=False
         ),
     ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="Save the training state here after every epoch.",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the --checkpoint file.")
+    ] = False,
+    nproc: Annotated[
+        int,
+        typer.Option("--nproc", help="Processes on this machine; above 1, data-parallel training."),
+    ] = 1,
+    nnodes: Annotated[
+        int, typer.Option("--nnodes", help="Machines, each running this with its --node-rank.")
+    ] = 1,
+    node_rank: Annotated[
+        int, typer.Option("--node-rank", help="This machine's rank, in [0, --nnodes).")
+    ] = 0,
+    master_addr: Annotated[
+        str, typer.Option("--master-addr", help="Node 0's address, where the nodes meet.")
+    ] = "127.0.0.1",
+    master_port: Annotated[
+        int | None,
+        typer.Option(
+            "--master-port",
+            help="Node 0's port (default: 29500 for several nodes, else a free one).",
+            show_default=False,
+        ),
+    ] = None,
     db: DbOpt = None,
     no_record: NoRecordOpt = False,
 ) -> None:
     """Train an estimator on a CSV table; print train and validation metrics."""
     _require_estimators("fit")
+    _check_checkpoint(checkpoint, resume)
     if model not in MODELS:
         raise ValueError(f"unknown --model {model!r}; valid: {', '.join(MODELS)}")
     if not 0.0 <= validation_split < 1.0:
@@ -173,8 +208,12 @@ def fit_command(
         "penalty": penalty,
         "alpha": alpha,
         "l1_ratio": l1_ratio,
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "resume": resume,
+        "nproc": nproc,
+        "nnodes": nnodes,
     }
-    run = train(config)
+    run = train(config, distributed=in_worker())
     for note in run.notes:
         typer.echo(f"note: {note}", err=True)
     estimator, scaling, features = run.estimator, run.scaling, run.features
@@ -189,6 +228,7 @@ def fit_command(
         f"{MODELS[model]} on {data.name} by {estimator._optimizer_label}: {epochs_run} "
         f"epoch{'s' * (epochs_run != 1)}, {estimator.t_} steps"
         + (" (standardized)" if standardize else "")
+        + (f" on {nproc * nnodes} processes" if nproc * nnodes > 1 else "")
     )
     console.print(f"penalty: {penalty_label(estimator)}")
     console.print(_metrics_table(model, metrics, scaling))
@@ -222,6 +262,18 @@ def fit_command(
         plot_curves(estimator, plot, f"{MODELS[model]} on {data.name}")
         console.print(f"saved the loss curves to {plot}{replaced(plot_existed)}", soft_wrap=True)
     recorder.announce(console)
+
+
+def _check_checkpoint(checkpoint: Path | None, resume: bool) -> None:
+    if checkpoint is not None and checkpoint.is_dir():
+        raise ValueError(f"--checkpoint {str(checkpoint)!r} is a folder; give a file (.pt)")
+    if resume and checkpoint is None:
+        raise ValueError("--resume continues from a checkpoint file: give --checkpoint PATH")
+    if resume and not checkpoint.is_file():
+        raise ValueError(
+            f"--resume: no checkpoint file {str(checkpoint)!r} to continue from; run "
+            "with --checkpoint alone first, or drop --resume"
+        )
 
 
 def _require_estimators(command: str) -> None:
