@@ -1,6 +1,7 @@
 """The page in a real browser: Playwright driving Debian's chromium against a server on a
-free loopback port. It loads the page, races, clicks a start, moves a learning rate,
-reloads the URL and finds the same state, with no console errors."""
+free loopback port. It loads the page, races, clicks a start, moves a learning rate, gives
+a racer a schedule and clipping, reloads the URL and finds the same state, with no console
+errors."""
 
 from __future__ import annotations
 
@@ -63,13 +64,16 @@ def traces(page) -> dict[str, list]:
 
 
 def wait_for_race(page, rows: int) -> None:
-    """Until the page shows the race of its current state: its start, its racers' options."""
+    """Until the page shows the race of its current state: its start, its racers' options,
+    schedules and clipping."""
     page.wait_for_function(
         f"""() => result && document.querySelectorAll('#results tbody tr').length === {rows}
         && document.getElementById('status').textContent.startsWith('raced')
         && JSON.stringify(result.start) === JSON.stringify(state.start || land.start)
-        && JSON.stringify(result.racers.map(r => [r.method, r.options]))
-           === JSON.stringify(state.racers.map(r => [r.method, r.options]))"""
+        && JSON.stringify(result.racers.map(r => [r.method, r.options, r.schedule,
+                                                  r.clip_grad_norm]))
+           === JSON.stringify(raceRacers().map(r => [r.method, r.options, r.schedule,
+                                                     r.clip_grad_norm]))"""
     )
 
 
@@ -143,10 +147,27 @@ def test_the_page_races_and_keeps_its_state_in_the_url(url, browser, tmp_path):
     assert moved["1. gd (lr 0.00316)"] != clicked["1. gd"]
     assert moved["4. lbfgs"] == clicked["4. lbfgs"]
 
-    # export as code shows the minimize call of that racer
+    # the first racer's schedule and clipping: its trace changes, lbfgs offers neither
+    page.evaluate("() => { document.getElementById('status').textContent = ''; }")
+    first = page.locator(".racer").first
+    assert first.locator("select.schedule option").all_inner_texts() == [
+        "constant", "step", "exponential", "cosine", "warmup_cosine", "one_cycle", "plateau",
+    ]  # fmt: skip
+    first.locator("select.schedule").select_option("cosine")
+    page.locator(".racer").first.locator("input.clip").fill("1")
+    page.locator(".racer").first.locator("input.clip").dispatch_event("change")
+    wait_for_race(page, 4)
+    scheduled = traces(page)
+    assert scheduled["1. gd (lr 0.00316, cosine, clip 1)"] != moved["1. gd (lr 0.00316)"]
+    assert scheduled["4. lbfgs"] == moved["4. lbfgs"]
+    assert page.locator(".racer").nth(3).locator(".schedule-label").is_hidden()
+    moved = scheduled
+
+    # copy as Python shows the minimize call of that racer
     table.first.locator("button.export").click()
     code = page.locator("#code").inner_text()
     assert "descend.minimize(f, " in code and "'gd'" in code and "lr=0.00316" in code
+    assert "schedule='cosine', clip_grad_norm=1.0)" in code
 
     # the trajectories download as CSV: one row per racer and step
     with page.expect_download() as download:
@@ -157,11 +178,14 @@ def test_the_page_races_and_keeps_its_state_in_the_url(url, browser, tmp_path):
 
     # the URL holds the state: a reload restores the start, the racers and the traces
     state = json.loads(unquote(page.url.split("#", 1)[1]))
-    assert state["racers"][0]["options"] == {"lr": 0.00316}
+    assert state["racers"][0] == {
+        "method": "gd", "options": {"lr": 0.00316}, "schedule": "cosine", "clip": 1
+    }  # fmt: skip
     page.reload()
     wait_for_race(page, 4)
     assert traces(page) == moved
     assert page.locator(".racer").first.locator(".lr-value").inner_text() == "0.00316"
+    assert page.locator(".racer").first.locator("select.schedule").input_value() == "cosine"
 
     page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
 

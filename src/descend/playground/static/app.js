@@ -96,6 +96,16 @@ async function loadLandscape() {
   return true;
 }
 
+// the racers as the race request takes them: method, options, schedule and clipping
+function raceRacers() {
+  return state.racers.map((r) => ({
+    method: r.method,
+    options: r.options,
+    schedule: r.schedule || null,
+    clip_grad_norm: r.clip > 0 ? r.clip : null,
+  }));
+}
+
 function scheduleRace() {
   saveState();
   clearTimeout(raceTimer);
@@ -112,7 +122,7 @@ async function runRace() {
     steps: state.steps,
     noise: state.noise,
     seed: state.seed,
-    racers: state.racers.map((r) => ({ method: r.method, options: r.options })),
+    racers: raceRacers(),
   };
   setStatus("racing…");
   const began = performance.now();
@@ -266,7 +276,11 @@ function arrows() {
 
 function label(racer, i) {
   const lr = racer.options.lr;
-  return `${i + 1}. ${racer.method}` + (lr !== undefined ? ` (lr ${formatNumber(lr)})` : "");
+  const notes = [];
+  if (lr !== undefined) notes.push(`lr ${formatNumber(lr)}`);
+  if (racer.schedule) notes.push(racer.schedule);
+  if (racer.clip_grad_norm) notes.push(`clip ${formatNumber(racer.clip_grad_norm)}`);
+  return `${i + 1}. ${racer.method}` + (notes.length ? ` (${notes.join(", ")})` : "");
 }
 
 function drawSeries() {
@@ -392,10 +406,22 @@ function formatNumber(v) {
     : String(Number(v.toPrecision(6)));
 }
 
+const lastOf = (values) => values[values.length - 1];
+
 function renderResults() {
-  const body = $("results").querySelector("tbody");
+  renderRacerTable("results", result.racers,
+    (r) => [String(r.nit), stepsToTolerance(r), formatNumber(r.fun),
+      formatNumber(lastOf(r.grad_norm))],
+    (r) => (r.converged ? "ok" : r.status === "diverged" ? "bad" : "warn"));
+}
+
+// A results table (both modes), a row per racer: its name, the mode's own cells, its
+// status (coloured by health(r): ok, warn or bad), message, diagnoses and the button that
+// shows its Python.
+function renderRacerTable(id, racers, cells, health) {
+  const body = $(id).querySelector("tbody");
   body.replaceChildren();
-  result.racers.forEach((r, i) => {
+  racers.forEach((r, i) => {
     const row = document.createElement("tr");
     row.dataset.method = r.method;
     const cell = (text, cls) => {
@@ -410,12 +436,8 @@ function renderResults() {
     swatch.className = "swatch";
     swatch.style.background = COLORS[i % COLORS.length];
     name.append(swatch, label(r, i));
-    cell(String(r.nit));
-    cell(stepsToTolerance(r));
-    cell(formatNumber(r.fun));
-    cell(formatNumber(r.grad_norm[r.grad_norm.length - 1]));
-    const ok = r.converged ? "ok" : r.status === "diverged" ? "bad" : "warn";
-    cell(r.status, `status ${ok}`);
+    for (const text of cells(r)) cell(text);
+    cell(r.status, `status ${health(r)}`);
     cell(r.message, "message");
     const diag = cell("", "diagnoses");
     if (!r.diagnoses.length) diag.textContent = "—";
@@ -425,13 +447,12 @@ function renderResults() {
         (d.suggestion ? ` ${d.suggestion}` : "");
       diag.appendChild(p);
     }
-    const codeCell = cell("");
     const button = document.createElement("button");
     button.type = "button";
     button.className = "export";
-    button.textContent = "export as code";
+    button.textContent = "copy as Python";
     button.addEventListener("click", () => showCode(r, i));
-    codeCell.appendChild(button);
+    cell("").appendChild(button);
     body.appendChild(row);
   });
 }
@@ -503,11 +524,27 @@ function racerRow(racer, i) {
   select.addEventListener("change", () => {
     racer.method = select.value;
     racer.options = {};
+    if (!methods[racer.method].first_order) {
+      delete racer.schedule;
+      delete racer.clip;
+    }
     renderRacers();
     scheduleRace();
   });
+  rateAndOptions(row, racer, scheduleRace);
+  scheduleAndClip(row, racer);
+  row.querySelector(".remove").addEventListener("click", () => {
+    state.racers.splice(i, 1);
+    renderRacers();
+    scheduleRace();
+  });
+  return row;
+}
+
+// A racer's learning-rate slider (log scale; hidden for a rule without lr) and its other
+// options, in either mode; changed() runs after each change.
+function rateAndOptions(row, racer, changed) {
   const base = defaults(racer.method);
-  const lrLabel = row.querySelector(".lr-label");
   if ("lr" in base) {
     const slider = row.querySelector(".lr");
     const lr = racer.options.lr !== undefined ? racer.options.lr : base.lr;
@@ -517,24 +554,44 @@ function racerRow(racer, i) {
       const value = Number(Math.pow(10, Number(slider.value)).toPrecision(3));
       racer.options.lr = value;
       row.querySelector(".lr-value").textContent = formatNumber(value);
-      scheduleRace();
+      changed();
     });
-  } else lrLabel.hidden = true;
+  } else row.querySelector(".lr-label").hidden = true;
   const details = document.createElement("details");
   const summary = document.createElement("summary");
   summary.textContent = "options";
   details.appendChild(summary);
   for (const o of methods[racer.method].options) {
-    if (o.name === "lr") continue;
-    details.appendChild(optionInput(racer, o));
+    if (o.name !== "lr") details.appendChild(optionInput(racer, o, changed));
   }
   row.querySelector(".options").appendChild(details);
-  row.querySelector(".remove").addEventListener("click", () => {
-    state.racers.splice(i, 1);
-    renderRacers();
+}
+
+// A landscape racer's schedule (the data mode's list of names) and clipping norm (0: none);
+// first-order methods only, as minimize takes them.
+function scheduleAndClip(row, racer) {
+  const offered = methods[racer.method].first_order;
+  row.querySelector(".schedule-label").hidden = !offered;
+  row.querySelector(".clip-label").hidden = !offered;
+  if (!offered) return;
+  const select = row.querySelector(".schedule");
+  select.append(...[...$("schedule").options].map((o) => new Option(o.text, o.value)));
+  select.value = racer.schedule || "";
+  select.addEventListener("change", () => {
+    if (select.value) racer.schedule = select.value;
+    else delete racer.schedule;
+    renderRacers();  // the label shows the schedule
     scheduleRace();
   });
-  return row;
+  const clip = row.querySelector(".clip");
+  clip.value = racer.clip || 0;
+  clip.addEventListener("change", () => {
+    const value = Math.min(1e6, Math.max(0, Number(clip.value) || 0));
+    clip.value = value;
+    if (value > 0) racer.clip = value;
+    else delete racer.clip;
+    scheduleRace();
+  });
 }
 
 function optionInput(racer, option, changed = scheduleRace) {

@@ -129,7 +129,7 @@ function drawBoundaries() {
       zmin: -0.5, zmax: data.classes - 0.5, colorscale: classScale(data.classes),
       opacity: 0.35, showscale: false, hoverinfo: "skip",
     };
-    const accuracy = r.test_accuracy[r.test_accuracy.length - 1];
+    const accuracy = lastOf(r.test_accuracy);
     Plotly.react(div, [heat, ...pointTraces(data)], {
       title: { text: `<span style="color:${COLORS[i % COLORS.length]}">●</span> ` +
         `${trainerLabel(r, i)}<br><sub>test accuracy ${formatNumber(accuracy)}, ` +
@@ -160,47 +160,10 @@ function drawLosses() {
 }
 
 function renderTrainResults() {
-  const body = $("train-results").querySelector("tbody");
-  body.replaceChildren();
-  trained.racers.forEach((r, i) => {
-    const row = document.createElement("tr");
-    const cell = (text, cls) => {
-      const td = document.createElement("td");
-      td.textContent = text;
-      if (cls) td.className = cls;
-      row.appendChild(td);
-      return td;
-    };
-    const name = cell("");
-    const swatch = document.createElement("span");
-    swatch.className = "swatch";
-    swatch.style.background = COLORS[i % COLORS.length];
-    name.append(swatch, label(r, i));
-    const last = (values) => values[values.length - 1];
-    cell(String(r.batch_size));
-    cell(String(r.steps));
-    cell(formatNumber(last(r.loss)));
-    cell(formatNumber(last(r.test_loss)));
-    cell(formatNumber(last(r.test_accuracy)));
-    const ok = r.status === "diverged" ? "bad" : r.status === "max_iter" ? "ok" : "warn";
-    cell(r.status, `status ${ok}`);
-    cell(r.message, "message");
-    const diag = cell("", "diagnoses");
-    if (!r.diagnoses.length) diag.textContent = "—";
-    for (const d of r.diagnoses) {
-      const p = document.createElement("p");
-      p.textContent = `${d.kind} (step ${d.step}): ${d.message}` +
-        (d.suggestion ? ` ${d.suggestion}` : "");
-      diag.appendChild(p);
-    }
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "export";
-    button.textContent = "copy as Python";
-    button.addEventListener("click", () => showCode(r, i));
-    cell("").appendChild(button);
-    body.appendChild(row);
-  });
+  renderRacerTable("train-results", trained.racers,
+    (r) => [String(r.batch_size), String(r.steps), formatNumber(lastOf(r.loss)),
+      formatNumber(lastOf(r.test_loss)), formatNumber(lastOf(r.test_accuracy))],
+    (r) => (r.status === "diverged" ? "bad" : r.status === "max_iter" ? "ok" : "warn"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -230,19 +193,7 @@ function trainerRow(racer, i) {
     renderTrainers();
     scheduleTraining();
   });
-  const base = defaults(racer.method);
-  if ("lr" in base) {
-    const slider = row.querySelector(".lr");
-    const lr = racer.options.lr !== undefined ? racer.options.lr : base.lr;
-    slider.value = Math.log10(lr);
-    row.querySelector(".lr-value").textContent = formatNumber(lr);
-    slider.addEventListener("input", () => {
-      const value = Number(Math.pow(10, Number(slider.value)).toPrecision(3));
-      racer.options.lr = value;
-      row.querySelector(".lr-value").textContent = formatNumber(value);
-      scheduleTraining();
-    });
-  } else row.querySelector(".lr-label").hidden = true;
+  rateAndOptions(row, racer, scheduleTraining);
   const batch = row.querySelector(".batch");
   batch.max = BATCH_SIZES.length - 1;
   batch.value = Math.max(0, BATCH_SIZES.indexOf(racer.batch_size));
@@ -252,14 +203,6 @@ function trainerRow(racer, i) {
     row.querySelector(".batch-value").textContent = String(racer.batch_size);
     scheduleTraining();
   });
-  const details = document.createElement("details");
-  const summary = document.createElement("summary");
-  summary.textContent = "options";
-  details.appendChild(summary);
-  for (const o of methods[racer.method].options) {
-    if (o.name !== "lr") details.appendChild(optionInput(racer, o, scheduleTraining));
-  }
-  row.querySelector(".options").appendChild(details);
   row.querySelector(".remove").addEventListener("click", () => {
     state.data.racers.splice(i, 1);
     renderTrainers();
