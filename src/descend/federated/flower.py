@@ -18,9 +18,18 @@ paper (Reddi et al. 2021) but not descend's step to the bit.
 Needs the ``flower`` extra: ``pip install 'descend[flower]'``.
 
 Example:
-    >>> client = FlowerClient(net, "cross_entropy", (X_k, y_k), number=k, seed=0,
+    >>> k = 3
+    >>> X_k, y_k = X[16 * k : 16 * (k + 1)], (y[16 * k : 16 * (k + 1), 0] > 0).long()
+    >>> client = FlowerClient(nn.Linear(3, 2), "cross_entropy", (X_k, y_k), number=k, seed=0,
     ...                       local_epochs=2, optimizer="momentum", lr=0.05)
-    >>> flwr.client.start_client(server_address="...", client=client.to_client())
+    >>> arrays, rows, metrics = client.fit(client.get_parameters({}), {"server_round": 1})
+    >>> rows, sorted(metrics)  # what the server gets back: weights, rows, the loss
+    (16, ['loss'])
+
+    In a deployment, Flower calls ``fit`` (needs a running server, so not run here):
+
+    >>> import flwr
+    >>> flwr.client.start_client(server_address="...", client=client.to_client())  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -5,8 +5,11 @@ Each partitioner returns one ``torch.long`` tensor of row indices per client, ev
 with at least one row; bad arguments are refused naming the argument.
 
 Example:
-    >>> parts = dirichlet(y, clients=20, alpha=0.1, seed=0)
-    >>> label_counts(y, parts)        # (clients, classes) table of rows per label
+    >>> labels = torch.arange(200) % 4  # four classes, 50 rows each
+    >>> parts = dirichlet(labels, clients=20, alpha=0.1, seed=0)
+    >>> counts = label_counts(labels, parts)  # (clients, classes) table of rows per label
+    >>> counts.shape, counts.sum(0).tolist()  # every row dealt to one client
+    (torch.Size([20, 4]), [50, 50, 50, 50])
 """
 
 from __future__ import annotations

@@ -33,7 +33,10 @@ def plot_partition(
         title: the figure title.
 
     Example:
-        >>> plot_partition(label_counts(y, dirichlet(y, 20, 0.1, seed=0)), "partition.png")
+        >>> from descend.federated import dirichlet, label_counts
+        >>> labels = torch.arange(200) % 4  # four classes
+        >>> fig = plot_partition(label_counts(labels, dirichlet(labels, 20, 0.1, seed=0)),
+        ...                      "partition.png")
     """
     table = np.asarray(counts, dtype=np.float64)
     if table.ndim != 2 or table.size == 0:
@@ -73,7 +76,13 @@ def plot_rounds(
             ``client_loss``.
 
     Example:
-        >>> plot_rounds({"fedavg": a, "fedavgm": b}, "accuracy.png")
+        >>> from descend.federated import simulate
+        >>> labels = (y[:, 0] > 0).long()
+        >>> a, b = (simulate(nn.Linear(3, 2), "cross_entropy", (X[:48], labels[:48]),
+        ...                  clients=4, rounds=3, strategy=s, lr=0.5,
+        ...                  test=(X[48:], labels[48:]), metric="accuracy")
+        ...         for s in ("fedavg", "fedavgm"))
+        >>> fig = plot_rounds({"fedavg": a, "fedavgm": b}, "accuracy.png")
     """
     if not runs:
         raise ValueError("runs must hold at least one run")

@@ -36,8 +36,10 @@ class ClientProcesses:
     rounds ``first..last``; :meth:`train` trains a round's clients among them.
 
     Example:
-        >>> with ClientProcesses(2, training, model, 1, 10) as group:
+        >>> with ClientProcesses(2, training, model, 1, 10) as group:  # doctest: +SKIP
         ...     updates = group.train(model, 1)
+
+        (Skipped here: it starts a worker process; ``simulate(..., processes=2)`` runs it.)
     """
 
     def __init__(

@@ -161,10 +161,13 @@ def simulate(
         :class:`FederatedResult`.
 
     Example:
-        >>> res = simulate(net, "cross_entropy", (X, y), clients=20, rounds=30,
-        ...                partition="dirichlet", alpha=0.1, strategy="fedprox",
-        ...                test=(X_test, y_test), metric="accuracy")
-        >>> res.history["test_metric"]
+        >>> labels = (y[:, 0] > 0).long()  # two classes
+        >>> X_train, y_train, X_test, y_test = X[:48], labels[:48], X[48:], labels[48:]
+        >>> res = simulate(nn.Linear(3, 2), "cross_entropy", (X_train, y_train), clients=4,
+        ...                rounds=10, partition="dirichlet", alpha=0.1, strategy="fedprox",
+        ...                lr=0.5, test=(X_test, y_test), metric="accuracy")
+        >>> len(res.history["test_metric"]), sum(res.client_sizes)  # a row per round
+        (10, 48)
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
