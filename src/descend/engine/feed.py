@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from descend.engine.stopping import StoppingCriteria
+from descend.optim.optimizer import ForeachList
 
 
 @dataclass
@@ -34,7 +35,7 @@ class Measure:
     x_scale: list[float]
 
 
-def norm_of(tensors: list[Tensor], p: float = 2.0) -> Tensor:
+def norm_of(tensors: ForeachList, p: float = 2.0) -> Tensor:
     """The p-norm of a list of tensors as one vector (a tensor: no host synchronization)."""
     if len(tensors) == 1:
         return torch.linalg.vector_norm(tensors[0], ord=p)
@@ -57,7 +58,7 @@ def learning_rate(optimizer: torch.optim.Optimizer) -> float:
 
 
 def step_tests(
-    stopping: StoppingCriteria, diff: list[Tensor], x: list[Tensor]
+    stopping: StoppingCriteria, diff: ForeachList, x: ForeachList
 ) -> tuple[Tensor, Tensor]:
     """What xtol compares, as tensors: the step by ``xtol_rule`` and the scale it multiplies.
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from descend.optim.optimizer import ForeachList
+
 
 class Iterates:
     """``x_{k-1}`` and the lowest-f iterate of a list of parameters.
@@ -37,7 +39,7 @@ class Iterates:
         if self.where == "params":
             self.where = "prev"
 
-    def step(self) -> list[Tensor]:
+    def step(self) -> ForeachList:
         """:math:`x_k - x_{k-1}` per parameter (one subtraction for all)."""
         if len(self.params) == 1:
             return [self.params[0].detach() - self.prev[0]]

@@ -74,8 +74,9 @@ class Feed(Protocol):
     def keep_best(self, rows: list[int]) -> None:
         """The current iterate of ``rows`` is their best so far (exact feeds)."""
 
-    def restore_best(self, rows: list[int]) -> None:
-        """Put the best state of ``rows`` back in the parameters."""
+    def restore_best(self, rows: list[int]) -> str | None:
+        """Put the best state of ``rows`` back in the parameters; what was put back, in
+        words, or None for the best iterate."""
 
     def intermediate(self, loop: Engine, status: Status, message: str) -> Any:
         """The result so far, for callbacks."""

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -56,6 +57,11 @@ class RowBlock:
     stopping: StoppingCriteria
     method: str = ""
     controls: StepControls | None = None
+
+    def own_optimizer(self) -> torch.optim.Optimizer:
+        """``optimizer`` where the blocks' form runs: there every block brings one
+        (:func:`run_rows` checks)."""
+        return cast(torch.optim.Optimizer, self.optimizer)
 
 
 class RowTracker(Tracker):
@@ -145,7 +151,7 @@ class RowsFeed:
     def trackers(self) -> list[Tracker]:
         """One tracker per row, with its block's tolerances and learning rate."""
         return [
-            RowTracker(block.stopping, lambda opt=block.optimizer: learning_rate(opt))
+            RowTracker(block.stopping, partial(learning_rate, block.own_optimizer()))
             for block, (start, stop) in zip(self.blocks, self.spans)
             for _ in range(start, stop)
         ]
@@ -199,7 +205,7 @@ class RowsFeed:
         """Each block's learning rate (the engine's optimizer's for the single-block form)."""
         if self.single:
             return [loop.lr()]
-        return [learning_rate(b.optimizer) for b in self.blocks]  # type: ignore[arg-type]
+        return [learning_rate(b.own_optimizer()) for b in self.blocks]
 
     def exhausted(self, loop: Engine) -> None:
         return None
@@ -214,7 +220,7 @@ class RowsFeed:
             if stop - start == 1:
                 if start in running:  # the step is taken from f(x_k), the row's last f
                     f = float(self.table[-1][1][start])
-                    self.controls[k].step(block.optimizer, [block.x], f)  # type: ignore[arg-type]
+                    self.controls[k].step(block.own_optimizer(), [block.x], f)
                     if self.record_state:
                         self._keep_state(k)
                 continue
@@ -224,14 +230,14 @@ class RowsFeed:
             with torch.no_grad():
                 rows, before = block.x.view(-1, self.n), self.prev[start:stop]
                 block.x.grad.view(-1, self.n)[frozen] = 0.0  # type: ignore[union-attr]
-            block.optimizer.step()  # type: ignore[union-attr]
+            block.own_optimizer().step()
             with torch.no_grad():
                 rows[frozen] = before[frozen]
 
     def _keep_state(self, k: int) -> None:
         """A copy of block k's optimizer state tensors shaped like its row, stacked."""
         block = self.blocks[k]
-        state = block.optimizer.state[block.x]  # type: ignore[union-attr]
+        state = block.own_optimizer().state[block.x]
         keys = self.state_keys[k]
         if keys is None:  # the names are known after the first step
             keys = self.state_keys[k] = tuple(
@@ -298,13 +304,13 @@ class RowsFeed:
             row = (it, float(f[i]), float(g[i]), float(s[i]), float(rate), t, it + 1, it + 1)
             history.append(row, self.snapshots[j][i] if self.record else None)
         tracker = loop.trackers[i]
-        f, g = (
+        fun, grad_norm = (
             (tracker.best_f, tracker.best_g)
             if loop.restored[i]
             else (float(self.table[nit][1][i]), float(self.table[nit][2][i]))
         )
         return OptimizeResult(
-            x=self.present(x), fun=f, grad_norm=g, nit=nit, nfev=nit + 1, njev=nit + 1,
+            x=self.present(x), fun=fun, grad_norm=grad_norm, nit=nit, nfev=nit + 1, njev=nit + 1,
             status=status, message=self._own_words(loop, i, status, message), history=history,
             method=self.blocks[block].method, time=self.table[nit][5],
         )  # fmt: skip
@@ -335,7 +341,7 @@ def run_rows(feed: RowsFeed) -> list[OptimizeResult]:
             "run_rows needs blocks that bring their optimizers; a feed of one (K, n) leaf "
             "runs as Engine(feed, optimizer, stopping).run()"
         )
-    engine = Engine(feed, feed.blocks[0].optimizer, feed.stopping)  # type: ignore[arg-type]
+    engine = Engine(feed, feed.blocks[0].own_optimizer(), feed.stopping)
     engine.trackers = feed.trackers()
     engine.run()
     return feed.results(engine)

@@ -60,7 +60,8 @@ class StepControls:
         """Clip ``params``' gradients, take one optimizer step, step the schedule."""
         if self.clip is not None:
             self.clip(params)
-        optimizer.step(closure)
+        # torch's stub types a closure's loss as a float; it is a tensor
+        optimizer.step(closure)  # type: ignore[arg-type]
         if self.schedule is not None:
             logs = {"loss": loss}
             self.schedule.step(logs, "step")

@@ -100,6 +100,7 @@ class DataSource(ABC):
 class InMemory(DataSource):
     """Rows held as two tensors: features ``X`` (n, ...) and targets ``y`` (n, ...)."""
 
+    num_rows: int
     in_memory = True
 
     def __init__(self, X: Tensor, y: Tensor) -> None:
@@ -159,6 +160,8 @@ class MapDataset(DataSource):
     Batches are gathered by index in the order drawn from the generator and collated
     with ``torch.utils.data.default_collate``.
     """
+
+    num_rows: int
 
     def __init__(self, dataset: Any, converter: Any = None) -> None:
         self.dataset = dataset

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -169,7 +169,7 @@ def fit(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    params = [p for p in model.parameters() if p.requires_grad]
+    params: list[Tensor] = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no parameters that require grad; nothing to train")
     state = _resume_state(resume, checkpoint)
@@ -197,7 +197,7 @@ def fit(
     dtype = next((p.dtype for p in params if p.is_floating_point()), torch.get_default_dtype())
     converter = Converter(dtype, loss_spec.target)
     source = as_source(data, converter)
-    val_source = None
+    val_source: DataSource | None = None
     if isinstance(validation, float):
         if not isinstance(source, InMemory):
             raise ValueError(
@@ -476,7 +476,7 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         loss_sum = metric_sum = 0.0
-        rows = 0
+        rows: float = 0  # a float once summed over the ranks
         for chunk in self.validation.chunks():
             X, y, _ = self._held(chunk)  # each rank its share of each chunk
             n = X.shape[0]
@@ -605,7 +605,8 @@ class Trainer:
                 previous = [
                     [p.detach().clone() for p in g["params"]] for g in optimizer.param_groups
                 ]
-        optimizer.step(self.objective)
+        # torch's stub types a closure's loss as a float; it is a tensor
+        optimizer.step(self.objective)  # type: ignore[arg-type]
         if self.bounds is not None:
             self.bounds.project_()
         if previous is not None:
@@ -719,7 +720,8 @@ class Trainer:
             self.fun = tracker.best_f if restored else tracker.last_f
             self.grad_norm = tracker.best_g if restored else tracker.last_g
         elif self.engine.restored[0]:
-            self.fun = self.best_value if self.best_epoch else tracker.f0
+            # restored: a value was measured
+            self.fun = self.best_value if self.best_epoch else cast(float, tracker.f0)
         self.model.train(was_training)
         result = self.result(status, message)
         self.engine.end(result)

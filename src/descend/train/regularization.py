@@ -16,6 +16,8 @@ Penalties apply to weights, not to biases: every parameter whose name does not e
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -47,7 +49,8 @@ class Penalty:
         r""":math:`\lambda_2\sum\|w\|^2/2` as a differentiable tensor, or None when off."""
         if self.l2 == 0 or not self.weights:
             return None
-        return 0.5 * self.l2 * sum((w * w).sum() for w in self.weights)
+        squares = cast(Tensor, sum((w * w).sum() for w in self.weights))  # weights: not empty
+        return 0.5 * self.l2 * squares
 
 
 def elastic_net(alpha: float, l1_ratio: float) -> tuple[float, float]:
