@@ -178,7 +178,7 @@ def test_arguments_are_checked():
         lr_range_test(rosenbrock, X0, "gd", lr=0.1)
     with pytest.raises(ValueError, match="method 'trust-region' has no learning rate"):
         lr_range_test(rosenbrock, X0, "trust-region")
-    with pytest.raises(ValueError, match="a model needs batches"):
+    with pytest.raises(ValueError, match="a model needs data"):
         lr_range_test(mlp(), nn.functional.cross_entropy)
-    with pytest.raises(TypeError, match="batches must be re-iterable"):
+    with pytest.raises(TypeError, match="data must be re-iterable"):
         lr_range_test(mlp(), nn.functional.cross_entropy, iter([]))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,13 @@ from descend.methods import get_method
 from descend.minimize import minimize
 from descend.notebook import section, table
 from descend.objective import Objective
+from descend.train.data import Batch, Converter, DataSource, FullPass, Loader, as_source
+from descend.train.fit import _batch_size
+from descend.train.losses import get_loss
 from descend.validation import check_int, check_number
+
+#: rows per step of a model's sweep when no batch_size is given: fit's default
+DEFAULT_BATCH_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class LRRangeResult:
         divergence_lr: the first rate where the smoothed loss exceeded ``divergence``
             times its minimum so far (None when the sweep ended first).
         method: the method swept; ``smoothing``, ``divergence``: the settings used.
+        seed: the seed of a model's batches (drawn when none was given, to reproduce the
+            sweep); None for a function.
     """
 
     lrs: np.ndarray
@@ -54,6 +62,7 @@ class LRRangeResult:
     method: str
     smoothing: float
     divergence: float
+    seed: int | None = None
 
     @property
     def suggestion_index(self) -> int | None:
@@ -144,9 +153,11 @@ class LRRangeResult:
 def lr_range_test(
     fun_or_model: Callable[..., Any] | nn.Module,
     x0_or_loss: Any,
-    batches: Iterable[Any] | Callable[[], Iterator[Any]] | None = None,
+    data: Any = None,
     method: str = "gd",
     *,
+    batch_size: int | str | None = None,
+    seed: int | None = None,
     start: float = 1e-7,
     end: float = 10.0,
     steps: int = 100,
@@ -176,16 +187,21 @@ def lr_range_test(
 
     * a function: ``lr_range_test(fun, x0, "gd", **options)``: ``fun`` and ``x0``
       as :func:`descend.minimize` takes them; each step is one iteration of the method.
-    * a model: ``lr_range_test(model, loss_fn, batches, method="sgd", **options)``:
-      ``loss_fn(model(X), y) -> scalar``; ``batches`` an iterable of ``(X, y)`` (a list or a
-      DataLoader, cycled if shorter than the sweep) or a function returning an iterator.
-      Each step takes the next batch. The model's weights and train/eval mode are put
-      back afterwards.
+    * a model: ``lr_range_test(model, loss, data, "sgd", batch_size=32, seed=0)``, called
+      as :func:`descend.fit` is: ``loss`` a name (``"cross_entropy"``, ``"mse"``, ...) or
+      ``loss(model(X), y) -> scalar``; ``data`` what ``fit`` takes (an ``(X, y)`` pair of
+      tensors, NumPy arrays or pandas objects, a ``Dataset``, a ``DataLoader``,
+      ``descend.train.stream(...)``), read by fit's own data sources: the rows cast to the
+      model's dtype and the loss's target type, drawn in batches of ``batch_size`` in the
+      order ``fit(..., seed=seed)`` draws them (a ``DataLoader`` keeps its own batches).
+      ``data`` may also be a list of ``(X, y)`` batches or a function returning an
+      iterator of them. Each step takes the next batch, epoch after epoch. The model's
+      weights and train/eval mode are put back afterwards.
 
     Args:
         fun_or_model: the function to minimize, or a ``torch.nn.Module``.
-        x0_or_loss: the start x0 (function), or the loss function (model).
-        batches: the data (model only).
+        x0_or_loss: the start x0 (function), or the loss (model), as ``fit``'s ``loss``.
+        data: the rows (model only), as ``fit``'s ``data``.
         method: a name of ``descend.METHODS`` with a learning rate (``gd``, ``momentum``,
             ``adam``, ...); ``"sgd"`` is taken as ``"gd"``.
         start, end: the first and last rate, 0 < start < end.
@@ -195,6 +211,11 @@ def lr_range_test(
         divergence: the factor over the minimum that marks divergence, > 1.
         skip: first points left out of the suggestion (the average is still settling),
             an integer >= 0.
+        batch_size: rows per step (model only): an integer >= 1 or ``"full"`` (every row
+            at each step; an ``(X, y)`` pair only); default 32, as ``fit``'s.
+        seed: seeds the order of the rows (model only), as ``fit``'s ``seed``: the same
+            seed gives the same batches as ``fit`` and the same curve. Default: drawn at
+            random and reported as ``result.seed``.
         **options: other options of the method (``momentum``, ``betas``, ...).
 
     Returns:
@@ -203,6 +224,7 @@ def lr_range_test(
     Example:
         >>> sweep = lr_range_test(rosenbrock, [-1.2, 1.0], method="gd", end=1.0, steps=50)
         >>> descend.minimize(rosenbrock, [-1.2, 1.0], "gd", lr=sweep.suggested_lr, max_iter=500)
+        >>> sweep = lr_range_test(net, "mse", (X, y), "adam", batch_size=16, seed=0)
     """
     start = check_number("start", start, low=0.0, low_open=True)
     end = check_number("end", end, low=start, low_open=True)
@@ -210,8 +232,8 @@ def lr_range_test(
     smoothing = check_number("smoothing", smoothing, low=0.0, high=1.0, high_open=True)
     divergence = check_number("divergence", divergence, low=1.0, low_open=True)
     skip = check_int("skip", skip, low=0)
-    if isinstance(batches, str):  # lr_range_test(fun, x0, "adam"): the method, positionally
-        batches, method = None, batches
+    if isinstance(data, str) and not isinstance(fun_or_model, nn.Module):
+        data, method = None, data  # lr_range_test(fun, x0, "adam"): the method, positionally
     if "lr" in options:
         raise ValueError("lr is what the test sweeps; give start= and end= instead")
     name = "gd" if method == "sgd" else method
@@ -224,13 +246,20 @@ def lr_range_test(
     lrs = start * (end / start) ** (np.arange(steps) / (steps - 1))
     sweep = _Sweep(lrs, smoothing, divergence)
     if isinstance(fun_or_model, nn.Module):
-        if batches is None:
-            raise ValueError("a model needs batches: an iterable of (X, y) pairs")
-        _sweep_model(fun_or_model, x0_or_loss, batches, spec, sweep, options)
+        if data is None:
+            raise ValueError("a model needs data: an (X, y) pair, a Dataset or a DataLoader")
+        if seed is None:
+            seed = secrets.randbits(63)
+        seed = check_int("seed", seed, low=0)
+        size = _batch_size(DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
+        _sweep_model(fun_or_model, x0_or_loss, data, size, seed, spec, sweep, options)
     else:
-        if batches is not None:
+        model_only = {"data": data, "batch_size": batch_size, "seed": seed}
+        given = [name for name, value in model_only.items() if value is not None]
+        if given:
             raise ValueError(
-                "batches is for models; for a function, give lr_range_test(fun, x0, method)"
+                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for models; for "
+                "a function, give lr_range_test(fun, x0, method)"
             )
         minimize(
             fun_or_model,
@@ -246,7 +275,7 @@ def lr_range_test(
             lr=float(lrs[0]),
             **options,
         )
-    return sweep.result(spec.name, skip)
+    return sweep.result(spec.name, skip, seed)
 
 
 def _lr_methods() -> list[str]:
@@ -306,7 +335,7 @@ class _Sweep(Callback):
         scale = lowest if lowest > 0 else max(abs(self.smoothed[0] - lowest), abs(lowest), 1e-300)
         return value - lowest > (self.divergence - 1.0) * scale
 
-    def result(self, method: str, skip: int) -> LRRangeResult:
+    def result(self, method: str, skip: int, seed: int | None) -> LRRangeResult:
         n = len(self.losses)
         lrs = self.lrs[:n]
         losses = np.asarray(self.losses, dtype=np.float64)
@@ -345,26 +374,30 @@ class _Sweep(Callback):
             method=method,
             smoothing=self.smoothing,
             divergence=self.divergence,
+            seed=seed,
         )
 
 
 def _sweep_model(
     model: nn.Module,
-    loss_fn: Callable[[Tensor, Tensor], Tensor],
-    batches: Any,
+    loss: Any,
+    data: Any,
+    batch_size: int | None,
+    seed: int,
     spec: Any,
     sweep: _Sweep,
     options: dict[str, Any],
 ) -> None:
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable loss(prediction, target), got {loss_fn!r}")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no parameters that require grad")
+    loss_fn = get_loss(loss)
+    dtype = next((p.dtype for p in params if p.is_floating_point()), torch.get_default_dtype())
+    source = _source(data, Converter(dtype, loss_fn.target))
     device = params[0].device
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     was_training = model.training
-    stream = _cycle(batches)
+    stream = _batches(source, batch_size, torch.Generator().manual_seed(seed))
 
     def evaluate() -> Tensor:
         X, y = next(stream)
@@ -372,9 +405,9 @@ def _sweep_model(
         for p in params:
             p.grad = None
         with torch.enable_grad():
-            loss = loss_fn(model(X), y)
-            loss.backward()
-        return loss.detach()
+            value = loss_fn(model(X), y)
+            value.backward()
+        return value.detach()
 
     model.train()
     try:
@@ -392,24 +425,67 @@ def _sweep_model(
         model.train(was_training)
 
 
-def _cycle(batches: Any) -> Iterator[Any]:
-    """Batches forever: a fresh pass each time the source runs out."""
-    if callable(batches):
-        make: Callable[[], Iterator[Any]] = batches
-    else:
-        if iter(batches) is batches:
-            raise TypeError(
-                "batches must be re-iterable (a list of (X, y) or a DataLoader) or a function "
-                "returning an iterator, so the sweep can pass over them more than once"
-            )
+def _source(data: Any, converter: Converter) -> DataSource:
+    """``fit``'s data source for ``data``, or a :class:`Loader` over a list of ``(X, y)``
+    batches or over the passes of a function that returns an iterator of them."""
+    if callable(data) and not isinstance(data, DataSource):
+        return Loader(_Passes(data), converter)
+    if _is_batch_list(data):
+        return Loader(data, converter)
+    if _iter_once(data):
+        raise TypeError(
+            "data must be re-iterable (an (X, y) pair, a Dataset, a DataLoader, a list of "
+            "(X, y) batches) or a function returning an iterator, so the sweep can pass "
+            "over it more than once"
+        )
+    return as_source(data, converter)
 
-        def make() -> Iterator[Any]:
-            return iter(batches)
 
-    for _ in itertools.count():
+def _batches(source: DataSource, batch_size: int | None, generator: Any) -> Iterator[Batch]:
+    """Epoch after epoch of ``source``'s batches, drawn as ``fit`` draws them with a
+    generator seeded alike."""
+    while True:
         empty = True
-        for batch in make():
+        for batch in source.batches(batch_size, shuffle=True, generator=generator):
+            if isinstance(batch, FullPass):
+                raise ValueError(
+                    "batch_size='full' takes every row at each step, which the sweep does "
+                    "for an (X, y) pair only; give the rows as (X, y), or a batch size"
+                )
             empty = False
             yield batch
         if empty:
-            raise ValueError("batches yielded nothing; the sweep needs at least one (X, y)")
+            raise ValueError("data yielded no batches; the sweep needs at least one (X, y)")
+
+
+class _Passes:
+    """A function returning an iterator of batches, as an iterable: a pass per call."""
+
+    def __init__(self, make: Callable[[], Iterator[Any]]) -> None:
+        self.make = make
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.make())
+
+
+def _is_batch_list(data: Any) -> bool:
+    """A list of ``(X, y)`` batches of tensors or arrays (an ``(X, y)`` pair holds
+    features, not pairs, in its first place)."""
+    return (
+        isinstance(data, (list, tuple))
+        and len(data) > 0
+        and all(
+            isinstance(batch, (tuple, list))
+            and len(batch) == 2
+            and all(isinstance(part, (Tensor, np.ndarray)) for part in batch)
+            for batch in data
+        )
+    )
+
+
+def _iter_once(data: Any) -> bool:
+    """Whether ``data`` is an iterator, which a second pass would find empty."""
+    try:
+        return iter(data) is data
+    except TypeError:
+        return False
