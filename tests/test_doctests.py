@@ -36,8 +36,6 @@ NOT_RUNNABLE_YET = {
     "descend.constraints.parameters",
     "descend.distributed.objective",
     "descend.optim.natural_gradient",
-    "descend.playground.race",
-    "descend.playground.training",
     "descend.problems.classic",
     "descend.runs",
     "descend.runs.store",

@@ -10,9 +10,15 @@ mini-batch gradient is: f is exact, its gradient is :math:`\\nabla f(x) + \\sigm
 the same noise sequence and a race with the same seed gives the same numbers.
 
 Example:
+    >>> from descend.playground.landscape import get_landscape
+    >>> from descend.playground.race import Racer, race
     >>> land = get_landscape(problem="rosenbrock")
-    >>> runs = race(land, (-1.2, 1.0), [Racer("adam", {"lr": 0.05})], steps=200)
-    >>> runs[0]["status"], len(runs[0]["x"])
+    >>> adam = Racer("adam", {"lr": 0.05}, schedule="cosine", clip_grad_norm=10.0)
+    >>> runs = race(land, (-1.2, 1.0), [adam], steps=100)
+    >>> len(runs[0]["x"]) == runs[0]["nit"] + 1  # the iterates, the start first
+    True
+    >>> print(runs[0]["code"].splitlines()[-3])  # the minimize call that reproduces them
+    res = descend.minimize(f, [-1.2, 1.0], 'adam', ..., schedule='cosine', clip_grad_norm=10.0)
 """
 
 from __future__ import annotations

@@ -7,8 +7,13 @@ decision boundary of the trained model on a grid over the data, the status, mess
 diagnoses of ``fit``, and the Python that reproduces the run.
 
 Example:
-    >>> data = make_dataset("moons", noise=0.2)
-    >>> runs = train(data, ModelSpec(), [Trainer("adam", {"lr": 0.05}, 16)], epochs=20)
+    >>> from descend.playground.datasets import make_dataset
+    >>> from descend.playground.training import ModelSpec, Trainer, Training, train
+    >>> data = make_dataset("moons", n=80, noise=0.2)  # 60 rows to train on, 20 to test
+    >>> racers = [Trainer("adam", {"lr": 0.05}, 16), Trainer("gd", {"lr": 0.5}, "full")]
+    >>> runs = train(data, ModelSpec(), racers, Training(epochs=5), grid=10)
+    >>> [(r["steps"], len(r["test_loss"])) for r in runs]  # 4 batches of 16 an epoch, or 1
+    [(20, 5), (5, 5)]
 """
 
 from __future__ import annotations
