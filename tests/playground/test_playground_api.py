@@ -258,7 +258,9 @@ racers = st.lists(
         {"method": st.sampled_from(["gd", "adam", "lbfgs", "newton", "nope", ""]) | json_values},
         optional={"options": st.dictionaries(
             st.sampled_from(["lr", "betas", "momentum", "eps", "max_eval", "x"]), json_values,
-            max_size=3)},
+            max_size=3),
+            "schedule": st.sampled_from(["cosine", "one_cycle", "plateau", "nope"]) | json_values,
+            "clip_grad_norm": st.floats() | json_values},
     ),
     max_size=3,
 )  # fmt: skip

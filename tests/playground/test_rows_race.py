@@ -11,11 +11,13 @@ import torch
 import descend
 from descend.engine import StoppingCriteria
 from descend.engine.rows_feed import RowBlock, RowsFeed, run_rows
+from descend.engine.step_controls import StepControls
 from descend.methods import get_method
 from descend.playground.landscape import get_landscape
 from descend.playground.race import Racer, StartError, race
 from descend.playground.rows_race import batchable
 from descend.problems import get_problem
+from descend.train.regularization import GradientClipper
 
 # on Himmelblau from (0, 0) in 150 steps these end every way a row can: the gradient test
 # (nesterov, adagrad, adafactor), divergence with the best iterate restored (lars, and gd
@@ -108,6 +110,17 @@ def test_blocks_must_share_the_budget():
               RowBlock(x, optimizer, StoppingCriteria(max_iter=20))]  # fmt: skip
     with pytest.raises(ValueError, match=r"blocks\[1\].stopping.max_iter is 20"):
         RowsFeed(get_problem("himmelblau").fn, None, None, blocks=blocks)
+
+
+def test_clipping_and_schedules_take_one_row_blocks():
+    """A clipping norm is a row's own: a block of several rows under one optimizer would
+    clip them together, so it is refused."""
+    x = torch.zeros(3, 2, dtype=torch.float64, requires_grad=True)
+    optimizer = get_method("gd").build([x], {})
+    controls = StepControls(clip=GradientClipper(clip_norm=1.0))
+    block = RowBlock(x, optimizer, StoppingCriteria(max_iter=5), controls=controls)
+    with pytest.raises(ValueError, match=r"blocks\[0\] has controls and 3 rows; clipping"):
+        RowsFeed(get_problem("himmelblau").fn, None, None, blocks=[block])
 
 
 def _torch_states(optimizer_class, steps, **options):
