@@ -607,7 +607,18 @@ def inverse_hessian(optimizer: torch.optim.Optimizer) -> Tensor | None:
     Before its first step a BFGS optimizer's :math:`H` is the identity, as SciPy's.
 
     Example:
-        >>> res.hess_inv = present(inverse_hessian(optimizer))
+        >>> x = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+        >>> inverse_hessian(descend.optim.BFGS([x]))  # before the first step
+        tensor([[1., 0.],
+                [0., 1.]], dtype=torch.float64)
+
+        SciPy's call form returns it as ``res.hess_inv``; on a quadratic it nears
+        :math:`A^{-1}`:
+
+        >>> A = torch.diag(torch.tensor([1.0, 10.0], dtype=torch.float64))
+        >>> res = descend.minimize(lambda x: 0.5 * x @ A @ x, [1.0, 1.0], method="BFGS")
+        >>> np.allclose(res.hess_inv, np.diag([1.0, 0.1]), atol=1e-2)
+        True
     """
     if not isinstance(optimizer, BFGS):
         return None

@@ -18,9 +18,14 @@ class CliRecorder:
     cannot be used stops the command before it spends any time.
 
     Example:
-        >>> recorder = CliRecorder(db)
-        >>> recorder.record("minimize", config, result)
-        >>> recorder.announce(console)
+        >>> from rich.console import Console
+        >>> recorder = CliRecorder(Path("runs.db"))
+        >>> config = minimize_config("rosenbrock", [-1.2, 1.0], "bfgs", {}, {})
+        >>> result = descend.minimize(rosenbrock, [-1.2, 1.0], "bfgs")
+        >>> recorder.record("minimize", config, result)  # the run's id
+        1
+        >>> recorder.announce(Console(color_system=None, width=200))
+        recorded as run 1 in ...runs.db (see: descend runs show 1)
     """
 
     def __init__(self, db: Path | None, enabled: bool = True) -> None:

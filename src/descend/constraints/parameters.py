@@ -26,8 +26,11 @@ def project_parameters_(params: Iterable[Tensor] | torch.nn.Module, bounds: Any)
             pairs must have one pair per coordinate of every tensor.
 
     Example:
-        >>> opt.step()
+        >>> opt = descend.optim.SGD(model.parameters(), lr=0.1)
+        >>> loss_fn(model(X), y).backward(); opt.step()
         >>> project_parameters_(model, "nonnegative")  # nonnegative weights (NMF-style)
+        >>> bool(model.weight.min() >= 0 and model.bias.min() >= 0)
+        True
     """
     constraint = as_constraint(bounds)
     if constraint is None:

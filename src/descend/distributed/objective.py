@@ -27,11 +27,14 @@ ranks stay in lockstep: the same L-BFGS, BFGS, Newton-CG or trust-region run as 
 process, on data that no process holds whole. Every evaluation is collective: all ranks
 must evaluate together (the engine's loop does, as every rank takes the same decisions).
 
-Example (on each of the ranks that ``torchrun`` starts):
-    >>> dist.init_process_group("gloo")
-    >>> share = row_share(len(X_local))
-    >>> fun = sharded(lambda w: log_loss(X_local @ w, y_local), share)
-    >>> descend.minimize(fun, torch.zeros(d, dtype=torch.float64), "newton-cg")
+Example (on each of the ranks that ``torchrun`` starts, so not run here;
+``tests/distributed`` runs it):
+    >>> dist.init_process_group("gloo")  # doctest: +SKIP
+    >>> rank, ranks = dist.get_rank(), dist.get_world_size()  # doctest: +SKIP
+    >>> X_local, y_local = X[rank::ranks], y[rank::ranks, 0]  # doctest: +SKIP
+    >>> share = row_share(len(X_local))  # doctest: +SKIP
+    >>> fun = sharded(lambda w: ((X_local @ w - y_local) ** 2).mean(), share)  # doctest: +SKIP
+    >>> res = descend.minimize(fun, torch.zeros(3), "newton-cg")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -123,7 +126,9 @@ def row_share(local: float, group: Group = None) -> float:
     rank's row count, or its total sample weight); the shares sum to 1 over the ranks.
 
     Example:
-        >>> share = row_share(len(X_local))  # 0.5 on each of 2 ranks holding 500 rows
+        >>> share = row_share(500)  # doctest: +SKIP
+        >>> share  # on each of 2 ranks holding 500 rows  # doctest: +SKIP
+        0.5
     """
     if not local >= 0:
         raise ValueError(f"local must be a row count or total weight >= 0, got {local!r}")

@@ -202,7 +202,7 @@ def ackley_nd(n: int) -> Problem:
         n: the dimension, an integer >= 1.
 
     Example:
-        >>> ackley_nd(3)(torch.zeros(3)).abs() < 1e-12
+        >>> ackley_nd(3)(torch.zeros(3, dtype=torch.float64)).abs() < 1e-12
         tensor(True)
     """
     n = check_int("n", n, low=1)

@@ -49,7 +49,12 @@ class Schedule:
             ``"loss"``); default: the validation loss when the run validates.
 
     Example:
-        >>> fit(model, "mse", data, schedule=Schedule(lambda opt: StepLR(opt, 10)))
+        >>> from torch.optim.lr_scheduler import StepLR
+        >>> schedule = Schedule(lambda opt: StepLR(opt, 10))  # lr / 10 every 10 epochs
+        >>> res = fit(model, "mse", (X, y), optimizer="gd", lr=0.1, epochs=20,
+        ...           schedule=schedule, progress=False)
+        >>> [round(float(res.history["lr"][i]), 6) for i in (0, -1)]  # first and last step
+        [0.1, 0.01]
     """
 
     def __init__(
