@@ -32,16 +32,10 @@ OPTIONAL |= {"uvicorn", "plotly", "flwr", "pydantic"}
 NOT_RUNNABLE_YET = {
     # examples that take names as given that the namespace above does not hold (opt, res,
     # found, problem, ...), or files and servers that are not there; other parts' files
-    "descend.cli.recording",
-    "descend.constraints.parameters",
-    "descend.distributed.objective",
     "descend.optim.natural_gradient",
-    "descend.problems.classic",
     "descend.runs",
     "descend.runs.store",
-    "descend.scipy_form",
     "descend.tabular",
-    "descend.train.schedules",
     "descend.tune",
     "descend.tune.estimator",
     "descend.tune.plots",
