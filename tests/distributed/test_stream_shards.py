@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_second_order import join_group, launch, leave_group  # noqa: E402
 
 import descend  # noqa: E402
+from descend.distributed.data_parallel import DataParallel  # noqa: E402
 from descend.distributed.stream_shards import Share  # noqa: E402
 from descend.train import data as train_data  # noqa: E402
 from descend.train.data import Loader, Stream, csv_lines  # noqa: E402
@@ -141,6 +142,8 @@ def worker(rank: int, world: int, folder: Path) -> None:
             "loss": list(result.epoch_history["loss"]),
             "passes": log["passes"],
         }
+    log["passes"] = []
+    out["replay"] = replayed(folder)
     try:
         small = descend.train.stream(folder / "table.csv", "y")
         train("parquet", small, distributed=True, batch_size=1)
@@ -148,6 +151,19 @@ def worker(rank: int, world: int, folder: Path) -> None:
         out["error"] = str(error)
     torch.save(out, folder / f"rank{rank}.pt")
     leave_group()
+
+
+def replayed(folder: Path) -> dict:
+    """A shuffled epoch's shares from its start, and with its first 4 steps skipped (as a
+    run resumed mid-epoch asks for them), from generators in the same state."""
+    source = descend.train.stream(folder / "table.csv", "y", chunk_rows=GROUP, buffer_rows=40)
+    sharded = source.for_ranks(DataParallel(torch.device("cpu")))
+    out = {}
+    for skip in (0, 4):
+        generator = torch.Generator().manual_seed(SEED)
+        shares = sharded.batches(15, shuffle=True, generator=generator, skip=skip)
+        out[skip] = [tuple(share) for share in shares]
+    return out
 
 
 # -- the tests --------------------------------------------------------------------------
@@ -289,6 +305,15 @@ def test_a_full_batch_over_shards_is_the_full_batch_of_all_rows(ranks: list[dict
     theirs = flat(ranks[0]["full"]["params"])
     assert torch.linalg.vector_norm(mine - theirs) <= 1e-10 * torch.linalg.vector_norm(mine)
     assert ranks[0]["full"]["loss"] == pytest.approx(list(one.epoch_history["loss"]), rel=1e-10)
+
+
+def test_an_epoch_resumed_mid_way_replays_the_shares_it_skipped(ranks: list[dict]) -> None:
+    for rank in ranks:
+        whole, rest = rank["replay"][0], rank["replay"][4]
+        assert len(whole) > 8 and len(rest) == len(whole) - 4
+        for got, want in zip(rest, whole[4:]):
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+            assert got[2:] == want[2:]
 
 
 def test_a_global_batch_smaller_than_the_ranks_is_refused(ranks: list[dict]) -> None:
