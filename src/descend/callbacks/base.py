@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Literal, cast
 
 from descend.validation import check_non_negative
 
@@ -221,11 +221,11 @@ def monitor_value(result: Any, name: str) -> float:
     raise ValueError(f"monitor {name!r} is not recorded by this run; valid choices: {known}")
 
 
-def _resolve_mode(mode: str, monitor: str) -> str:
+def _resolve_mode(mode: str, monitor: str) -> Literal["min", "max"]:
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"unknown mode {mode!r}; valid choices: auto, min, max")
     if mode != "auto":
-        return mode
+        return cast(Literal["min", "max"], mode)
     return "max" if any(word in monitor for word in _MAX_WORDS) else "min"
 
 
@@ -255,8 +255,8 @@ class MetricWatch:
         self.reset()
 
     def reset(self) -> None:
-        self.name = self.monitor
-        self.mode = "min"
+        self.name: str | None = self.monitor
+        self.mode: Literal["min", "max"] = "min"
         self.interval = self.interval_arg or "step"
         self.best = math.inf
         self.wait = 0
@@ -267,6 +267,11 @@ class MetricWatch:
         self.mode = _resolve_mode(self.mode_arg, self.name)
         self.best = math.inf if self.mode == "min" else -math.inf
         self.interval = self.interval_arg or ("epoch" if _has_epochs(result) else "step")
+
+    @property
+    def metric(self) -> str:
+        """The watched metric's name, known from :meth:`begin` on."""
+        return cast(str, self.name)
 
     def improved(self, value: float) -> bool:
         if math.isnan(value):

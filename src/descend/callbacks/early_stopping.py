@@ -68,7 +68,7 @@ class EarlyStopping(Callback):
         self.stop_reason = None
 
     def _check(self, result: Any) -> bool | None:
-        value = monitor_value(result, self._watch.name)
+        value = monitor_value(result, self._watch.metric)
         if self._watch.improved(value):
             self._watch.best = value
             self._watch.wait = 0
@@ -99,7 +99,7 @@ class EarlyStopping(Callback):
         for a training metric at an epoch's end (the mean loss over the epoch's steps),
         the weights at the epoch's start, before the steps that loss paid for."""
         start = getattr(result, "epoch_start", None)
-        if self._watch.interval == "epoch" and not self._watch.name.startswith("val_") and start:
+        if self._watch.interval == "epoch" and not self._watch.metric.startswith("val_") and start:
             return _copy_state_dict(start)
         return _copy_state(model)
 

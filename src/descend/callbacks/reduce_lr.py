@@ -72,7 +72,7 @@ class ReduceLROnPlateau(Callback):
         )
 
     def _check(self, result: Any) -> None:
-        self.scheduler.step(monitor_value(result, self._watch.name))
+        self.scheduler.step(monitor_value(result, self._watch.metric))
 
     def on_step(self, result: Any) -> bool | None:
         if self._watch.interval == "step":

@@ -120,7 +120,7 @@ class GradientNoiseMonitor(Monitor):
             self.batch_size = run["batch_size"]
 
     def begin(self, result: Any) -> None:
-        self.iterator: Iterator[Any] | None = None
+        self.iterator = None
         self.drawn: int | None = None  # batches drawn from the iterator (None: no iterator)
         self.active = True
         self.estimates = []
@@ -185,29 +185,28 @@ class GradientNoiseMonitor(Monitor):
             return None
         # sums of deviations from the first gradient: exact zeros for identical gradients,
         # and no cancellation between |G_i|^2 and |mean|^2 when the noise is small
-        first: Tensor | None = None
-        shift_sum: Tensor | None = None
+        g = draw()
+        if g is None:
+            return None
+        first = g.clone()
+        shift_sum = torch.zeros_like(g)
         shift_squares: list[Tensor] = []
-        for i in range(self.n_batches):
+        for i in range(1, self.n_batches):
             g = draw()
             if g is None:
                 return None
-            if first is None:
-                first = g.clone()
-                shift_sum = torch.zeros_like(g)
-                continue
             if i == 1 and self.batches is None and torch.equal(g, first):
                 self.active = False  # a deterministic objective has no gradient noise
                 return None
             d = g - first
-            shift_sum.add_(d)  # type: ignore[union-attr]
+            shift_sum.add_(d)
             shift_squares.append(torch.dot(d, d))
         m = self.n_batches
-        mean = first + shift_sum / m  # type: ignore[operator]
+        mean = first + shift_sum / m
         numbers = torch.stack(
             [
                 torch.stack(shift_squares).sum(),
-                torch.dot(shift_sum, shift_sum),  # type: ignore[arg-type]
+                torch.dot(shift_sum, shift_sum),
                 torch.dot(mean, mean),
             ]
         ).double()
@@ -234,7 +233,8 @@ class GradientNoiseMonitor(Monitor):
 
     def _source(self) -> tuple[Callable[[], Tensor | None], list[Tensor], list[int]] | None:
         if self.model is not None and self.loss_fn is not None and self.batches is not None:
-            params = [p for p in self.model.parameters() if p.requires_grad]
+            model, batch_loss = self.model, self.loss_fn
+            params = [p for p in model.parameters() if p.requires_grad]
             sizes: list[int] = []
 
             def from_batches() -> Tensor | None:
@@ -246,8 +246,8 @@ class GradientNoiseMonitor(Monitor):
                 device = params[0].device
                 inputs, target = batch[0].to(device), batch[1].to(device)
                 sizes.append(int(inputs.shape[0]))
-                with _preserved(self.model, params), torch.enable_grad():
-                    loss = self.loss_fn(self.model(inputs), target)
+                with _preserved(model, params), torch.enable_grad():
+                    loss = batch_loss(model(inputs), target)
                     grads = torch.autograd.grad(loss, params, allow_unused=True)
                 return _flat_grads(params, grads)
 
@@ -266,11 +266,10 @@ class GradientNoiseMonitor(Monitor):
 
     def _next_batch(self) -> Any:
         for _ in range(2):
-            if self.iterator is None:
-                self._open()
+            iterator = self._open() if self.iterator is None else self.iterator
             try:
                 with torch.random.fork_rng(devices=[]):
-                    batch = next(self.iterator)  # type: ignore[arg-type]
+                    batch = next(iterator)
             except StopIteration:
                 self.iterator, self.drawn = None, None
             else:
@@ -278,11 +277,12 @@ class GradientNoiseMonitor(Monitor):
                 return batch
         return None
 
-    def _open(self) -> None:
+    def _open(self) -> Iterator[Any]:
         with torch.random.fork_rng(devices=[]):
             source = self.batches
             self.iterator = iter(source() if callable(source) else source)
         self.drawn = 0
+        return self.iterator
 
     def resume(self) -> None:
         # the same place in the batches: a fresh pass (fit's draws the same order every
@@ -290,10 +290,10 @@ class GradientNoiseMonitor(Monitor):
         drawn = self.drawn
         self.iterator = None
         if drawn is not None and self.batches is not None:
-            self._open()
+            iterator = self._open()
             with torch.random.fork_rng(devices=[]):
                 for _ in range(drawn):
-                    next(self.iterator)  # type: ignore[arg-type]
+                    next(iterator)
             self.drawn = drawn
 
     def _data_size(self) -> int | None:

@@ -101,7 +101,7 @@ class SmallLearningRateMonitor(Monitor):
         self.pending: torch.Tensor | None = None
         self.streak: list[dict[str, float]] = []
         self.gap = 1000  # steps to the next Lanczos run after a failed one, then doubling
-        self.next_confirm = 0
+        self.next_confirm: float = 0  # an iteration, or inf: never
 
     def watch(self, nit: int) -> int:
         if self.stage and nit != self.stage_step + 1:
@@ -132,9 +132,11 @@ class SmallLearningRateMonitor(Monitor):
                 self.f_a = f_now
             self.stage = "armed"
         elif self.stage == "armed":
+            assert self.x_a is not None  # kept when armed
             s = flat(params) - self.x_a
             if self.lag == 1:  # this step's gradient and loss were taken at x_a
                 self.g_a, self.f_a = flat(grads_of(params)), f_now
+            assert self.g_a is not None  # taken when armed (lag 0) or just now (lag 1)
             self.pending = torch.stack([-torch.dot(self.g_a, s), s.norm(), self.g_a.norm()])
             self.x_a = self.g_a = None
             self.stage = "stepped"

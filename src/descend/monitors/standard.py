@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from descend.callbacks import Callback, as_callbacks
 from descend.monitors.dead_relu import DeadReLUMonitor
@@ -63,11 +63,14 @@ def default_monitors(*, model: Any = None, off: Iterable[str] = (), **run: Any) 
     for name in off:
         if name not in MONITORS:
             raise ValueError(f"unknown monitor {name!r} in off; valid names: {', '.join(MONITORS)}")
-    chosen = []
+    chosen: list[Monitor] = []
     for name, cls in MONITORS.items():
         if name in off or (name in MODEL_MONITORS + FIT_MONITORS and model is None):
             continue
-        chosen.append(cls(model) if name in MODEL_MONITORS else cls())
+        if name in MODEL_MONITORS:  # their classes take the network
+            chosen.append(cast("type[LayerGradientMonitor | DeadReLUMonitor]", cls)(model))
+        else:
+            chosen.append(cls())
     return chosen
 
 
