@@ -5,9 +5,10 @@ NumPy and Python versions, the platform), its histories, its diagnoses and its f
 result. Every ``descend`` command run (``minimize``, ``compare``, ``fit``) is recorded;
 library runs are recorded when asked:
 
-    >>> res = descend.minimize(rosenbrock, [-1.2, 1.0], "adam", lr=0.01)
+    >>> res = descend.minimize(rosenbrock, [-1.2, 1.0], "adam", lr=0.01, max_iter=200)
     >>> run_id = descend.runs.record(res, {"problem": "rosenbrock", "x0": [-1.2, 1.0],
-    ...                                    "method": "adam", "options": {"lr": 0.01}})
+    ...                                    "method": "adam", "options": {"lr": 0.01},
+    ...                                    "settings": {"max_iter": 200}})
     >>> descend.runs.rerun(run_id).identical
     True
 
@@ -86,7 +87,14 @@ def record_run(
             (``minimize`` and ``compare`` have one).
 
     Example:
-        >>> run_id = record_run("fit", config, res, seed=0, runner="descend.tabular:rerun_fit")
+        >>> config = {"problem": "booth", "x0": [0.0, 0.0], "method": "bfgs"}
+        >>> res = descend.minimize(descend.problems.booth, config["x0"], "bfgs")
+        >>> run_id = record_run("minimize", config, res, db="runs.sqlite")
+        >>> load(run_id, db="runs.sqlite").fun == res.fun
+        True
+
+        A ``fit`` run names the function that reruns its config, such as
+        ``runner="descend.tabular:rerun_fit"``.
     """
     entry = RunRecord.from_result(
         kind, config, result, seed=seed, label=label, group=group, runner=runner
@@ -112,7 +120,10 @@ def record(
         db, label, group: as for :func:`record_run`.
 
     Example:
-        >>> descend.runs.record(res, {"problem": "beale", "x0": [1, 1], "method": "bfgs"})
+        >>> res = descend.minimize(descend.problems.beale, [1, 1], "bfgs")
+        >>> run_id = descend.runs.record(res, {"problem": "beale", "x0": [1, 1], "method": "bfgs"})
+        >>> descend.runs.load(run_id).method
+        'bfgs'
     """
     from descend.train.result import FitResult
 
@@ -124,7 +135,11 @@ def load(run_id: int, *, db: Db = None) -> RunRecord:
     """The recorded run ``run_id``.
 
     Example:
-        >>> descend.runs.load(3).history["f"]
+        >>> res = descend.minimize(rosenbrock, [-1.2, 1.0], "bfgs")
+        >>> run_id = descend.runs.record(res, db="runs.sqlite")
+        >>> f = descend.runs.load(run_id, db="runs.sqlite").history["f"]  # f per iteration
+        >>> round(float(f[0]), 9)  # f(-1.2, 1) = 4.84 + 19.36
+        24.2
     """
     with RunStore(db, create=False) as store:
         return store.get(run_id)
@@ -145,7 +160,11 @@ def rerun(run: int | RunRecord, *, db: Db = None) -> Reproduction:
         :class:`Reproduction`: ``identical``, ``difference`` (the first one, in words).
 
     Example:
-        >>> rep = descend.runs.rerun(12)
+        >>> config = {"problem": "booth", "x0": [0.0, 0.0], "method": "gd",
+        ...           "options": {"lr": 0.05}, "settings": {"max_iter": 50}}
+        >>> res = descend.runs.minimize_runner(config)
+        >>> run_id = descend.runs.record(res, config, db="runs.sqlite")
+        >>> rep = descend.runs.rerun(run_id, db="runs.sqlite")
         >>> rep.identical, rep.difference
         (True, None)
     """

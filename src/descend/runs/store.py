@@ -16,9 +16,13 @@ Where the file lives (:func:`default_path`): ``--db PATH`` (``RunStore(path)``),
 ``%LOCALAPPDATA%\\descend`` on Windows.
 
 Example:
-    >>> with RunStore() as store:
+    >>> import descend
+    >>> config = {"problem": "booth", "x0": [0.0, 0.0], "method": "bfgs"}
+    >>> result = descend.minimize(descend.problems.booth, config["x0"], "bfgs")
+    >>> with RunStore("runs.sqlite") as store:  # RunStore(): the default file
     ...     run_id = store.add(RunRecord.from_result("minimize", config, result))
-    ...     store.get(run_id).fun
+    ...     store.get(run_id).fun == result.fun
+    True
 """
 
 from __future__ import annotations
@@ -152,9 +156,14 @@ class RunStore:
             newer descend, or cannot be created.
 
     Example:
-        >>> store = RunStore("runs.sqlite")
+        >>> import descend
+        >>> store = RunStore("three-runs.sqlite")
+        >>> result = descend.minimize(descend.problems.booth, [0.0, 0.0], "bfgs")
+        >>> for _ in range(3):
+        ...     run_id = store.add(RunRecord.from_result("minimize", {}, result))
         >>> [info.id for info in store.list()]
         [1, 2, 3]
+        >>> store.close()
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True):
