@@ -1,0 +1,182 @@
+"""``descend fit --nproc 2``: the command run on 2 gloo ranks by torch's elastic launcher
+saves the model ``--nproc 1`` saves with the same global batch (float64 throughout: the
+CSV's columns, the network, the all-reduced gradients), which ``descend predict`` reads
+alike; a failed rank is one line; bad launch options and ``--resume`` without a checkpoint
+file are refused before anything runs; ``--checkpoint``/``--resume`` ends where an
+uninterrupted run does.
+
+The two-process run is a subprocess (``python -m descend``) in its own session, its output
+in a file, killed whole past ``TIMEOUT``; the one-process runs are in this process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from descend.cli import app
+from descend.distributed.data_parallel import LAUNCHER_ENV
+from descend.estimators.persist import load
+
+TIMEOUT = 120
+#: 203 rows, 20% held out: 162 training rows in batches of 16, an uneven last batch
+ROWS, BATCH, EPOCHS = 203, 16, 3
+MODEL = ["--model", "mlp-classifier", "--batch-size", str(BATCH), "--seed", "3", "--no-record"]
+TRAINING = ["--target", "label", *MODEL, "--epochs", str(EPOCHS)]
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def invoke(*args: object):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(code: int, stderr: str, *fragments: str) -> None:
+    lines = stderr.strip().splitlines()
+    assert code == 2 and len(lines) == 1, stderr
+    assert lines[0].startswith("error: ") and "Traceback" not in stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three text labels from four features, seeded."""
+    folder = tmp_path_factory.mktemp("table")
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(ROWS, 4)) * [1.0, 3.0, 0.5, 2.0]
+    score = X @ [1.0, -0.3, 2.0, 0.2] + 0.5 * rng.normal(size=ROWS)
+    label = np.where(score > 0.8, "high", np.where(score < -0.8, "low", "mid"))
+    lines = ["a,b,c,d,label"] + [
+        ",".join([*(repr(float(v)) for v in row), name]) for row, name in zip(X, label)
+    ]
+    path = folder / "data.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def descend_subprocess(folder: Path, *args: object) -> tuple[int, str, str]:
+    """``python -m descend ARGS`` in ``folder``: exit code, stdout, stderr (the launcher and
+    its ranks killed whole past TIMEOUT)."""
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_ENV and k != "COLUMNS"}
+    env.update(OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", DESCEND_HOME=str(folder))
+    out, err = folder / "stdout.txt", folder / "stderr.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "descend", *map(str, args)],
+            cwd=folder,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        try:
+            proc.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    return proc.returncode, out.read_text(), err.read_text()
+
+
+@pytest.fixture(scope="module")
+def two_processes(table: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("two")
+    code, stdout, stderr = descend_subprocess(
+        folder, "fit", table, *TRAINING, "--nproc", "2", "--save", folder / "two.pt"
+    )
+    assert code == 0, stderr[-3000:]
+    return folder / "two.pt", stdout
+
+
+def parameters(path: Path) -> torch.Tensor:
+    estimator, _ = load(path)
+    return torch.cat([p.detach().flatten() for p in estimator._module.parameters()])
+
+
+def test_two_processes_save_the_model_one_process_saves(
+    table: Path, two_processes: tuple[Path, str], tmp_path: Path
+) -> None:
+    two, stdout = two_processes
+    assert "on 2 processes" in stdout and "saved the model to" in stdout
+    one = tmp_path / "one.pt"
+    result = invoke("fit", table, *TRAINING, "--save", one)
+    assert result.exit_code == 0, result.output
+    assert "on 2 processes" not in result.stdout
+
+    mine, theirs = parameters(one), parameters(two)
+    assert mine.dtype == torch.float64
+    # float64 all-reduces reorder the sums of each step's gradient: rounding, no more
+    assert torch.linalg.vector_norm(mine - theirs) <= 1e-10 * torch.linalg.vector_norm(mine)
+    one_extra, two_extra = load(one)[1], load(two)[1]
+    assert len(two_extra["loss_curve"]) == EPOCHS
+    for curve in ("loss_curve", "validation_loss_curve"):
+        assert two_extra[curve] == pytest.approx(one_extra[curve], rel=1e-10)
+
+    predictions = [invoke("predict", model, table) for model in (one, two)]
+    assert all(p.exit_code == 0 for p in predictions), predictions[0].output
+    assert predictions[0].stdout == predictions[1].stdout
+    assert predictions[0].stdout.count("\n") == ROWS + 1
+
+
+def test_a_failed_rank_is_one_line_and_a_non_zero_exit(table: Path, tmp_path: Path) -> None:
+    """Both ranks read the table and find no such column: the user's mistake as the
+    command words it, once, without the launcher's tracebacks."""
+    code, _, stderr = descend_subprocess(
+        tmp_path, "fit", table, "--target", "nosuch", *MODEL, "--nproc", "2"
+    )
+    assert_one_line_error(code, stderr, "no column 'nosuch'")
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (["--nproc", "0"], "--nproc must be an integer >= 1, got 0"),
+        (["--nnodes", "2", "--node-rank", "2"], "--node-rank must be in [0, --nnodes) = [0, 2)"),
+        (["--node-rank", "-1"], "--node-rank must be in [0, --nnodes) = [0, 1), got -1"),
+        (["--nproc", "2", "--master-port", "70000"], "--master-port must be in [1, 65535]"),
+        (["--nproc", "2", "--master-addr", " "], "--master-addr must name a host"),
+        (["--resume"], "--resume continues from a checkpoint file: give --checkpoint"),
+        (["--resume", "--checkpoint", "none.pt"], "no checkpoint file 'none.pt'"),
+    ],
+)
+def test_bad_launch_and_resume_options_are_one_line(
+    table: Path, options: list[str], fragment: str
+) -> None:
+    result = invoke("fit", table, *TRAINING, *options)
+    assert_one_line_error(result.exit_code, result.stderr, fragment)
+
+
+def test_checkpoint_and_resume_end_where_an_uninterrupted_run_does(
+    table: Path, tmp_path: Path
+) -> None:
+    checkpoint = tmp_path / "run.ckpt"
+    common = ["--target", "label", *MODEL]
+    saved = ["--checkpoint", checkpoint]
+    stopped = invoke("fit", table, *common, *saved, "--epochs", "1")
+    assert stopped.exit_code == 0 and checkpoint.is_file(), stopped.output
+    resumed = invoke("fit", table, *common, *saved, "--resume", "--epochs", "4", "--save",
+                     tmp_path / "r.pt")  # fmt: skip
+    straight = invoke("fit", table, *common, "--epochs", "4", "--save", tmp_path / "s.pt")
+    assert resumed.exit_code == 0 and straight.exit_code == 0, resumed.output + straight.output
+    assert torch.equal(parameters(tmp_path / "r.pt"), parameters(tmp_path / "s.pt"))
+    assert load(tmp_path / "r.pt")[1]["loss_curve"] == load(tmp_path / "s.pt")[1]["loss_curve"]
+    # the run read the checkpoint: one of another seed is refused
+    other = invoke("fit", table, *common[:-3], "--seed", "4", "--no-record", *saved, "--resume")
+    assert_one_line_error(other.exit_code, other.stderr, "seed")
