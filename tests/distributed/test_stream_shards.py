@@ -35,6 +35,7 @@ from descend.train import data as train_data  # noqa: E402
 from descend.train.data import Loader, Stream, csv_lines  # noqa: E402
 
 ROWS, FEATURES, GROUP = 203, 3, 20  # 11 row groups / CSV pieces, the last of 3 rows
+VAL = 70  # validation rows: about 4 CSV pieces of GROUP lines, shared by the ranks
 SEED = 5
 SCENARIOS = {
     # stored order, an MLP with dropout: the local batches are rebuilt from the file here
@@ -58,12 +59,14 @@ def table() -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_files(folder: Path) -> None:
+    """The table as Parquet (row groups of GROUP rows) and as CSV (floats written exactly),
+    and a validation CSV of its first rows, scaled."""
     X, y = table()
     columns = {f"x{j}": X[:, j] for j in range(FEATURES)} | {"y": y}
     pq.write_table(pa.table(columns), folder / "table.parquet", row_group_size=GROUP)
-    lines = [",".join(repr(float(v)) for v in (*row, t)) for row, t in zip(X, y)]
-    header = ",".join(columns)
-    (folder / "table.csv").write_text("\n".join([header, *lines]) + "\n")
+    for name, rows, targets in (("table.csv", X, y), ("validation.csv", X[:VAL] / 2, y[:VAL])):
+        lines = [",".join(repr(float(v)) for v in (*row, t)) for row, t in zip(rows, targets)]
+        (folder / name).write_text("\n".join([",".join(columns), *lines]) + "\n")
 
 
 def network(dropout: bool) -> nn.Module:
@@ -76,6 +79,10 @@ def options(name: str) -> dict:
     spec = dict(SCENARIOS[name])
     spec.pop("file"), spec.pop("dropout"), spec.pop("buffer_rows", None)
     return {**spec, "epochs": EPOCHS, "seed": SEED, "progress": False, "monitors": None}
+
+
+def validation(folder: Path) -> Stream:
+    return descend.train.stream(folder / "validation.csv", "y", chunk_rows=GROUP)
 
 
 def train(name: str, data: object, distributed: bool, **extra: object) -> descend.train.FitResult:
@@ -93,16 +100,17 @@ def logged(log: dict) -> None:
     pieces, held = Stream._piece_arrays, Share.held
     batches, chunks = train_data.ShardedStream.batches, train_data.ShardedStream.chunks
 
-    def new_pass() -> None:
-        log["passes"].append({"pieces": [], "bytes": 0, "shares": []})
+    def new_pass(sharded) -> None:
+        name = Path(sharded.stream.paths[0]).name
+        log["passes"].append({"file": name, "pieces": [], "bytes": 0, "shares": []})
 
     def epoch(self, batch_size, **kwargs):
         if batch_size is not None:  # the full batch's passes are its chunks()
-            new_pass()
+            new_pass(self)
         return batches(self, batch_size, **kwargs)
 
-    def full_pass(self):
-        new_pass()
+    def full_pass(self):  # the full batch's, or the validation's
+        new_pass(self)
         return chunks(self)
 
     def piece_arrays(self, piece):
@@ -136,10 +144,11 @@ def worker(rank: int, world: int, folder: Path) -> None:
         source = descend.train.stream(
             folder / spec["file"], "y", chunk_rows=GROUP, buffer_rows=spec.get("buffer_rows", 64)
         )
-        result = train(name, source, distributed=True)
+        result = train(name, source, distributed=True, validation=validation(folder))
         out[name] = {
             "params": [p.detach() for p in result.model.parameters()],
             "loss": list(result.epoch_history["loss"]),
+            "val_loss": list(result.epoch_history["val_loss"]),
             "passes": log["passes"],
         }
     log["passes"] = []
@@ -189,8 +198,12 @@ def pieces(folder: Path, name: str) -> list:
 
 
 def passes(ranks: list[dict], name: str) -> list[tuple[dict, dict]]:
-    # a pass begun and never iterated (an iterator made and dropped) read nothing
-    first, second = ([p for p in rank[name]["passes"] if p["shares"]] for rank in ranks)
+    """The ranks' passes over the scenario's file (not its validation file), side by side;
+    a pass begun and never iterated (an iterator made and dropped) read nothing."""
+    file = SCENARIOS[name]["file"]
+    first, second = (
+        [p for p in rank[name]["passes"] if p["shares"] and p["file"] == file] for rank in ranks
+    )
     assert len(first) == len(second) >= EPOCHS
     return list(zip(first, second))
 
@@ -285,26 +298,45 @@ def test_shuffled_epochs_hold_every_row_once_in_new_orders(ranks: list[dict]) ->
 
 
 @pytest.mark.parametrize("name", ["parquet", "csv"])
-def test_two_ranks_end_where_one_process_ends_on_their_global_batches(
-    ranks: list[dict], name: str
-) -> None:
-    """One process trained on the global batches the ranks formed (same model, dropout,
-    seed and optimizer) reaches the ranks' parameters, and both ranks hold the same."""
-    one = train(name, Loader(Epochs(global_batches(ranks, name))), distributed=False)
+def same_run(ranks: list[dict], name: str, one: descend.train.FitResult) -> None:
+    """Both ranks hold one's parameters, and its losses, to 1e-10 relative."""
     mine = flat(list(one.model.parameters()))
     for rank in ranks:
         theirs = flat(rank[name]["params"])
         assert torch.linalg.vector_norm(mine - theirs) <= 1e-10 * torch.linalg.vector_norm(mine)
-        assert rank[name]["loss"] == pytest.approx(list(one.epoch_history["loss"]), rel=1e-10)
+        for key in ("loss", "val_loss"):
+            assert rank[name][key] == pytest.approx(list(one.epoch_history[key]), rel=1e-10)
 
 
-def test_a_full_batch_over_shards_is_the_full_batch_of_all_rows(ranks: list[dict]) -> None:
-    X, y = table()
-    one = train("full", (torch.from_numpy(X), torch.from_numpy(y)), distributed=False)
-    mine = flat(list(one.model.parameters()))
-    theirs = flat(ranks[0]["full"]["params"])
-    assert torch.linalg.vector_norm(mine - theirs) <= 1e-10 * torch.linalg.vector_norm(mine)
-    assert ranks[0]["full"]["loss"] == pytest.approx(list(one.epoch_history["loss"]), rel=1e-10)
+@pytest.mark.parametrize("name", ["parquet", "csv"])
+def test_two_ranks_end_where_one_process_ends_on_their_global_batches(
+    ranks: list[dict], files: Path, name: str
+) -> None:
+    """One process trained on the global batches the ranks formed (same model, dropout,
+    seed and optimizer), validated on the whole validation file, reaches the ranks'
+    parameters and losses."""
+    batches = Loader(Epochs(global_batches(ranks, name)))
+    same_run(ranks, name, train(name, batches, distributed=False, validation=validation(files)))
+
+
+def test_a_full_batch_over_shards_is_the_full_batch_of_all_rows(
+    ranks: list[dict], files: Path
+) -> None:
+    X, y = (torch.from_numpy(a) for a in table())
+    same_run(ranks, "full", train("full", (X, y), distributed=False, validation=validation(files)))
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_a_validation_stream_is_sharded_too(ranks: list[dict], files: Path, name: str) -> None:
+    count = len(Stream(files / "validation.csv", "y", chunk_rows=GROUP).pieces())
+    validated = [
+        [p for p in rank[name]["passes"] if p["file"] == "validation.csv"] for rank in ranks
+    ]
+    assert len(validated[0]) == len(validated[1]) == EPOCHS
+    for reads in zip(*validated):
+        assert sorted(part for read in reads for part, _ in read["pieces"]) == list(range(count))
+        rows = [sum(n for _, n in read["pieces"]) for read in reads]
+        assert sum(rows) == VAL and max(rows) < VAL
 
 
 def test_an_epoch_resumed_mid_way_replays_the_shares_it_skipped(ranks: list[dict]) -> None:
