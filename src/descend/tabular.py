@@ -8,11 +8,14 @@ estimators) is imported only when a table is fitted, so the command line and the
 store work without it.
 
 Example:
+    >>> table = np.column_stack([X.numpy(), (y[:, 0] > 0).numpy()])  # three features, a label
+    >>> np.savetxt("train.csv", table, fmt="%g", delimiter=",", header="a,b,c,label", comments="")
     >>> run = train({"data": "train.csv", "target": "label", "model": "logistic",
     ...              "optimizer": "auto", "batch_size": "auto", "epochs": None, "lr": None,
     ...              "validation_split": 0.2, "seed": 0, "standardize": True,
     ...              "penalty": "l2", "alpha": 1e-3, "l1_ratio": None})
-    >>> run.estimator.score(*run.held_out)
+    >>> run.estimator.score(*run.held_out) > 0.8  # accuracy on the held-out fifth
+    True
 """
 
 from __future__ import annotations
