@@ -33,7 +33,6 @@ NOT_RUNNABLE_YET = {
     # examples that take names as given that the namespace above does not hold (opt, res,
     # found, problem, ...), or files and servers that are not there; other parts' files
     "descend.optim.natural_gradient",
-    "descend.tabular",
     "descend.tune",
     "descend.tune.estimator",
     "descend.tune.plots",
