@@ -650,7 +650,8 @@ def stream(
     chunk_rows: int = 65_536,
     buffer_rows: int = 262_144,
 ) -> Stream:
-    """A :class:`Stream` of CSV or Parquet files for ``fit`` (see :class:`Stream`)."""
+    """A :class:`Stream` of CSV or Parquet files for ``fit`` (see :class:`Stream`); in a
+    data-parallel ``fit`` each rank reads only its own pieces of the files."""
     return Stream(paths, target, features, chunk_rows=chunk_rows, buffer_rows=buffer_rows)
 
 

@@ -155,8 +155,10 @@ def fit(
             process group (DistributedDataParallel; see ``docs/distributed.md``): each
             rank takes its share of every global batch of ``batch_size`` rows, the
             gradients are averaged by all-reduce, and the run ends at the parameters one
-            process reaches with the same arguments. None (default): on when a process
-            group is initialized or torchrun's environment is present; False: off.
+            process reaches with the same arguments. A streamed file is not read whole by
+            every rank: each reads its own pieces, and the global batch is the ranks'
+            local batches side by side (``docs/distributed.md``). None (default): on when a
+            process group is initialized or torchrun's environment is present; False: off.
         **options: passed to the optimizer (``momentum``, ``betas``, ``weight_decay``, ...).
 
     Returns:
