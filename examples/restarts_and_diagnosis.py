@@ -14,7 +14,7 @@ from descend.problems import get_problem
 def main() -> None:
     # Himmelblau has four minima: 32 seeded restarts, run as one batched computation
     himmelblau = get_problem("himmelblau")
-    found = descend.multistart(himmelblau, himmelblau.bounds, k=32, method="adam", seed=0)
+    found = descend.multistart(himmelblau, method="adam", bounds=himmelblau.bounds, k=32, seed=0)
     for minimum in found.minima():
         print(f"minimum at {minimum.x.round(4)}  f = {minimum.fun:.1e}  ({minimum.count} runs)")
 

@@ -264,8 +264,8 @@ def test_non_finite_start_is_named() -> None:
 def test_minimize_with_restarts_returns_the_best_constrained_run_of_multistart() -> None:
     res = minimize(HIMMELBLAU.fn, None, "adam", restarts=16, bounds=HIMMELBLAU.bounds,
                    seed=3, lr=0.05)  # fmt: skip
-    runs = multistart(HIMMELBLAU.fn, HIMMELBLAU.bounds, 16, method="adam", seed=3, lr=0.05,
-                      constrained=True)  # fmt: skip
+    runs = multistart(HIMMELBLAU.fn, None, "adam", bounds=HIMMELBLAU.bounds, k=16, seed=3,
+                      lr=0.05, constrained=True)  # fmt: skip
     np.testing.assert_array_equal(res.x, runs.best.x)
     assert res.fun == runs.best.fun == min(r.fun for r in runs.results)
     assert res.message.startswith("best of 16 restarts: ")
@@ -280,13 +280,13 @@ def test_restarts_with_bounds_keep_every_run_in_the_box() -> None:
     coordinates, so the projected gradient vanishes there and nowhere else in the box."""
     box = [(-5.0, -3.0), (0.0, 1.0)]
     for method in ("lbfgs", "adam"):
-        runs = multistart(HIMMELBLAU.fn, box, 6, method=method, lr=0.05, seed=1,
+        runs = multistart(HIMMELBLAU.fn, method=method, bounds=box, k=6, lr=0.05, seed=1,
                           constrained=True, max_iter=3000)  # fmt: skip
         for run in runs.results:
             assert (run.x >= [-5.0, 0.0]).all() and (run.x <= [-3.0, 1.0]).all()
             assert run.converged and abs(run.fun - 82.0) < 1e-6, run.message
         assert runs.batched == (method == "adam")
-    free = multistart(HIMMELBLAU.fn, box, 6, method="lbfgs", seed=1)
+    free = multistart(HIMMELBLAU.fn, method="lbfgs", bounds=box, k=6, seed=1)
     assert free.best.fun < 1e-9  # the starts alone do not confine the runs
 
 
@@ -296,8 +296,8 @@ def test_batched_constrained_rows_follow_the_runs_one_by_one() -> None:
     box = [(-5.0, -3.0), (0.0, 1.0)]
     options = dict(method="adam", lr=0.05, seed=2, constrained=True, max_iter=60, gtol=0,
                    ftol=0)  # fmt: skip
-    rows = multistart(HIMMELBLAU.fn, box, 5, batched=True, **options)
-    alone = multistart(HIMMELBLAU.fn, box, 5, batched=False, **options)
+    rows = multistart(HIMMELBLAU.fn, bounds=box, k=5, batched=True, **options)
+    alone = multistart(HIMMELBLAU.fn, bounds=box, k=5, batched=False, **options)
     assert rows.batched and not alone.batched
     for row, run in zip(rows.results, alone.results):
         np.testing.assert_allclose(row.x, run.x, rtol=1e-12)

@@ -97,7 +97,7 @@ def evaluate(problem: Problem, X: np.ndarray) -> np.ndarray:
 def lbfgs_restarts(problem: Problem, restarts: int, seed: int) -> Outcome:
     """L-BFGS from ``restarts`` uniform starts in the box, autodiff gradients."""
     runs = descend.multistart(
-        problem.function, problem.box, restarts, method="lbfgs", seed=seed, monitors=None
+        problem.function, method="lbfgs", bounds=problem.box, k=restarts, seed=seed, monitors=None
     )
     curve, best, used = [], math.inf, 0
     for run in runs.results:

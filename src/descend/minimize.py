@@ -195,8 +195,10 @@ def minimize(
     callback = scipy_callbacks(callback, call)
     record = record or call.record
     if restarts is not None:
+        # a nested list is x0's shape here, never bounds (which multistart would suspect)
+        centre = np.asarray(x0, dtype=np.float64) if isinstance(x0, (list, tuple)) else x0
         runs = multistart(
-            fun, bounds, restarts, x0, method=method, seed=seed,
+            fun, centre, method, bounds=bounds, k=restarts, seed=seed,
             constrained=bounds is not None, jac=jac, max_iter=max_iter,
             gtol=gtol, ftol=ftol, xtol=xtol, max_time=max_time, target=target,
             callback=callback, monitors=monitors, record=record, patience=patience,

@@ -137,19 +137,22 @@ class MultistartResult:
 
 def multistart(
     fun: Callable[[Tensor], Tensor] | Problem,
+    x0: Any = None,
+    method: str = DEFAULT_METHOD,
+    *,
     bounds: Any = None,
     k: int = 16,
-    x0: Any = None,
     scale: float | Sequence[float] = 1.0,
-    method: str = DEFAULT_METHOD,
     seed: int | torch.Generator = 0,
-    *,
     batched: bool | None = None,
     vectorized: bool = False,
     constrained: bool = False,
     **minimize_options: Any,
 ) -> MultistartResult:
     r"""Minimize ``fun`` from ``k`` random starts; return every run and the best.
+
+    The arguments follow :func:`descend.minimize`'s: ``fun``, ``x0`` and ``method`` by
+    position, the rest by keyword.
 
     Starts are drawn from a ``torch.Generator`` seeded by ``seed`` (global RNG state is
     never touched; the same seed gives the same starts and the same numbers):
@@ -166,13 +169,13 @@ def multistart(
             evaluate all starts at once: through the problem's batched function, through
             ``fun`` itself when ``vectorized=True`` (it maps (..., n) to (...)), and
             otherwise through ``torch.func.vmap(fun)``.
+        x0: a centre for normally distributed starts (list, array or tensor of n numbers).
+        method: a name from ``descend.METHODS``; ``lbfgs`` by default.
         bounds: where the starts lie: per-coordinate ``(low, high)`` pairs (a sequence,
             array or (n, 2) tensor), or any set :func:`descend.constraints.as_constraint`
             takes (with ``x0``).
         k: the number of starts, >= 1.
-        x0: a centre for normally distributed starts (list, array or tensor of n numbers).
         scale: the standard deviation around ``x0`` (a positive number or one per coordinate).
-        method: a name from ``descend.METHODS``; ``lbfgs`` by default.
         seed: an integer seed or a ``torch.Generator`` (whose state advances).
         batched: ``None`` (default) batches the elementwise methods whenever ``fun`` can be
             evaluated on a batch; ``True`` insists (an error says why it cannot);
@@ -190,12 +193,17 @@ def multistart(
     Returns:
         :class:`MultistartResult`.
 
+    Raises:
+        TypeError: a call in the order of 0.1 (``multistart(fun, bounds, k, ...)``), which
+            would otherwise read the bounds as ``x0`` or ``k`` as the method.
+
     Example:
         >>> from descend.problems import get_problem
         >>> res = descend.multistart(get_problem("himmelblau"), k=32, method="adam", lr=0.05)
         >>> [round(m.fun, 8) for m in res.minima()]  # four minima, all with f = 0
     """
     started = time.perf_counter()
+    _refuse_the_old_order(x0, method)
     k = check_int("k", k, low=1)
     spec = get_method(method)
     problem = fun if isinstance(fun, Problem) else None
@@ -248,6 +256,44 @@ def multistart(
         time=time.perf_counter() - started,
         seed=seed,
     )
+
+
+def _refuse_the_old_order(x0: Any, method: Any) -> None:
+    """A TypeError for a call written for the old order ``multistart(fun, bounds, k, x0,
+    scale, method, seed)``: bounds where ``x0`` now stands (a set's name, a ``Constraint``,
+    SciPy's ``Bounds``, a sequence of ``(low, high)`` pairs or of None), or a number where
+    ``method`` stands (the old ``k``)."""
+    order = (
+        "multistart's arguments follow minimize's order: multistart(fun, x0, method, *, "
+        "bounds=..., k=..., scale=..., seed=...)"
+    )
+    if _looks_like_bounds(x0):
+        raise TypeError(
+            f"{order}; the second argument looks like bounds ({_shown(x0)}), not x0: pass "
+            "bounds= (and k=) by keyword"
+        )
+    if isinstance(method, (int, float)) and not isinstance(method, bool):
+        raise TypeError(f"{order}; method got the number {method!r}: pass k= by keyword")
+
+
+def _looks_like_bounds(value: Any) -> bool:
+    if isinstance(value, (str, Constraint)) or (hasattr(value, "lb") and hasattr(value, "ub")):
+        return True
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(
+            isinstance(pair, (list, tuple))
+            and len(pair) == 2
+            and all(end is None or isinstance(end, (int, float)) for end in pair)
+            for pair in value
+        )
+    )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # ---------------------------------------------------------------------------------------
