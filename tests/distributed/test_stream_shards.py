@@ -76,8 +76,8 @@ def network(dropout: bool) -> nn.Module:
 
 
 def options(name: str) -> dict:
-    spec = dict(SCENARIOS[name])
-    spec.pop("file"), spec.pop("dropout"), spec.pop("buffer_rows", None)
+    """fit's arguments for the scenario (its file, model and buffer are set elsewhere)."""
+    spec = {k: v for k, v in SCENARIOS[name].items() if k not in ("file", "dropout", "buffer_rows")}
     return {**spec, "epochs": EPOCHS, "seed": SEED, "progress": False, "monitors": None}
 
 
