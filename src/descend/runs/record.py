@@ -164,13 +164,13 @@ class RunRecord:
                 "result must be a descend result (minimize's OptimizeResult or fit's "
                 f"FitResult), got {type(result).__name__}"
             )
-        config = json.loads(config_json(config))
+        plain_config: dict[str, Any] = json.loads(config_json(config))
         if seed is None:
             seed = getattr(result, "seed", None)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"seed must be an integer or None, got {seed!r}")
         summary: dict[str, Any] = {
-            "method": str(getattr(result, "method", "") or config.get("method", "")),
+            "method": str(getattr(result, "method", "") or plain_config.get("method", "")),
             "status": status.value,
             "converged": bool(status.converged),
             "message": str(getattr(result, "message", "")),
@@ -202,7 +202,7 @@ class RunRecord:
             summary["logs"] = {k: _float(v) for k, v in dict(result.logs).items()}
         return cls(
             kind=kind,
-            config=config,
+            config=plain_config,
             summary=summary,
             arrays=arrays,
             diagnoses=[_diagnosis(d) for d in getattr(result, "diagnoses", None) or []],
@@ -312,7 +312,8 @@ class RunRecord:
     def encode_arrays(self) -> bytes:
         """The arrays as one compressed ``.npz`` blob (no pickles)."""
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **{_key(k): v for k, v in self.arrays.items()})
+        # numpy's stub lets mypy read the arrays as its allow_pickle flag
+        np.savez_compressed(buffer, **{_key(k): v for k, v in self.arrays.items()})  # type: ignore[arg-type]
         return buffer.getvalue()
 
     @staticmethod

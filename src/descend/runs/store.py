@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
@@ -506,8 +507,12 @@ class RunStore:
         return infos
 
     def _salvage(
-        self, conn: sqlite3.Connection, condition: str, args: list[Any], damaged: dict[int, str]
-    ) -> list[Any]:
+        self,
+        conn: sqlite3.Connection,
+        condition: str,
+        args: builtins.list[Any],
+        damaged: dict[int, str],
+    ) -> builtins.list[Any]:
         """The rows a whole-table read could not give, read one id at a time (newest
         first); ``damaged`` collects the ids whose pages cannot be read."""
         try:
@@ -556,7 +561,7 @@ class RunStore:
         if not found:
             raise UnknownRun(self._missing(run_id))
 
-    def ids(self) -> list[int]:
+    def ids(self) -> builtins.list[int]:
         """Every run's id, in order."""
         with self._transaction(write=False) as conn:
             rows = [] if conn is None else conn.execute("SELECT id FROM runs ORDER BY id")
