@@ -13,9 +13,10 @@ rank needs every row. Rank :math:`r`'s rows :math:`X_r` are concatenated in rank
 the rows one process would hold, so the fit ends where one process fitting :math:`X`
 does. Held-out rows are gathered alike: every rank then scores the same rows.
 
-Example (on each rank):
-    >>> X_all = rows_of_all_ranks("X", X_mine, group=None)
-    >>> X_val, y_val = rows_of_all_ranks("validation", (Xv_mine, yv_mine), None, pair=True)
+Example (on each rank of a process group, so not run here):
+    >>> X_all = rows_of_all_ranks("X", X_mine, group=None)  # doctest: +SKIP
+    >>> pair = (Xv_mine, yv_mine)  # doctest: +SKIP
+    >>> X_val, y_val = rows_of_all_ranks("validation", pair, None, pair=True)  # doctest: +SKIP
 """
 
 from __future__ import annotations
