@@ -150,8 +150,10 @@ class RunRecord:
         with ``status``, ``fun`` and a ``history``) run from ``config``.
 
         Example:
-            >>> res = descend.minimize(rosenbrock, [-1.2, 1.0], "adam", lr=0.01)
-            >>> RunRecord.from_result("minimize", {"problem": "rosenbrock"}, res)
+            >>> res = descend.minimize(rosenbrock, [-1.2, 1.0], "adam", lr=0.01, max_iter=200)
+            >>> record = RunRecord.from_result("minimize", {"problem": "rosenbrock"}, res)
+            >>> record.fun == res.fun, record.nit
+            (True, 200)
         """
         if not isinstance(kind, str) or not kind.strip():
             raise ValueError(f"kind must be a non-empty string, got {kind!r}")
