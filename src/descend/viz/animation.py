@@ -216,6 +216,8 @@ class _BlittingPillowWriter(PillowWriter):
     """A PillowWriter that renders the still parts of the figure once and only the moving
     artists on each frame (the contours and the axes are most of the drawing)."""
 
+    _frames: list[Any]  # PillowWriter's, made by its setup; its type hints leave it out
+
     def __init__(self, moving: list, fps: int) -> None:
         super().__init__(fps=fps)
         self.moving = moving

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -47,8 +47,10 @@ LEVELS = 24
 def colors(n: int) -> list:
     """``n`` distinct line colors (tab10, cycled)."""
     from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
 
-    palette = colormaps["tab10"].colors
+    tab10 = cast(ListedColormap, colormaps["tab10"])
+    palette = cast("Sequence[Any]", tab10.colors)  # ten RGB triples
     return [palette[i % len(palette)] for i in range(n)]
 
 

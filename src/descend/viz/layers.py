@@ -121,7 +121,7 @@ class LayerGradientRecorder(Callback):
         ``rms=True``): columns a run record or a DataFrame keeps as they are."""
         kind = "grad_rms" if self.rms else "grad_norm"
         table = np.asarray(self.norms, dtype=np.float64).reshape(len(self.steps), -1)
-        out = {"step": np.asarray(self.steps, dtype=np.int64)}
+        out: dict[str, np.ndarray] = {"step": np.asarray(self.steps, dtype=np.int64)}
         for i, (name, _) in enumerate(self.layers):
             out[f"{kind}[{name}]"] = table[:, i]
         return out

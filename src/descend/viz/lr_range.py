@@ -4,7 +4,7 @@ suggested rate and the divergence point."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -61,7 +61,7 @@ def plot_lr_range(
     else:
         if not isinstance(ax, Axes):
             raise TypeError(f"ax must be matplotlib Axes, got {type(ax).__name__}")
-        fig = ax.figure
+        fig = cast(Figure, ax.figure)  # an Axes of a Figure, not of a SubFigure
     draw(ax=ax)
     if title is not None:
         ax.set_title(title)

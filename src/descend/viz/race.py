@@ -6,22 +6,40 @@ import math
 import os
 import textwrap
 from collections.abc import Mapping
+from typing import Protocol, cast
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from descend.problems.problem import Problem
-from descend.result import OptimizeResult, Status
+from descend.result import History, OptimizeResult, Status
 from descend.viz.landscape import colors, draw_landscape, paths_of
 from descend.viz.series import check_dpi, save
 
 __all__ = ["plot_race"]
 
 
+class RaceRun(Protocol):
+    """What a race reads of a run: an :class:`OptimizeResult`, or a run record of one."""
+
+    @property
+    def history(self) -> History: ...
+
+    @property
+    def status(self) -> Status: ...
+
+    @property
+    def nit(self) -> int: ...
+
+    @property
+    def fun(self) -> float: ...
+
+
 def plot_race(
     problem: Problem,
-    results: Mapping[str, OptimizeResult],
+    results: Mapping[str, RaceRun],
     path: str | os.PathLike[str] | None = None,
     *,
     title: str | None = None,
@@ -71,7 +89,7 @@ def plot_race(
     line_colors = colors(len(results))
     if paths is not None:
         fig = Figure(figsize=(13.5, 6.2), layout="constrained")
-        fig.get_layout_engine().set(wspace=0.06)
+        cast(ConstrainedLayoutEngine, fig.get_layout_engine()).set(wspace=0.06)
         landscape, loss = fig.subplots(1, 2, width_ratios=[1.1, 1.0])
         draw_landscape(landscape, problem, paths, line_colors)
     else:
@@ -97,7 +115,7 @@ def _is_run_record(run: object) -> bool:
 
 
 def _draw_losses(
-    ax: Axes, problem: Problem, results: Mapping[str, OptimizeResult], colors: list
+    ax: Axes, problem: Problem, results: Mapping[str, RaceRun], colors: list
 ) -> None:
     bounded = math.isfinite(problem.f_min)
     floor = 1e-16 * max(1.0, abs(problem.f_min)) if bounded else 0.0
@@ -153,7 +171,7 @@ def _draw_losses(
     )
 
 
-def _final(problem: Problem, result: OptimizeResult) -> str:
+def _final(problem: Problem, result: RaceRun) -> str:
     if math.isfinite(problem.f_min) and problem.f_min != 0.0:
         return f"f − f* = {result.fun - problem.f_min:.3g}"
     return f"f = {result.fun:.3g}"

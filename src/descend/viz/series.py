@@ -70,7 +70,9 @@ def curve_of(run: Any, label: str) -> Curve:
     if len(x) != len(y):
         raise ValueError(f"run {label!r}: {len(x)} {x_name} values for {len(y)} losses")
     time = columns.get("time")
-    epoch_x = epoch_loss = val_loss = None
+    epoch_x: np.ndarray | None = None
+    epoch_loss: np.ndarray | None = None
+    val_loss: np.ndarray | None = None
     epochs = getattr(run, "epoch_history", None)
     if epochs is not None and len(epochs):
         e = _columns(epochs, label)
