@@ -158,8 +158,18 @@ def worker(rank: int, world: int, folder: Path) -> None:
         train("parquet", small, distributed=True, batch_size=1)
     except ValueError as error:
         out["error"] = str(error)
+    out["drawn_seed"] = drawn_seed()
     torch.save(out, folder / f"rank{rank}.pt")
     leave_group()
+
+
+def drawn_seed() -> int:
+    """The seed a distributed fit given no seed runs with on this rank."""
+    X = torch.arange(24.0, dtype=torch.float64).reshape(8, 3)
+    return descend.fit(
+        torch.nn.Linear(3, 1).double(), "mse", (X, X.sum(1, keepdim=True)), batch_size=4,
+        epochs=1, progress=False, distributed=True,
+    ).seed  # fmt: skip
 
 
 def replayed(folder: Path) -> dict:
@@ -346,6 +356,13 @@ def test_an_epoch_resumed_mid_way_replays_the_shares_it_skipped(ranks: list[dict
         for got, want in zip(rest, whole[4:]):
             assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
             assert got[2:] == want[2:]
+
+
+def test_a_seed_drawn_for_a_distributed_fit_is_rank_0s_on_every_rank(
+    ranks: list[dict],
+) -> None:
+    # each rank drawing its own would keep its share of a different shuffled batch
+    assert ranks[0]["drawn_seed"] == ranks[1]["drawn_seed"]
 
 
 def test_a_global_batch_smaller_than_the_ranks_is_refused(ranks: list[dict]) -> None:

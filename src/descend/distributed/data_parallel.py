@@ -145,6 +145,12 @@ class DataParallel:
         dist.all_reduce(out, op=dist.ReduceOp.MAX)
         return bool(out.item())
 
+    def agreed(self, value: int) -> int:
+        """Rank 0's ``value`` on every rank (one broadcast): e.g. a seed each rank drew."""
+        out = torch.tensor([value], dtype=torch.int64, device=self._comm_device())
+        dist.broadcast(out, src=0)
+        return int(out.item())
+
     def _comm_device(self) -> torch.device:
         # nccl moves CUDA tensors only; gloo moves CPU tensors
         return self.device if dist.get_backend() == "nccl" else torch.device("cpu")

@@ -190,6 +190,8 @@ def fit(
     device = check_device(device) if device is not None else params[0].device
     model.to(device)
     parallel = DataParallel(device) if wanted(distributed) else None
+    if parallel is not None:  # a seed drawn on each rank would split different batches
+        seed = parallel.agreed(seed)
     if init is not None:
         from descend.init import initialize
 
