@@ -653,8 +653,8 @@ def _resume_from(checkpoint: Any, resume: bool) -> str | None:
         raise TypeError(f"resume must be True or False, got {resume!r}")
     if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
         raise TypeError(f"checkpoint must be a file path, got {type(checkpoint).__name__}")
-    if resume and checkpoint is None:
+    if not resume:
+        return None
+    if checkpoint is None:
         raise ValueError("resume=True needs checkpoint= (the file to continue from)")
-    if resume and os.path.isfile(checkpoint):
-        return os.fspath(checkpoint)
-    return None
+    return os.fspath(checkpoint) if os.path.isfile(checkpoint) else None

@@ -3,7 +3,7 @@ r"""Matrix factorization for ratings: users and items to scores, and recommendat
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -25,6 +25,8 @@ class Factorization(nn.Module):
     integers, as ``descend.fit`` casts features to the model's dtype); the global mean
     :math:`\mu` is a fixed buffer.
     """
+
+    mean: Tensor  # a buffer
 
     def __init__(self, n_users: int, n_items: int, k: int, biases: bool, mean: float) -> None:
         super().__init__()
@@ -228,7 +230,7 @@ class MatrixFactorization(RegressorMixin, DescendEstimator):
 
     def _build_module(
         self, n_features: int, fitted: dict[str, Any], dtype: torch.dtype, seed: int
-    ) -> nn.Module:
+    ) -> Factorization:
         module = Factorization(
             len(fitted["users_"]),
             len(fitted["items_"]),
@@ -249,7 +251,7 @@ class MatrixFactorization(RegressorMixin, DescendEstimator):
 
     def _module_for_update(self, fitted: dict[str, Any], seed: int) -> nn.Module:
         """The fitted model, with new rows (initialized as in fit) for new ids."""
-        old = self._module
+        old = cast(Factorization, self._module)
         n_users, n_items = len(fitted["users_"]), len(fitted["items_"])
         if (n_users, n_items) == (len(self.users_), len(self.items_)):
             import copy

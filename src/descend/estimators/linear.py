@@ -23,7 +23,7 @@ constant of the smooth part's gradient, computed from the data).
 from __future__ import annotations
 
 from numbers import Real
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -93,9 +93,10 @@ class LinearModel(DescendEstimator):
         return module
 
     def _weights(self, module: nn.Module) -> tuple[np.ndarray, np.ndarray]:
-        weight = module.weight.detach().cpu().numpy().copy()
+        linear = cast(nn.Linear, module)  # what _build_module built
+        weight = linear.weight.detach().cpu().numpy().copy()
         if self.fit_intercept:
-            bias = module.bias.detach().cpu().numpy().copy()
+            bias = linear.bias.detach().cpu().numpy().copy()
         else:
             bias = np.zeros(weight.shape[0], dtype=weight.dtype)
         return weight, bias

@@ -12,7 +12,7 @@ convention; biases are not penalized, batch-normalization scales are). scikit-le
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -166,7 +166,8 @@ class BaseMLP(DescendEstimator):
         raise NotImplementedError
 
     def _fitted_from_module(self, module: nn.Module, fitted: dict[str, Any]) -> dict[str, Any]:
-        linears = [m for m in module if isinstance(m, nn.Linear)]
+        layers = cast(nn.Sequential, module)  # what _build_module built
+        linears = [m for m in layers if isinstance(m, nn.Linear)]
         return {
             "coefs_": [m.weight.detach().numpy().T.copy() for m in linears],
             "intercepts_": [m.bias.detach().numpy().copy() for m in linears],

@@ -47,7 +47,8 @@ def _encode(value: Any) -> Any:
     if isinstance(value, torch.dtype):
         return {"__dtype__": str(value).replace("torch.", "")}
     if sparse.issparse(value):
-        csr = sparse.csr_array(value)
+        # scipy-stubs: issparse narrows to SparseABC, which csr_array's overloads leave out
+        csr = sparse.csr_array(value)  # type: ignore[call-overload]
         return {
             "__csr__": [torch.from_numpy(a.copy()) for a in (csr.data, csr.indices, csr.indptr)],
             "shape": list(csr.shape),

@@ -204,7 +204,7 @@ def build_optimizer(
     if batch_size != "full" and l2 > 0 and coupled and not plan.user_decay:
         # the same L2 gradient as fit's penalty term, added by the optimizer to the
         # weights' gradients: no autograd graph for it at every step
-        groups = [
+        groups: list[dict[str, Any]] = [
             {"params": [p for name, p in named if not name.endswith("bias")], "weight_decay": l2},
             {"params": [p for name, p in named if name.endswith("bias")]},
         ]

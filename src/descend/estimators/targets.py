@@ -17,6 +17,8 @@ class ClassifierTargets:
     included), the ``classes`` argument of ``partial_fit``, labels to indices, and scores
     to labels (one output for two classes, one per class otherwise)."""
 
+    classes_: np.ndarray  # set by fit
+
     def _y_args(self) -> dict[str, Any]:
         return {}
 
@@ -134,6 +136,10 @@ class CrossEntropyTargets(ClassifierTargets):
 
 class RegressorTargets:
     """Target handling of the regressors: numeric y of shape (n,) or (n, k)."""
+
+    # set by fit
+    _multi_output: bool
+    n_outputs_: int
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()  # type: ignore[misc]
