@@ -23,8 +23,11 @@ import torch
 from typer.testing import CliRunner
 
 from descend.cli import app
+from descend.cli.launch import Launch, RankFailed
 from descend.distributed.data_parallel import LAUNCHER_ENV
 from descend.estimators.persist import load
+
+sys.path.insert(0, str(Path(__file__).parent))  # rank_faults, which the ranks import
 
 TIMEOUT = 120
 #: 203 rows, 20% held out: 162 training rows in batches of 16, an uneven last batch
@@ -142,6 +145,17 @@ def test_a_failed_rank_is_one_line_and_a_non_zero_exit(table: Path, tmp_path: Pa
         tmp_path, "fit", table, "--target", "nosuch", *MODEL, "--nproc", "2"
     )
     assert_one_line_error(code, stderr, "no column 'nosuch'")
+
+
+def test_a_crashed_rank_is_named_in_one_line_with_exit_code_1(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
+    with pytest.raises(RankFailed) as failed:
+        Launch(nproc=2).run("rank_faults", "crash_on_rank_one", {})
+    assert failed.value.format_message() == "rank 1 of 2 failed: RuntimeError: the disk is full"
+    assert failed.value.exit_code == 1
 
 
 @pytest.mark.parametrize(

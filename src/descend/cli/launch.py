@@ -55,6 +55,12 @@ class CommandUsageError(Exception):
     """A rank's usage error (bad input), carried to the launching process as its message."""
 
 
+class RankFailed(UsageError):
+    """A rank that failed for another reason than bad input: one line, exit code 1."""
+
+    exit_code = 1
+
+
 @dataclass(frozen=True)
 class Launch:
     """Where the command's processes run: ``nproc`` on each of ``nnodes`` machines, this
@@ -132,7 +138,10 @@ class Launch:
                 codes = elastic_launch(self.config(logs), _worker)(module, name, options)
             except ChildFailedError as exc:
                 rank, failure = exc.get_first_failure()
-                raise UsageError(_failure_line(rank, failure, self.world)) from None
+                user_error = _user_error(failure)
+                if user_error is not None:  # every rank meets it: as one process says it
+                    raise UsageError(user_error) from None
+                raise RankFailed(_failure_line(rank, failure, self.world)) from None
         return max(codes.values(), default=0)
 
 
@@ -186,13 +195,12 @@ RANK_ZERO_ONLY = "__rank_zero_only__"
 def _worker(module: str, name: str, options: dict[str, Any]) -> int:
     """One rank: join the process group, run the command, leave the group once every rank
     is done. A usage error becomes the rank's failure, carried to the launcher."""
-    import click
     import torch.distributed as dist
 
     from descend.distributed.data_parallel import COLLECTIVE_TIMEOUT
 
     options = dict(options)
-    rank_zero_only = options.pop(RANK_ZERO_ONLY)
+    rank_zero_only = options.pop(RANK_ZERO_ONLY, {})
     if int(os.environ["RANK"]) != 0:
         options.update(rank_zero_only)
         _silence_output()
@@ -202,9 +210,9 @@ def _worker(module: str, name: str, options: dict[str, Any]) -> int:
     try:
         command(**options)
         code = 0
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
+    except UsageError as exc:
         raise CommandUsageError(" ".join(exc.format_message().split())) from None
     # a rank that tears its connections down while a peer still holds them can abort the
     # peer's exit: leave together
@@ -223,13 +231,25 @@ def _silence_output() -> None:
     os.close(null)
 
 
+def _recorded(failure: Any) -> str | None:
+    """The error a failed rank recorded (``"Type: message"`` on one line), if any."""
+    if not isinstance(failure.message, dict):  # no error file: a signal or an exit code
+        return None
+    return " ".join(str(failure.message.get("message", "")).split())
+
+
+def _user_error(failure: Any) -> str | None:
+    """The usage error a rank met, in the command's words; None for any other failure."""
+    text = _recorded(failure)
+    if text is None or not text.startswith(f"{USER_ERROR}: "):
+        return None
+    return text[len(USER_ERROR) + 2 :]
+
+
 def _failure_line(rank: int, failure: Any, world: int) -> str:
-    """One line: the rank that failed and why (a usage error as the command words it)."""
-    message = failure.message
-    if isinstance(message, dict):  # the error file the rank wrote: "Type: message"
-        text = " ".join(str(message.get("message", "")).split())
-        if text.startswith(f"{USER_ERROR}: "):
-            return text[len(USER_ERROR) + 2 :]
+    """One line: the rank that failed and why."""
+    text = _recorded(failure)
+    if text is not None:
         why = text
     elif failure.signal_name() != "<N/A>":
         why = f"killed by {failure.signal_name()}"
