@@ -345,7 +345,7 @@ class _Problem:
             if not named:
                 raise ValueError("x is a module without parameters that require grad")
             self.names = [n for n, _ in named]
-            self.leaves = [p for _, p in named]
+            self.leaves: list[Tensor] = [p for _, p in named]
             self.kind = "module"
         elif isinstance(x, Mapping):
             self.names = [str(k) for k in x]

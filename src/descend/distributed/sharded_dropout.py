@@ -24,7 +24,7 @@ every rank its slice of one global mask, but not the fused kernel's bits.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import MethodType
 
@@ -42,7 +42,7 @@ class RowSlice:
         self.start, self.stop, self.total = start, stop, total
 
 
-def _dropout_forward(rows: RowSlice) -> object:
+def _dropout_forward(rows: RowSlice) -> Callable[[nn.Dropout, Tensor], Tensor]:
     def forward(self: nn.Dropout, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x

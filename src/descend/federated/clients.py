@@ -75,7 +75,7 @@ class ClientTraining:
     def _loss(self, client: nn.Module, anchor: list[Tensor]) -> Loss:
         if self.strategy.mu == 0:
             return self.loss
-        own = [p for p in client.parameters() if p.requires_grad]
+        own: list[Tensor] = [p for p in client.parameters() if p.requires_grad]
         return proximal_loss(self.loss, own, anchor, self.strategy.mu)
 
 

@@ -54,7 +54,7 @@ from descend.validation import check_choice, check_int
 require("flwr", "flower", feature="descend.federated.flower")  # one line if it is missing
 
 from flwr.client import NumPyClient  # noqa: E402
-from flwr.common import ndarrays_to_parameters  # noqa: E402
+from flwr.common import Scalar, ndarrays_to_parameters  # noqa: E402
 from flwr.server import strategy as flower_strategies  # noqa: E402
 
 __all__ = ["FlowerClient", "flower_strategy", "state_arrays", "weighted_metrics"]
@@ -138,7 +138,7 @@ class FlowerClient(NumPyClient):
 
     def fit(
         self, parameters: list[np.ndarray], config: dict[str, Any]
-    ) -> tuple[list[np.ndarray], int, dict[str, float]]:
+    ) -> tuple[list[np.ndarray], int, dict[str, Scalar]]:
         """Train from the server's ``parameters`` in round ``config["server_round"]``
         (1 when absent); return the trained state, the rows and the final loss."""
         _load_arrays(self.model, parameters)
@@ -153,7 +153,7 @@ class FlowerClient(NumPyClient):
 
     def evaluate(
         self, parameters: list[np.ndarray], config: dict[str, Any]
-    ) -> tuple[float, int, dict[str, float]]:
+    ) -> tuple[float, int, dict[str, Scalar]]:
         """The server's model scored on this client's rows: loss, rows, and the metric."""
         _load_arrays(self.model, parameters)
         loss, metric = score_model(

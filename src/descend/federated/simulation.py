@@ -178,7 +178,7 @@ def simulate(
     processes = check_int("processes", processes, low=1)
     plan = _strategy(strategy)
     spec = get_loss(loss)
-    params = [p for p in model.parameters() if p.requires_grad]
+    params: list[Tensor] = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no parameters that require grad; nothing to train")
     converter = Converter(params[0].dtype, spec.target)
