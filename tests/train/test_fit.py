@@ -272,6 +272,8 @@ def test_validation_fraction_metric_and_histories():
     assert h["step"][-1] == res.nit == 8 * math.ceil(225 / 32)
     assert h["val_metric"][-1] > 0.9 and np.all(np.isfinite(h["val_loss"]))
     assert set(res.logs) >= {"loss", "val_loss", "val_accuracy", "lr", "epoch"}
+    # the printed result names the metric and shows its last value
+    assert f"val_accuracy: {res.logs['val_accuracy']:.6g}" in repr(res)
     steps = res.history.to_pandas()
     assert list(steps.columns) == ["epoch", "loss", "grad_norm", "lr", "time"]
     assert (steps["lr"] == 0.05).all() and (np.diff(steps["time"]) >= 0).all()

@@ -99,12 +99,15 @@ class FitResult:
         return self._state_fn()
 
     def __repr__(self) -> str:
-        val = self.logs.get("val_loss")
+        # val_loss, then the metric's own name (val_accuracy, ...): fit(metric=...)'s score
+        held_out = "".join(
+            f"   {name}: {value:.6g}" for name, value in self.logs.items() if name.startswith("val_")
+        )
         lines = [
             f"  method: {self.method}",
             f"  status: {self.status.value}",
             f" message: {self.message}",
-            f"    loss: {self.fun:.6g}" + (f"   val_loss: {val:.6g}" if val is not None else ""),
+            f"    loss: {self.fun:.6g}" + held_out,
             f"   steps: {self.nit}   epochs: {self.epoch}   nfev: {self.nfev}",
             f"    time: {self.time:.3g} s   seed: {self.seed}",
         ]
