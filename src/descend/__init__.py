@@ -28,7 +28,8 @@ if _typing.TYPE_CHECKING:
     from descend.minimize import minimize
     from descend.multistart import MultistartResult, multistart
     from descend.result import History, OptimizeResult, Status
-    from descend.train import FitResult, fit
+    from descend.train import FitResult
+    from descend.train.fit import fit  # via descend.train, mypy also meets the submodule
 
 #: every public name: ``"module:attribute"`` for a value a module holds, ``"module"`` for a
 #: public submodule

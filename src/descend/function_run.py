@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -90,7 +90,7 @@ def run_function(
     engine.run()
     result = feed.result(engine)
     objective.closure()  # the gradient at x (cached unless the best iterate was restored)
-    result.jac = present(x.grad)
+    result.jac = present(cast(Tensor, x.grad))  # the closure just set it
     hess_inv = inverse_hessian(optimizer)
     if hess_inv is not None:
         result.hess_inv = present(hess_inv)

@@ -555,10 +555,10 @@ class ScipyCallback(Callback):
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
         try:
-            params = inspect.signature(fn).parameters
+            names = set(inspect.signature(fn).parameters)
         except (TypeError, ValueError):  # builtins without a signature
-            params = {}
-        self.new_style = set(params) == {"intermediate_result"}
+            names = set()
+        self.new_style = names == {"intermediate_result"}
 
     def on_step(self, result: Any) -> bool | None:
         if self.new_style:

@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,7 +248,7 @@ def make_model(
     return nn.Sequential(*modules)
 
 
-def _check_name(field: str, value: str, valid: Sequence[str] | dict[str, object]) -> None:
+def _check_name(field: str, value: str, valid: Sequence[str] | Mapping[str, object]) -> None:
     if value not in valid:
         guess = nearest(value, valid)
         hint = f" (did you mean {guess!r}?)" if guess else ""

@@ -148,7 +148,9 @@ def grid(land: Landscape, n: int) -> dict[str, list]:
     return {"x": xs.tolist(), "y": ys.tolist(), "z": rows}
 
 
-def _check_bounds(bounds: Sequence[Sequence[float]]) -> tuple[tuple[float, float], ...]:
+def _check_bounds(
+    bounds: Sequence[Sequence[float]],
+) -> tuple[tuple[float, float], tuple[float, float]]:
     try:
         pairs = tuple((float(lo), float(hi)) for lo, hi in bounds)
     except (TypeError, ValueError):
@@ -161,7 +163,7 @@ def _check_bounds(bounds: Sequence[Sequence[float]]) -> tuple[tuple[float, float
         raise ValueError(
             f"bounds must be two finite [low, high] pairs with low < high, got {bounds!r}"
         )
-    return pairs  # type: ignore[return-value]
+    return pairs[0], pairs[1]
 
 
 def problem_names() -> list[str]:

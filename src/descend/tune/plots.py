@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -28,7 +30,7 @@ def save_plots(
     from matplotlib import pyplot as plt  # Optuna draws with pyplot
     from optuna.visualization import matplotlib as figures
 
-    draws = {
+    draws: dict[str, Callable[[optuna.Study], Any]] = {
         "history": figures.plot_optimization_history,
         "importances": figures.plot_param_importances,
         "slice": figures.plot_slice,
