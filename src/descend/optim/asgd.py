@@ -9,6 +9,7 @@ from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
 from descend.optim.optimizer import (
+    ForeachList,
     Optimizer,
     blocks,
     check_weight_decay,
@@ -100,9 +101,11 @@ class ASGD(Optimizer):
         return now
 
     def _update(
-        self, group: dict[str, Any], step: int, lists: list[list[Tensor]], eta: float, mu: float
+        self, group: dict[str, Any], step: int, lists: list[list[Tensor]], *scalars: float
     ) -> None:
+        eta, mu = scalars  # from _advance_scalars
         wd, lambd = group["weight_decay"], group["lambd"]
+        grads: ForeachList  # weight decay replaces it by a new list
         for params, grads, axs in blocks(lists):
             if wd != 0:
                 grads = torch._foreach_add(grads, params, alpha=wd)

@@ -156,7 +156,7 @@ class LBFGS(LineSearchOptimizer):
             return
         m = self.param_groups[0]["history_size"]
         flat = self._flat
-        like = dict(dtype=flat.dtype, device=flat.device)
+        like: dict[str, Any] = dict(dtype=flat.dtype, device=flat.device)
         state["memory"] = torch.zeros(2 * m, n, **like)  # W: rows s_0..s_{m-1}, y_0..y_{m-1}
         state["probe"] = torch.zeros(3, n, **like)  # g, and the pair not yet in the Gram
         state["gram"] = torch.zeros(2 * m, 2 * m, **like)  # W W', ring order

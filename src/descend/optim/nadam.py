@@ -111,8 +111,9 @@ class NAdam(Optimizer):
         return (product.item(),)
 
     def _update(
-        self, group: dict[str, Any], step: int, lists: list[list[Tensor]], mu_product: float
+        self, group: dict[str, Any], step: int, lists: list[list[Tensor]], *scalars: float
     ) -> None:
+        (mu_product,) = scalars  # from _advance_scalars
         _, beta2 = group["betas"]
         lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
         mu, mu_next = _momentum(group, step), _momentum(group, step + 1)
