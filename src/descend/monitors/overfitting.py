@@ -121,7 +121,8 @@ class OverfittingMonitor(Monitor):
                     f"stop at epoch {best_epoch}, where the validation loss was lowest: "
                     "early_stopping=True keeps the best epoch's weights (in fit and the "
                     f"estimators), or train for {best_epoch} epochs; or make the noise "
-                    "harder to fit: weight decay (l2= in fit, alpha= in the estimators), "
+                    "harder to fit: weight decay (l2= in fit, alpha= in the estimators, "
+                    "--penalty l2 --alpha on the command line), "
                     "dropout, a smaller model, more training data"
                 ),
                 suggested={"epochs": best_epoch},

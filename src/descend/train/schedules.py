@@ -1,5 +1,6 @@
-"""Learning-rate schedules for ``fit``: torch's schedulers, by name or as given, stepped
-after every optimizer step or every epoch.
+"""Learning-rate schedules for ``fit`` and ``minimize``'s first-order rules: torch's
+schedulers, by name or as given, stepped after every optimizer step or every epoch (in
+``minimize`` an iteration is both a step and an epoch).
 
 Names build ``torch.optim.lr_scheduler`` objects (the math is torch's; ``fit`` only
 decides when to step them):
@@ -89,7 +90,7 @@ class Schedule:
         if getattr(self.scheduler, "optimizer", optimizer) is not optimizer:
             raise ValueError(
                 "the schedule's scheduler was built on a different optimizer than "
-                "the one fit uses; pass a factory (optimizer -> scheduler)"
+                "the one being run; pass a factory (optimizer -> scheduler)"
             )
         self.monitor = self.monitor or monitor
         return self
