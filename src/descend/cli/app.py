@@ -285,7 +285,7 @@ def minimize_command(
     start = _start(problem, x0)
     recorder = CliRecorder(db, enabled=not no_record)
     # a recorded 2-D run keeps its path, for the report's landscape
-    settings = {"max_iter": max_iter, "record": not no_record and problem.dim == 2}
+    settings: dict[str, Any] = {"max_iter": max_iter, "record": not no_record and problem.dim == 2}
     result = minimize(problem, start, spec.name, **settings, **options)
     config = minimize_config(problem.name, start, spec.name, options, settings)
     recorder.record("minimize", config, result)
@@ -367,7 +367,7 @@ def compare_command(
     specs = parse_methods(methods)
     start = _start(problem, x0)
     plot_existed = check_plot_path(plot) if plot is not None else False
-    options = {} if lr is None else {"lr": lr}
+    options: dict[str, Any] = {} if lr is None else {"lr": lr}
     recorder = CliRecorder(db, enabled=not no_record)
     group = new_group("compare")
     # a recorded 2-D race keeps its paths, for the report's landscape

@@ -107,12 +107,12 @@ def _source() -> str:
     """The generated block of this file, from the registries."""
     default, problems, methods = from_registries()
     lines = [f"DEFAULT_METHOD = {default!r}", "", "PROBLEMS: tuple[ProblemEntry, ...] = ("]
-    for row in problems:
-        fields = ", ".join(_literal(v) for v in row)
+    for problem in problems:
+        fields = ", ".join(_literal(v) for v in problem)
         lines.append(f"    ProblemEntry({fields}),")
     lines += [")", "", "METHODS: tuple[MethodEntry, ...] = ("]
-    for row in methods:
-        fields = ", ".join(_literal(v) for v in row)
+    for method in methods:
+        fields = ", ".join(_literal(v) for v in method)
         lines.append(f"    MethodEntry({fields}),")
     lines.append(")")
     return "\n".join(lines) + "\n"

@@ -267,9 +267,11 @@ def fit_command(
 def _check_checkpoint(checkpoint: Path | None, resume: bool) -> None:
     if checkpoint is not None and checkpoint.is_dir():
         raise ValueError(f"--checkpoint {str(checkpoint)!r} is a folder; give a file (.pt)")
-    if resume and checkpoint is None:
+    if not resume:
+        return
+    if checkpoint is None:
         raise ValueError("--resume continues from a checkpoint file: give --checkpoint PATH")
-    if resume and not checkpoint.is_file():
+    if not checkpoint.is_file():
         raise ValueError(
             f"--resume: no checkpoint file {str(checkpoint)!r} to continue from; run "
             "with --checkpoint alone first, or drop --resume"
