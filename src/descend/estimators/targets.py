@@ -34,7 +34,7 @@ class ClassifierTargets:
     def _labels(self, scores: np.ndarray) -> np.ndarray:
         """The label of each row's largest score; scores (n,): ``classes_[1]`` where > 0."""
         index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return self.classes_[index]  # type: ignore[attr-defined]
+        return self.classes_[index]
 
     def _validate_targets(
         self,

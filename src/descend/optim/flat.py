@@ -206,7 +206,7 @@ def _own_code(kernel: Kernel, flags: tuple[bool, ...]) -> Kernel:
         code, kernel.__globals__, code.co_name, kernel.__defaults__, kernel.__closure__
     )
     fn.__qualname__ = f"{kernel.__qualname__}_{tag}"
-    return fn  # type: ignore[return-value]
+    return fn
 
 
 def fused_call(

@@ -163,7 +163,7 @@ class ProximalL1(torch.optim.Optimizer):
                     "params holds tensors that the optimizer does not update; give a subset "
                     "of its parameters"
                 )
-        self.capabilities = replace(inner, proximal=True)  # type: ignore[misc]
+        self.capabilities = replace(inner, proximal=True)
         # torch.optim.Optimizer.__init__ would build groups and state of its own; the
         # wrapper's are the inner optimizer's, so only the hook registries are set up
         for name in _HOOK_REGISTRIES:
@@ -172,7 +172,7 @@ class ProximalL1(torch.optim.Optimizer):
 
     # -- the inner optimizer's groups, state and defaults are the wrapper's ----------------
 
-    @property  # type: ignore[override]
+    @property
     def param_groups(self) -> list[dict[str, Any]]:
         return self.optimizer.param_groups
 
@@ -180,7 +180,7 @@ class ProximalL1(torch.optim.Optimizer):
     def param_groups(self, value: list[dict[str, Any]]) -> None:
         self.optimizer.param_groups = value
 
-    @property  # type: ignore[override]
+    @property
     def state(self) -> Any:
         return self.optimizer.state
 
@@ -188,7 +188,7 @@ class ProximalL1(torch.optim.Optimizer):
     def state(self, value: Any) -> None:
         self.optimizer.state = value
 
-    @property  # type: ignore[override]
+    @property
     def defaults(self) -> dict[str, Any]:
         return self.optimizer.defaults
 
@@ -221,7 +221,7 @@ class ProximalL1(torch.optim.Optimizer):
 
     # -- the step ---------------------------------------------------------------------------
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """The inner optimizer's step, then the proximal step; returns the inner's loss."""
         loss = self.optimizer.step() if closure is None else self.optimizer.step(closure)
         self.prox()

@@ -20,7 +20,7 @@ def finite_lists(values: Any) -> list[Any]:
     array = np.asarray(values, dtype=np.float64)
     out = array.astype(object)
     out[~np.isfinite(array)] = None
-    return out.tolist()  # type: ignore[no-any-return]
+    return out.tolist()
 
 
 def finite(value: float) -> float | None:

@@ -256,7 +256,7 @@ def _check_start(start: Sequence[float]) -> tuple[float, float]:
         raise ValueError(f"start must be two numbers [x, y], got {start!r}") from None
     if len(point) != 2 or not all(math.isfinite(v) for v in point):
         raise ValueError(f"start must be two finite numbers [x, y], got {start!r}")
-    return point  # type: ignore[return-value]
+    return point
 
 
 def race_code(
