@@ -155,7 +155,7 @@ class FunctionFeed:
 
     def result(self, loop: Engine) -> OptimizeResult:
         """The final result, after :meth:`Engine.run`."""
-        status, message = loop.outcomes[0]  # type: ignore[misc]
+        status, message = loop.outcome(0)
         t = loop.trackers[0]
         f, g = (t.best_f, t.best_g) if loop.restored[0] else (t.last_f, t.last_g)
         return self._result(loop, self.sign * f, g, status, message)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 
@@ -137,6 +137,10 @@ class Engine:
 
     def lr(self) -> float:
         return learning_rate(self.optimizer)
+
+    def outcome(self, row: int) -> Outcome:
+        """The ``(status, message)`` row ``row`` stopped with (known once ``run`` ends)."""
+        return cast(Outcome, self.outcomes[row])
 
     def state_dict(self) -> dict[str, Any]:
         """The loop's state between two steps (a checkpoint's part of it)."""

@@ -297,7 +297,7 @@ class RowsFeed:
     def _result(self, loop: Engine, i: int, x: Tensor) -> OptimizeResult:
         nit = loop.stopped_at[i]
         block, _ = self._locate(i)
-        status, message = loop.outcomes[i]  # type: ignore[misc]
+        status, message = loop.outcome(i)
         history = History(record_x=self.record)
         for j, (it, f, g, s, lr, t) in enumerate(self.table[: nit + 1]):
             rate = lr[0] if self.single else lr[block]

@@ -717,7 +717,7 @@ class Trainer:
                 return self.epoch_end(self.engine) if state["position"]["data_ran_out"] else None
 
             self.engine.run(after_begin=None if state is None else resumed)
-        status, message = self.engine.outcomes[0]  # type: ignore[misc]
+        status, message = self.engine.outcome(0)
         tracker = self.engine.trackers[0]
         if self.exact:
             restored = self.engine.restored[0]
