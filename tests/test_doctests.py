@@ -32,12 +32,6 @@ OPTIONAL |= {"uvicorn", "plotly", "flwr", "pydantic"}
 NOT_RUNNABLE_YET = {
     # examples that take names as given that the namespace above does not hold (opt, res,
     # found, problem, ...), or files and servers that are not there; other parts' files
-    "descend.tune",
-    "descend.tune.estimator",
-    "descend.tune.plots",
-    "descend.tune.pruning",
-    "descend.tune.space",
-    "descend.tune.study",
 }
 
 

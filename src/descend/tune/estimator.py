@@ -81,8 +81,12 @@ def tune_estimator(
         trials, timeout, sampler, storage, study_name, seed, on_trial: as :func:`tune_fit`.
 
     Example:
-        >>> found = tune_estimator(LogisticRegression(max_epochs=30), X, y, trials=20)
-        >>> found.best_estimator.predict(X_new)
+        >>> from descend.estimators import LinearRegression
+        >>> from descend.tune import tune_estimator
+        >>> rows, targets = X.numpy(), y.numpy().ravel()
+        >>> found = tune_estimator(LinearRegression(max_epochs=20), rows, targets, trials=3)
+        >>> found.best_estimator.predict(rows[:2]).shape
+        (2,)
     """
     from sklearn.base import clone, is_classifier
     from sklearn.model_selection import train_test_split

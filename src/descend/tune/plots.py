@@ -24,8 +24,13 @@ def save_plots(
     Importances need two complete trials at least; with fewer, that figure is skipped.
 
     Example:
-        >>> save_plots(found.study, "plots")
-        [PosixPath('plots/history.png'), PosixPath('plots/importances.png'), ...]
+        >>> import optuna
+        >>> from descend.tune import save_plots
+        >>> study = optuna.create_study()
+        >>> study.optimize(lambda t: (t.suggest_float("lr", 1e-3, 1.0, log=True) - 0.1) ** 2,
+        ...                n_trials=4)
+        >>> [path.name for path in save_plots(study, "plots")]
+        ['history.png', 'importances.png', 'slice.png']
     """
     from matplotlib import pyplot as plt  # Optuna draws with pyplot
     from optuna.visualization import matplotlib as figures

@@ -8,10 +8,11 @@ a flat set of values (a trial's, or ``study.best_params``) back into the argumen
 rerun from its parameters alone.
 
 Example:
+    >>> from descend.tune import default_space
     >>> space = default_space(["adam", "momentum"], batch_sizes=(16, 64))
     >>> space.arguments({"optimizer": "adam", "lr": 1e-3, "beta1": 0.9, "beta2": 0.999,
     ...                  "batch_size": 16})
-    {'optimizer': 'adam', 'lr': 0.001, 'betas': (0.9, 0.999), 'batch_size': 16}
+    {'optimizer': 'adam', 'lr': 0.001, 'batch_size': 16, 'betas': (0.9, 0.999)}
 """
 
 from __future__ import annotations
@@ -160,7 +161,9 @@ def default_space(
         fixed: arguments every trial gets unchanged.
 
     Example:
-        >>> space = default_space("momentum", schedules=(None, "cosine"))
+        >>> from descend.tune import default_space
+        >>> default_space("momentum", schedules=(None, "cosine")).run
+        {'schedule': CategoricalDistribution(choices=(None, 'cosine'))}
     """
     names = [methods] if isinstance(methods, str) else list(methods)
     table: dict[str, dict[str, BaseDistribution]] = {}

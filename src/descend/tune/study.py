@@ -29,14 +29,13 @@ from descend.minimize import minimize
 from descend.train import fit
 from descend.train.data import Converter, InMemory, as_source
 from descend.train.losses import get_loss
-from descend.tune.pruning import PruningCallback
+from descend.tune.pruning import PRUNERS, PruningCallback, named_pruner
 from descend.tune.space import SearchSpace, default_space
 from descend.validation import check_choice, check_int, check_positive
 
-__all__ = ["PRUNERS", "SAMPLERS", "TuneResult", "create_study", "tune_fit", "tune_minimize"]
+__all__ = ["SAMPLERS", "TuneResult", "create_study", "tune_fit", "tune_minimize"]
 
 SAMPLERS = ("tpe", "random", "cmaes")
-PRUNERS = ("median", "halving", "hyperband", "none")
 #: ``on_run(number, arguments, result)``: a trial's number, its run's arguments, its result
 OnRun = Callable[[int, dict[str, Any], Any], None]
 
@@ -130,7 +129,9 @@ def tune_fit(
         sampler: ``"tpe"``, ``"random"``, ``"cmaes"`` (needs the ``cmaes`` package) or
             an Optuna sampler.
         pruner: ``"median"``, ``"halving"`` (successive halving), ``"hyperband"``,
-            ``"none"`` or an Optuna pruner.
+            ``"none"`` (:func:`~descend.tune.pruning.named_pruner`: they wait half of
+            ``epochs`` before they decide, or hedge over when to, as early epochs can
+            rank the trials unlike their ends) or an Optuna pruner.
         storage: an Optuna storage URL, ``"sqlite:///study.db"`` to keep the study in SQLite.
         study_name: the study's name in ``storage``.
         seed: seeds the sampler and every trial's run.
@@ -146,9 +147,11 @@ def tune_fit(
         :class:`TuneResult`.
 
     Example:
-        >>> found = descend.tune.tune_fit(net, "cross_entropy", (X, y), metric="accuracy",
-        ...                               space=default_space(["adam", "momentum"]), trials=30)
-        >>> found.best_arguments
+        >>> from descend.tune import default_space, tune_fit
+        >>> found = tune_fit(net, "mse", (X, y), validation=0.25, epochs=4, trials=6,
+        ...                  space=default_space(["adam", "momentum"]), pruner="hyperband")
+        >>> found.best_arguments["optimizer"] in ("adam", "momentum"), found.work <= 6 * 4
+        (True, True)
     """
     if not isinstance(model, nn.Module) and not callable(model):
         raise TypeError(
@@ -175,7 +178,8 @@ def tune_fit(
         )  # fmt: skip
 
     study = {"trials": trials, "timeout": timeout, "sampler": sampler, "pruner": pruner,
-             "storage": storage, "study_name": study_name, "seed": seed}  # fmt: skip
+             "storage": storage, "study_name": study_name, "seed": seed, "last_step": epochs,
+             "first_step": 1}  # fmt: skip
     return _study(
         run, space, monitor, direction, study, run_seed, on_trial, on_run, by_epoch=True, every=1
     )
@@ -208,7 +212,11 @@ def tune_minimize(
     ``adam`` space) holds optimizer options only, and ``minimize_options`` go to every run.
 
     Example:
-        >>> found = tune_minimize(rosenbrock, [-1.2, 1.0], space=default_space("momentum"))
+        >>> from descend.tune import default_space, tune_minimize
+        >>> found = tune_minimize(rosenbrock, [-1.2, 1.0], space=default_space("momentum"),
+        ...                       max_iter=200, every=50, trials=4)
+        >>> found.best_value < rosenbrock(torch.tensor([-1.2, 1.0])).item()
+        True
     """
     max_iter = check_int("max_iter", max_iter, low=1)
     space = space if space is not None else default_space("adam")
@@ -222,7 +230,8 @@ def tune_minimize(
         )
 
     study = {"trials": trials, "timeout": timeout, "sampler": sampler, "pruner": pruner,
-             "storage": storage, "study_name": study_name, "seed": seed}  # fmt: skip
+             "storage": storage, "study_name": study_name, "seed": seed, "last_step": max_iter,
+             "first_step": min(every, max_iter)}  # fmt: skip
     return _study(run, space, "fun", "minimize", study, run_seed, on_trial, on_run, by_epoch=False,
                   every=every)  # fmt: skip
 
@@ -235,13 +244,36 @@ def create_study(
     storage: str | None = None,
     study_name: str = "descend-tune",
     seed: int = 0,
+    last_step: int | None = None,
+    first_step: int = 1,
 ) -> optuna.Study:
     """The Optuna study (created, or loaded from ``storage``), with a named sampler seeded
-    by ``seed`` and the trials it already holds, and a named pruner."""
+    by ``seed`` and the trials it already holds, and a pruner.
+
+    A named pruner (:func:`~descend.tune.pruning.named_pruner`) is scaled to a trial's
+    report steps, ``first_step`` to ``last_step`` (``fit``: 1 to its epochs), so
+    ``last_step`` is needed with one; ``"none"`` and an Optuna pruner take neither.
+
+    Example:
+        >>> from descend.tune import create_study
+        >>> study = create_study(direction="minimize", pruner="hyperband", last_step=10)
+        >>> type(study.pruner).__name__, type(study.sampler).__name__
+        ('HyperbandPruner', 'TPESampler')
+    """
     check_choice("direction", direction, ("minimize", "maximize"))
+    if not isinstance(pruner, optuna.pruners.BasePruner):
+        if check_choice("pruner", pruner, PRUNERS) == "none":
+            pruner = optuna.pruners.NopPruner()
+        elif last_step is None:
+            raise ValueError(
+                f"pruner={pruner!r} needs last_step, a trial's last report step (fit: its "
+                "epochs), to scale its warm-up; or give an Optuna pruner"
+            )
+        else:
+            pruner = named_pruner(pruner, last_step=last_step, first_step=first_step)
     study = optuna.create_study(
-        storage=storage, study_name=study_name, direction=direction,
-        pruner=_pruner(pruner), load_if_exists=True,
+        storage=storage, study_name=study_name, direction=direction, pruner=pruner,
+        load_if_exists=True,
     )  # fmt: skip
     stored = study.direction.name.lower()
     if stored != direction:
@@ -281,6 +313,7 @@ def _study(
     study = create_study(
         direction=direction, sampler=options["sampler"], pruner=options["pruner"],
         storage=options["storage"], study_name=study_name, seed=seed,
+        last_step=options.get("last_step"), first_step=options.get("first_step", 1),
     )  # fmt: skip
     better = max if direction == "maximize" else min
     worst = -math.inf if direction == "maximize" else math.inf
@@ -289,7 +322,7 @@ def _study(
         values = space.sample(trial)
         trial_seed = _derive(seed, _TRIAL, trial.number) if run_seed is None else run_seed
         trial.set_user_attr("seed", trial_seed)
-        prune = PruningCallback(trial, monitor, every=every)
+        prune = PruningCallback(trial, monitor, every=every, last_step=options.get("last_step"))
         result = run(values, trial_seed, [prune])
         if on_run is not None:
             on_run(trial.number, space.arguments(values), result)
@@ -369,19 +402,6 @@ def _sampler(sampler: Any, seed: int) -> optuna.samplers.BaseSampler:
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.CmaEsSampler(seed=seed)
-
-
-def _pruner(pruner: Any) -> optuna.pruners.BasePruner:
-    if isinstance(pruner, optuna.pruners.BasePruner):
-        return pruner
-    name = check_choice("pruner", pruner, PRUNERS)
-    if name == "median":
-        return optuna.pruners.MedianPruner()
-    if name == "halving":
-        return optuna.pruners.SuccessiveHalvingPruner()
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner()
-    return optuna.pruners.NopPruner()
 
 
 def _derive(seed: int, *stream: int) -> int:
