@@ -196,10 +196,10 @@ class RowsFeed:
         return Measure(f.tolist(), g_2.tolist(), g_test.tolist(), step.tolist(), x_scale.tolist())
 
     def _stacked_grads(self) -> Tensor:
-        grads = [b.x.grad for b in self.blocks]
+        grads = [_grad_of(b.x) for b in self.blocks]
         if self.flat_rows:
-            return torch.stack(grads)  # type: ignore[arg-type]
-        return torch.cat([g.view(-1, self.n) for g in grads])  # type: ignore[union-attr]
+            return torch.stack(grads)
+        return torch.cat([g.view(-1, self.n) for g in grads])
 
     def _rates(self, loop: Engine) -> list[float]:
         """Each block's learning rate (the engine's optimizer's for the single-block form)."""
@@ -229,7 +229,7 @@ class RowsFeed:
                 continue
             with torch.no_grad():
                 rows, before = block.x.view(-1, self.n), self.prev[start:stop]
-                block.x.grad.view(-1, self.n)[frozen] = 0.0  # type: ignore[union-attr]
+                _grad_of(block.x).view(-1, self.n)[frozen] = 0.0
             block.own_optimizer().step()
             with torch.no_grad():
                 rows[frozen] = before[frozen]
@@ -253,7 +253,7 @@ class RowsFeed:
         done = torch.ones(self.rows, dtype=torch.bool, device=x.device)
         done[active] = False
         with torch.no_grad():
-            x.grad[done] = 0.0  # type: ignore[index]
+            _grad_of(x)[done] = 0.0
             self.prev.copy_(x)
         optimizer.step()
         with torch.no_grad():
@@ -275,7 +275,7 @@ class RowsFeed:
     def restore_best(self, rows: list[int]) -> None:
         with torch.no_grad():
             if self.single:
-                self.x[rows] = self.best_x[rows]  # type: ignore[index]
+                self.blocks[0].x[rows] = self.best_x[rows]  # the single form's leaf, self.x
                 return None
             for i in rows:
                 k, start = self._locate(i)
@@ -345,6 +345,11 @@ def run_rows(feed: RowsFeed) -> list[OptimizeResult]:
     engine.trackers = feed.trackers()
     engine.run()
     return feed.results(engine)
+
+
+def _grad_of(x: Tensor) -> Tensor:
+    """``x.grad``, which measuring the rows has filled."""
+    return cast(Tensor, x.grad)
 
 
 def _rows_of(x: Tensor) -> int:
