@@ -277,10 +277,28 @@ def in_cli_words(note: str) -> str:
 
 def rerun_fit(config: dict[str, Any]) -> Any:
     """The runner of recorded ``descend fit`` runs: the new run's FitResult, trained on
-    the recorded data wherever it is found (:func:`locate_data`)."""
+    the recorded data wherever it is found (:func:`locate_data`). A run of ``nproc *
+    nnodes`` ranks runs again on as many ranks of this machine
+    (:func:`descend.distributed.launch.run_on_ranks`): the same shares, the same sums."""
     # a fresh run, as the recorded one ended: it neither resumes nor writes a checkpoint
     fresh = {**config, "data": str(locate_data(config)), "checkpoint": None, "resume": False}
-    return train(fresh).estimator._fit_result
+    ranks = int(config.get("nproc", 1)) * int(config.get("nnodes", 1))
+    if ranks == 1:
+        return train(fresh).estimator._fit_result
+    from descend.distributed.launch import run_on_ranks
+
+    return run_on_ranks(__name__, _rerun_rank.__name__, {"config": fresh}, nproc=ranks)[0]
+
+
+def _rerun_rank(config: dict[str, Any]) -> Any:
+    """One rank of a rerun: rank 0's FitResult (the one the recorded run kept), detached
+    from its trainer, whose network (DistributedDataParallel) cannot leave the process."""
+    import dataclasses
+
+    import torch.distributed as dist
+
+    result = train(config, distributed=True).estimator._fit_result
+    return dataclasses.replace(result, _state_fn=None) if dist.get_rank() == 0 else None
 
 
 # ---------------------------------------------------------------------------------------

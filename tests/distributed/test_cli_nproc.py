@@ -1,9 +1,9 @@
 """``descend fit --nproc 2``: the command run on 2 gloo ranks by torch's elastic launcher
 saves the model ``--nproc 1`` saves with the same global batch (float64 throughout: the
 CSV's columns, the network, the all-reduced gradients), which ``descend predict`` reads
-alike; a failed rank is one line; bad launch options and ``--resume`` without a checkpoint
-file are refused before anything runs; ``--checkpoint``/``--resume`` ends where an
-uninterrupted run does.
+alike, and ``descend runs rerun`` repeats bit for bit on 2 ranks; a failed rank is one
+line; bad launch options and ``--resume`` without a checkpoint file are refused before
+anything runs; ``--checkpoint``/``--resume`` ends where an uninterrupted run does.
 
 The two-process run is a subprocess (``python -m descend``) in its own session, its output
 in a file, killed whole past ``TIMEOUT``; the one-process runs are in this process.
@@ -23,6 +23,7 @@ import torch
 from typer.testing import CliRunner
 
 from descend.cli import app
+from descend.cli.common import UsageError
 from descend.cli.launch import Launch, RankFailed
 from descend.distributed.data_parallel import LAUNCHER_ENV
 from descend.estimators.persist import load
@@ -34,6 +35,7 @@ TIMEOUT = 120
 ROWS, BATCH, EPOCHS = 203, 16, 3
 MODEL = ["--model", "mlp-classifier", "--batch-size", str(BATCH), "--seed", "3", "--no-record"]
 TRAINING = ["--target", "label", *MODEL, "--epochs", str(EPOCHS)]
+RECORDED = [option for option in TRAINING if option != "--no-record"]
 
 runner = CliRunner()
 
@@ -102,7 +104,7 @@ def descend_subprocess(folder: Path, *args: object) -> tuple[int, str, str]:
 def two_processes(table: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("two")
     code, stdout, stderr = descend_subprocess(
-        folder, "fit", table, *TRAINING, "--nproc", "2", "--save", folder / "two.pt"
+        folder, "fit", table, *RECORDED, "--nproc", "2", "--save", folder / "two.pt"
     )
     assert code == 0, stderr[-3000:]
     return folder / "two.pt", stdout
@@ -138,13 +140,30 @@ def test_two_processes_save_the_model_one_process_saves(
     assert predictions[0].stdout.count("\n") == ROWS + 1
 
 
-def test_a_failed_rank_is_one_line_and_a_non_zero_exit(table: Path, tmp_path: Path) -> None:
-    """Both ranks read the table and find no such column: the user's mistake as the
-    command words it, once, without the launcher's tracebacks."""
-    code, _, stderr = descend_subprocess(
-        tmp_path, "fit", table, "--target", "nosuch", *MODEL, "--nproc", "2"
-    )
-    assert_one_line_error(code, stderr, "no column 'nosuch'")
+def test_runs_rerun_repeats_a_two_process_run_on_two_processes_bit_for_bit(
+    two_processes: tuple[Path, str],
+) -> None:
+    """The record keeps --nproc 2, so the rerun runs on 2 ranks: the same sums in the same
+    order, every number identical (one process would differ in the last bits)."""
+    two, stdout = two_processes
+    assert "recorded as run 1" in stdout
+    rerun = invoke("runs", "rerun", "1", "--db", two.parent / "runs.sqlite")
+    assert rerun.exit_code == 0, rerun.output
+    assert "identical" in rerun.stdout
+
+
+def test_a_user_error_on_the_ranks_is_the_command_s_own_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every rank reads the table and meets the same mistake: said as one process says it
+    (not as a failed rank), and a usage error's exit code."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
+    with pytest.raises(UsageError) as refused:
+        Launch(nproc=2).run("rank_faults", "refuse_on_every_rank", {}, rank_zero_only={})
+    assert not isinstance(refused.value, RankFailed)
+    assert refused.value.format_message() == "'data.csv' has no column 'nosuch' (--target)"
+    assert refused.value.exit_code == 2
 
 
 def test_a_crashed_rank_is_named_in_one_line_with_exit_code_1(
@@ -153,7 +172,7 @@ def test_a_crashed_rank_is_named_in_one_line_with_exit_code_1(
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")
     with pytest.raises(RankFailed) as failed:
-        Launch(nproc=2).run("rank_faults", "crash_on_rank_one", {})
+        Launch(nproc=2).run("rank_faults", "crash_on_rank_one", {}, rank_zero_only={})
     assert failed.value.format_message() == "rank 1 of 2 failed: RuntimeError: the disk is full"
     assert failed.value.exit_code == 1
 
