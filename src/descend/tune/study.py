@@ -16,7 +16,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import optuna
@@ -272,7 +272,8 @@ def create_study(
         else:
             pruner = named_pruner(pruner, last_step=last_step, first_step=first_step)
     study = optuna.create_study(
-        storage=storage, study_name=study_name, direction=direction, pruner=pruner,
+        storage=storage, study_name=study_name, pruner=pruner,
+        direction=cast(Literal["minimize", "maximize"], direction),  # checked above
         load_if_exists=True,
     )  # fmt: skip
     stored = study.direction.name.lower()
@@ -357,7 +358,7 @@ def _study(
         space=space,
         best_params=dict(best.params),
         best_arguments=space.arguments(best.params),
-        best_value=float(best.value),
+        best_value=float(cast(float, best.value)),  # a complete trial has a value
         best_trial=best.number,
         best_seed=best_seed,
         complete=len(done),
