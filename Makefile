@@ -17,11 +17,13 @@ $(BIN)/descend: pyproject.toml
 demo: $(BIN)/descend
 	$(BIN)/descend compare rosenbrock --methods gd,momentum,nesterov,adagrad,rmsprop,adam --plot race.png
 
-## test: the import contracts (layers, no cycles, nothing imports the face), then the
-## whole test suite (fails on zero tests). Two pytest workers, each torch process on one
-## thread: workers x threads = cores, no oversubscription (3.4 min against 6.5 min here)
+## test: the import contracts (layers, no cycles, nothing imports the face), the type
+## check (mypy, [tool.mypy] in pyproject.toml), then the whole test suite (fails on zero
+## tests). Two pytest workers, each torch process on one thread: workers x threads = cores,
+## no oversubscription (3.4 min against 6.5 min here)
 test: $(BIN)/descend
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy src/descend
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -q
 
 lint: $(BIN)/descend
