@@ -125,6 +125,11 @@ def run_all(X: np.ndarray, y: np.ndarray, w: np.ndarray, distributed: bool) -> d
     ).fit(X, y, sample_weight=w, validation=(X[::5], y[::5]), distributed=distributed)
     out["minibatch/params"] = np.r_[minibatch.coef_.ravel(), minibatch.intercept_]
     out["minibatch/val_loss"] = np.array(minibatch.validation_loss_curve_)
+    # the lasso by proximal gradient: every rank steps by 1/L of all rows, not of its own
+    lasso = LinearRegression(penalty="l1", alpha=0.05, max_epochs=30).fit(
+        X, X @ [0.5, -1.0, 0.0, 2.0, 0.1], distributed=distributed
+    )
+    out["lasso/params"] = np.r_[lasso.coef_, lasso.intercept_]
     return out
 
 
@@ -295,13 +300,14 @@ def test_a_distributed_fit_refuses_early_stopping(ranks: list[dict]) -> None:
     assert "early_stopping" in early
 
 
-def test_mini_batches_on_sharded_data_train_the_one_process_model(
+def test_mini_batches_and_the_lasso_on_sharded_data_train_the_one_process_model(
     ranks: list[dict], one_process: dict
 ) -> None:
-    """Adam on batches of 16 with sample weights and held-out rows, each rank holding its
-    own rows: the parameters and validation losses of one process on all rows, to the
-    rounding of the all-reduced sums (float64)."""
-    for key in ("minibatch/params", "minibatch/val_loss"):
+    """Adam on batches of 16 with sample weights and held-out rows, and the lasso by
+    proximal gradient (its step 1/L), each rank holding its own rows: the parameters and
+    validation losses of one process on all rows, to the rounding of the all-reduced sums
+    (float64)."""
+    for key in ("minibatch/params", "minibatch/val_loss", "lasso/params"):
         np.testing.assert_allclose(ranks[0][key], one_process[key], rtol=1e-10, err_msg=key)
 
 

@@ -322,7 +322,11 @@ class DescendEstimator(BaseEstimator):
                 module = self._module_for_update(fitted, seed)
         lr = None
         if l1 > 0 and batch_size == "full" and self.lr is None:
-            lr = self._proximal_lr(plan, Xt, weights, l2, fitted)
+            X_all, weights_all = Xt, weights
+            if sharded:  # every rank the step 1/L of all rows: one step, one model
+                X_all = as_tensor(rows_of_all_ranks("X", X, group), dtype)
+                weights_all = rows_of_all_ranks("sample_weight", weights, group)
+            lr = self._proximal_lr(plan, X_all, weights_all, l2, fitted)
         optimizer, fit_l2 = build_optimizer(plan, module, batch_size=batch_size, l2=l2, lr=lr)
         if plan.capabilities is None:
             batch_size = check_built(optimizer, batch_size, self.batch_size)
