@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
@@ -434,7 +435,7 @@ def _race_table(
         show_edge=False,
         collapse_padding=True,
     )
-    for column, justify in [
+    columns: list[tuple[str, JustifyMethod]] = [
         ("method", "left"),
         ("lr", "right"),
         ("final f", "right"),
@@ -444,12 +445,13 @@ def _race_table(
         ("evalu-\nations", "right"),
         ("time", "right"),
         ("status", "left"),
-    ]:
+    ]
+    for column, justify in columns:
         # the numbers never wrap; a long method name folds onto a second line
         wraps = column == "method"
         table.add_column(
             column,
-            justify=justify,  # type: ignore[arg-type]
+            justify=justify,
             no_wrap=not wraps,
             overflow="fold" if wraps else "ellipsis",
             min_width=8 if wraps else None,

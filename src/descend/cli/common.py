@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -72,7 +72,7 @@ def user_errors(command: F) -> F:
         except (ValueError, TypeError, MissingExtra) as exc:
             raise UsageError(str(exc)) from exc
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def stdout_console() -> Console:

@@ -25,11 +25,12 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import numpy as np
 import typer
 from rich import box
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -75,7 +76,7 @@ def _store_errors(command: F) -> F:
         except (StoreError, UnknownRun) as exc:
             raise UsageError(str(exc)) from exc
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def _open(db: Path | None, create: bool = False) -> RunStore:
@@ -125,7 +126,7 @@ def list_command(
         pad_edge=False,
     )
     # the id and the numbers never wrap; words fold onto more lines rather than being cut
-    for column, justify, min_width in [
+    columns: list[tuple[str, JustifyMethod, int | None]] = [
         ("id", "right", None),
         ("recorded", "left", 5),
         ("kind", "left", None),
@@ -135,10 +136,11 @@ def list_command(
         ("iter", "right", None),
         ("time", "right", None),
         ("group", "left", 8),
-    ]:
+    ]
+    for column, justify, min_width in columns:
         table.add_column(
             column,
-            justify=justify,  # type: ignore[arg-type]
+            justify=justify,
             no_wrap=min_width is None,
             overflow="ellipsis" if min_width is None else "fold",
             min_width=min_width,

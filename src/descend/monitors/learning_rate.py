@@ -148,7 +148,8 @@ class SmallLearningRateMonitor(Monitor):
             self.stage = ""
 
     def _measure(self, nit: int, f_now: float, params: list[torch.Tensor]) -> None:
-        predicted, step, grad = self.pending.double().tolist()  # type: ignore[union-attr]
+        assert self.pending is not None  # stepped
+        predicted, step, grad = self.pending.double().tolist()
         self.pending = None
         f_a = self.f_a
         actual = f_a - f_now
