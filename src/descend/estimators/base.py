@@ -48,7 +48,7 @@ import os
 import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -93,6 +93,9 @@ from descend.optim.step_size import lipschitz_constant
 from descend.result import Status
 from descend.train.fit import fit
 from descend.validation import check_device
+
+#: an estimator's own class, for methods that return ``self``
+Estimator = TypeVar("Estimator", bound="DescendEstimator")
 
 
 class DescendEstimator(BaseEstimator):
@@ -238,6 +241,53 @@ class DescendEstimator(BaseEstimator):
         return float((losses * weights).sum() / weights.sum())
 
     # -- the training routine --------------------------------------------------------------
+
+    def fit(
+        self: Estimator,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        validation: Any = None,
+        distributed: Any = False,
+        checkpoint: Any = None,
+        resume: bool = False,
+    ) -> Estimator:
+        """Train on ``X`` (n, d) and ``y`` from a fresh initialization; returns ``self``.
+
+        ``y`` holds labels (n,) for a classifier, values (n,) or (n, k) for a regressor.
+        ``sample_weight`` (n,) >= 0 weighs rows (a weight k counts as k copies);
+        ``validation=(X_val, y_val)`` is scored after every epoch
+        (``validation_loss_curve_``) and, with ``early_stopping``, decides the stop.
+
+        ``distributed=True`` (or a ``torch.distributed`` process group): ``X, y`` are this
+        rank's rows of a data set spread over the ranks, and every rank calls ``fit``
+        alike. On the full batch the objective, its gradient and Hessian-vector products
+        are summed over the ranks (:mod:`descend.distributed.objective`), so ``lbfgs``,
+        ``bfgs``, ``newton-cg`` and ``trust-region`` work too; on mini-batches (the default
+        process group only) every rank draws the same global batches from all ranks' rows,
+        gathered in rank order, and trains on its share of each with the gradients
+        all-reduced (``descend.fit``'s data parallelism). Either way every rank ends with
+        the model of one process fitting every row. Pass ``sample_weight`` and
+        ``validation`` on every rank or on none (all ranks' held-out rows are scored);
+        ``early_stopping``, and batch normalization on mini-batches, are refused.
+
+        ``checkpoint`` (a file path): the training state is saved there after every epoch
+        (on rank 0 alone when distributed); with ``resume=True`` a fit continues from that
+        file when it exists and ends bit-identical to one never interrupted.
+
+        Example:
+            >>> LogisticRegression().fit(X_train, y_train, checkpoint="run.pt", resume=True)
+        """
+        return self._train(
+            X,
+            y,
+            sample_weight,
+            validation=validation,
+            distributed=distributed,
+            checkpoint=checkpoint,
+            resume=resume,
+        )
 
     def _train(
         self,

@@ -241,47 +241,6 @@ class LinearRegression(RegressorTargets, MultiOutputMixin, RegressorMixin, Linea
             }
         return {"coef_": coef, "intercept_": intercept}
 
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        sample_weight: Any = None,
-        *,
-        validation: Any = None,
-        distributed: Any = False,
-        checkpoint: Any = None,
-        resume: bool = False,
-    ) -> LinearRegression:
-        """Fit to ``X`` (n, d) and ``y`` (n,) or (n, k); returns ``self``.
-
-        ``sample_weight`` (n,) >= 0 weighs rows (a weight k counts as k copies);
-        ``validation=(X_val, y_val)`` is scored after every epoch
-        (``validation_loss_curve_``) and, with ``early_stopping``, decides the stop.
-        ``distributed=True`` (or a ``torch.distributed`` process group): ``X, y`` are this
-        rank's rows of a data set sharded across the ranks, and every rank calls ``fit``
-        alike; the full-batch objective over all ranks' rows is minimized with f, gradients
-        and Hessian-vector products all-reduced (:mod:`descend.distributed.objective`), so
-        ``lbfgs``, ``bfgs``, ``newton-cg`` and ``trust-region`` reach the coefficients of one
-        process holding every row, the same on every rank. On mini-batches
-        (``distributed=True`` only: the default process group) every rank draws the same
-        global batches from all ranks' rows, gathered in rank order, and trains on its
-        share of each with the gradients all-reduced (``descend.fit``'s data parallelism):
-        the model of one process fitting every row. Pass ``sample_weight`` and
-        ``validation`` on every rank or on none (all ranks' held-out rows are scored).
-        ``checkpoint`` (a file path): the training state is saved there after every epoch
-        (on rank 0 alone when distributed); with ``resume=True`` a fit continues from that
-        file when it exists and ends bit-identical to one never interrupted.
-        """
-        return self._train(
-            X,
-            y,
-            sample_weight,
-            validation=validation,
-            distributed=distributed,
-            checkpoint=checkpoint,
-            resume=resume,
-        )
-
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
         """One epoch of mini-batch steps on ``X, y`` from the current weights (online
         learning; ``optimizer="auto"`` means Adam here, whose state carries over calls)."""

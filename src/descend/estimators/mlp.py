@@ -253,44 +253,6 @@ class MLPClassifier(CrossEntropyTargets, ClassifierMixin, BaseMLP):
     def _out_activation(self, fitted: dict[str, Any]) -> str:
         return "logistic" if len(fitted["classes_"]) == 2 else "softmax"
 
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        sample_weight: Any = None,
-        *,
-        validation: Any = None,
-        distributed: Any = False,
-        checkpoint: Any = None,
-        resume: bool = False,
-    ) -> MLPClassifier:
-        """Train on ``X`` (n, d) and labels ``y`` (n,) from a fresh initialization.
-
-        ``sample_weight`` (n,) >= 0 weighs rows; ``validation=(X_val, y_val)`` is scored
-        after every epoch and, with ``early_stopping``, decides the stop.
-        ``distributed=True``: ``X, y`` are this rank's rows of a data set spread over the
-        ranks of the default ``torch.distributed`` process group, and every rank calls
-        ``fit`` alike. On mini-batches every rank draws the same global batches from all
-        ranks' rows, gathered in rank order, and trains on its share of each with the
-        gradients all-reduced (``descend.fit``'s data parallelism); on the full batch the
-        objective is summed over the ranks (:mod:`descend.distributed.objective`). Either
-        way the model is that of one process fitting every row. Pass ``sample_weight`` and
-        ``validation`` on every rank or on none (all ranks' held-out rows are scored);
-        ``early_stopping`` is refused.
-        ``checkpoint`` (a file path): the training state is saved there after every epoch
-        (on rank 0 alone when distributed); with ``resume=True`` a fit continues from that
-        file when it exists and ends bit-identical to one never interrupted.
-        """
-        return self._train(
-            X,
-            y,
-            sample_weight,
-            validation=validation,
-            distributed=distributed,
-            checkpoint=checkpoint,
-            resume=resume,
-        )
-
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
     ) -> MLPClassifier:
@@ -341,44 +303,6 @@ class MLPRegressor(RegressorTargets, MultiOutputMixin, RegressorMixin, BaseMLP):
             return 0.5 * F.mse_loss(prediction, target)
 
         return squared_mean
-
-    def fit(
-        self,
-        X: Any,
-        y: Any,
-        sample_weight: Any = None,
-        *,
-        validation: Any = None,
-        distributed: Any = False,
-        checkpoint: Any = None,
-        resume: bool = False,
-    ) -> MLPRegressor:
-        """Train on ``X`` (n, d) and ``y`` (n,) or (n, k) from a fresh initialization.
-
-        ``sample_weight`` (n,) >= 0 weighs rows; ``validation=(X_val, y_val)`` is scored
-        after every epoch and, with ``early_stopping``, decides the stop.
-        ``distributed=True``: ``X, y`` are this rank's rows of a data set spread over the
-        ranks of the default ``torch.distributed`` process group, and every rank calls
-        ``fit`` alike. On mini-batches every rank draws the same global batches from all
-        ranks' rows, gathered in rank order, and trains on its share of each with the
-        gradients all-reduced (``descend.fit``'s data parallelism); on the full batch the
-        objective is summed over the ranks (:mod:`descend.distributed.objective`). Either
-        way the model is that of one process fitting every row. Pass ``sample_weight`` and
-        ``validation`` on every rank or on none (all ranks' held-out rows are scored);
-        ``early_stopping`` is refused.
-        ``checkpoint`` (a file path): the training state is saved there after every epoch
-        (on rank 0 alone when distributed); with ``resume=True`` a fit continues from that
-        file when it exists and ends bit-identical to one never interrupted.
-        """
-        return self._train(
-            X,
-            y,
-            sample_weight,
-            validation=validation,
-            distributed=distributed,
-            checkpoint=checkpoint,
-            resume=resume,
-        )
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One epoch on ``X, y`` from the current weights; the optimizer's state carries
