@@ -8,7 +8,9 @@
   by pieces, each read by one rank per epoch;
 * :mod:`~descend.distributed.agreed_callbacks`: a callback's stop request stops all ranks;
 * :mod:`~descend.distributed.objective`: full-batch objectives summed over ranks inside
-  autograd (second-order methods on sharded data).
+  autograd (second-order methods on sharded data);
+* :mod:`~descend.distributed.launch`: a function run on the ranks of torch's elastic
+  launcher (``descend fit --nproc`` and the rerun of its records).
 """
 
 from descend.distributed.data_parallel import DataParallel
