@@ -252,6 +252,7 @@ class LineSearchOptimizer(torch.optim.Optimizer):
         return state
 
     @torch.no_grad()
+    # torch's stub: a closure returns a float; descend's return the loss tensor
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor:  # type: ignore[override]
         """One iteration (``max_iter`` where the method has it); returns the loss at the
         start, like ``torch.optim.LBFGS``. ``closure`` re-evaluates the loss and fills the

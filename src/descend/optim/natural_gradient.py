@@ -149,6 +149,7 @@ class NaturalGradient(torch.optim.Optimizer):
         self._flat = FlatParams(self._params)
 
     @torch.no_grad()
+    # torch's stub: a closure returns a float; descend's return the loss tensor
     def step(self, closure: Callable[[], Any]) -> Tensor:  # type: ignore[override]
         """Take one natural-gradient step; returns the mean loss before it."""
         if closure is None or not callable(closure):

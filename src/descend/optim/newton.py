@@ -243,6 +243,7 @@ class Newton(LineSearchOptimizer):
         self._closure: Callable[[], Tensor] | None = None
 
     @torch.no_grad()
+    # torch's stub: a closure returns a float; descend's return the loss tensor
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor:  # type: ignore[override]
         """Take one Newton step with a line search; returns the loss at the starting point.
 

@@ -148,6 +148,7 @@ class Optimizer(torch.optim.Optimizer):
     # -- the shared step ----------------------------------------------------------------
 
     @torch.no_grad()
+    # torch's stub: a closure returns a float; descend's return the loss tensor
     def step(self, closure: Closure | None = None) -> Tensor | None:  # type: ignore[override]
         """Perform one update; ``closure`` re-evaluates the loss (and gradients) if given."""
         loss = None

@@ -120,6 +120,7 @@ class Prodigy(Optimizer):
         super()._init_state(p, state, group)
 
     @torch.no_grad()
+    # torch's stub: a closure returns a float; descend's return the loss tensor
     def step(self, closure: Closure | None = None) -> Tensor | None:  # type: ignore[override]
         """One step; the estimate :math:`d` is shared by all groups."""
         loss = None

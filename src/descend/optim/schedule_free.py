@@ -59,6 +59,7 @@ class _ScheduleFree(Optimizer):
         raise NotImplementedError
 
     @torch.no_grad()
+    # torch's stub: a closure returns a float; descend's return the loss tensor
     def step(self, closure: Closure | None = None) -> Tensor | None:  # type: ignore[override]
         """One step at :math:`y`; raises if the optimizer is in eval mode."""
         if not all(group["train_mode"] for group in self.param_groups):

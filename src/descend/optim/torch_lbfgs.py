@@ -99,6 +99,7 @@ class TorchLBFGS(LBFGS):
         )
 
     @torch.no_grad()
+    # torch's stub: a closure returns a float; descend's return the loss tensor
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor:  # type: ignore[override]
         """Up to ``max_iter`` iterations, as ``torch.optim.LBFGS.step``; returns the loss at
         the start. ``closure`` clears the gradients, evaluates the loss, calls backward()

@@ -254,6 +254,7 @@ class TrustRegion(torch.optim.Optimizer):
         return self.state[self._params[0]].get("radius", self.param_groups[0]["initial_radius"])
 
     @torch.no_grad()
+    # torch's stub: a closure returns a float; descend's return the loss tensor
     def step(self, closure: Callable[[], Tensor]) -> Tensor:  # type: ignore[override]
         """Take one accepted trust-region step; returns the loss at the starting point.
 
