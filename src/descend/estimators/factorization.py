@@ -286,7 +286,8 @@ class MatrixFactorization(RegressorMixin, DescendEstimator):
 
     # -- the public API ----------------------------------------------------------------------
 
-    def fit(
+    # narrower than DescendEstimator.fit: no distributed, checkpoint or resume (yet)
+    def fit(  # type: ignore[override]
         self, X: Any, y: Any, sample_weight: Any = None, *, validation: Any = None
     ) -> MatrixFactorization:
         """Fit to (user, item) pairs ``X`` (n, 2) and ratings ``y`` (n,); returns ``self``.
