@@ -370,7 +370,7 @@ class _Problem:
             raise TypeError(f"jac must be callable, got {type(jac).__name__}")
         if hessp is not None and not callable(hessp):
             raise TypeError(f"hessp must be callable, got {type(hessp).__name__}")
-        self.keys = list(x) if self.kind == "dict" else None
+        self.keys: list[Any] = list(x) if self.kind == "dict" else []  # fun's keywords
 
     # -- calling fun ---------------------------------------------------------------------
 
@@ -381,7 +381,7 @@ class _Problem:
         if self.kind == "module":
             return self.fun(self.module)
         if self.kind == "dict":
-            return self.fun(**dict(zip(self.keys, self.leaves)))  # type: ignore[arg-type]
+            return self.fun(**dict(zip(self.keys, self.leaves)))
         if self.kind == "tensors":
             return self.fun(*self.leaves)
         if self.jac is not None:

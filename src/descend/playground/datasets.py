@@ -197,8 +197,8 @@ def _bundled(name: str, features: Sequence[int]) -> tuple[Tensor, Tensor, tuple[
         )
     X = torch.tensor(bunch.data[:, chosen], dtype=torch.float64)
     X = (X - X.mean(0)) / X.std(0)
-    names = tuple(str(bunch.feature_names[i]) for i in chosen)
-    return X, torch.tensor(bunch.target, dtype=torch.int64), names  # type: ignore[return-value]
+    names = (str(bunch.feature_names[chosen[0]]), str(bunch.feature_names[chosen[1]]))
+    return X, torch.tensor(bunch.target, dtype=torch.int64), names
 
 
 #: the hidden layers' activations by name
