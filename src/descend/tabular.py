@@ -255,8 +255,15 @@ def _rows_to_fit(
     ``distributed`` this rank's contiguous share of each (in rank order, all rows)."""
     if not distributed:
         return X, y, held_out
+    import torch.distributed as dist
+
     from descend.estimators.rank_rows import rows_of_rank
 
+    if len(X) < dist.get_world_size():
+        raise ValueError(
+            f"{dist.get_world_size()} processes (--nproc x --nnodes) for {len(X)} training "
+            "rows: each process needs one at least; use fewer processes"
+        )
     if held_out is not None:
         held_out = tuple(rows_of_rank(part) for part in held_out)
     return rows_of_rank(X), rows_of_rank(y), held_out
