@@ -7,11 +7,14 @@ predict with it.
 and validation metrics, and saves the model and the loss curves when asked. The saved
 model is a ``torch.save`` file of plain data (tensors, numbers, text: see
 :mod:`descend.estimators.persist`) read back with ``weights_only=True``, so ``predict``
-runs no code from it.
+runs no code from it. ``--nproc N`` (and ``--nnodes`` with ``--node-rank``, ``--master-addr``
+and ``--master-port`` across machines) trains data-parallel on N processes, relaunched by
+:mod:`descend.cli.launch`; ``--checkpoint`` with ``--resume`` continues a stopped run.
 
 Example:
     $ descend fit train.csv --target label --model logistic --save model.pt --plot curves.png
     $ descend fit train.csv --target price --model linear --penalty elasticnet --alpha 0.01
+    $ descend fit train.csv --target label --model mlp-classifier --batch-size 64 --nproc 2
     $ descend predict model.pt test.csv --output predictions.csv
 """
 
