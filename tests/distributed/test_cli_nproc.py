@@ -5,16 +5,19 @@ alike, and ``descend runs rerun`` repeats bit for bit on 2 ranks; a failed rank 
 line; bad launch options and ``--resume`` without a checkpoint file are refused before
 anything runs; ``--checkpoint``/``--resume`` ends where an uninterrupted run does.
 
-The two-process run is a subprocess (``python -m descend``) in its own session, its output
-in a file, killed whole past ``TIMEOUT``; the one-process runs are in this process.
+The two-process run and the two one-process nodes are subprocesses (``python -m descend``)
+in their own sessions, their output in files, killed whole past ``TIMEOUT``; the
+one-process runs are in this process.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -76,38 +79,45 @@ def table(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def descend_subprocess(folder: Path, *args: object) -> tuple[int, str, str]:
-    """``python -m descend ARGS`` in ``folder``: exit code, stdout, stderr (the launcher and
-    its ranks killed whole past TIMEOUT)."""
+def descend_subprocesses(folder: Path, *commands: tuple[object, ...]) -> list[tuple[int, str]]:
+    """``python -m descend ARGS`` for each of ``commands`` at once, in ``folder``: each
+    one's exit code and output (stdout, then stderr), read from files. Past TIMEOUT every
+    one still running is killed whole, its launcher and its ranks."""
     env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_ENV and k != "COLUMNS"}
     env.update(OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", DESCEND_HOME=str(folder))
-    out, err = folder / "stdout.txt", folder / "stderr.txt"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "descend", *map(str, args)],
-            cwd=folder,
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,
-        )
-        try:
-            proc.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise
-    return proc.returncode, out.read_text(), err.read_text()
+    logs = [(folder / f"stdout{i}.txt", folder / f"stderr{i}.txt") for i in range(len(commands))]
+    procs = []
+    for args, (out, err) in zip(commands, logs):
+        with out.open("w") as stdout, err.open("w") as stderr:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "descend", *map(str, args)],
+                    cwd=folder,
+                    env=env,
+                    stdout=stdout,
+                    stderr=stderr,
+                    start_new_session=True,
+                )
+            )
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        for proc in procs:
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return [(p.returncode, out.read_text() + err.read_text()) for p, (out, err) in zip(procs, logs)]
 
 
 @pytest.fixture(scope="module")
 def two_processes(table: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("two")
-    code, stdout, stderr = descend_subprocess(
-        folder, "fit", table, *RECORDED, "--nproc", "2", "--save", folder / "two.pt"
-    )
-    assert code == 0, stderr[-3000:]
-    return folder / "two.pt", stdout
+    command = ("fit", table, *RECORDED, "--nproc", "2", "--save", folder / "two.pt")
+    [(code, output)] = descend_subprocesses(folder, command)
+    assert code == 0, output[-3000:]
+    return folder / "two.pt", output
 
 
 def parameters(path: Path) -> torch.Tensor:
@@ -138,6 +148,39 @@ def test_two_processes_save_the_model_one_process_saves(
     assert all(p.exit_code == 0 for p in predictions), predictions[0].output
     assert predictions[0].stdout == predictions[1].stdout
     assert predictions[0].stdout.count("\n") == ROWS + 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def two_nodes(folder: Path, table: Path) -> list[tuple[int, str]]:
+    """Two machines' commands, one process each, meeting at node 0's port on loopback."""
+    port = free_port()
+    return descend_subprocesses(
+        folder,
+        *[
+            ("fit", table, *TRAINING, "--nnodes", "2", "--node-rank", rank,
+             "--master-port", port, "--save", folder / f"node{rank}.pt")
+            for rank in (0, 1)
+        ],
+    )  # fmt: skip
+
+
+def test_two_nodes_on_loopback_save_the_model_of_two_processes_of_one(
+    table: Path, two_processes: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The static rendezvous of --nnodes 2 --node-rank R --master-port P: the same ranks,
+    shares and sums as --nproc 2, so the same bits; node 1 (not rank 0) saves nothing."""
+    outcomes = two_nodes(tmp_path, table)
+    if any(code != 0 for code, _ in outcomes):  # the free port was taken before node 0 bound it
+        outcomes = two_nodes(tmp_path, table)
+    for code, output in outcomes:
+        assert code == 0, output[-3000:]
+    assert torch.equal(parameters(tmp_path / "node0.pt"), parameters(two_processes[0]))
+    assert not (tmp_path / "node1.pt").exists()
 
 
 def test_runs_rerun_repeats_a_two_process_run_on_two_processes_bit_for_bit(
