@@ -30,6 +30,7 @@ SPACE = default_space(["adam", "momentum"], batch_sizes=(64, 128))
 
 def study(digits, **kw):
     options = {"metric": "accuracy", "epochs": 4, "trials": 10, "space": SPACE, "seed": 3}
+    options["pruner"] = "median"
     return tune_fit(linear, "cross_entropy", digits, **{**options, **kw})
 
 

@@ -64,8 +64,8 @@ def tune_command(
         float, typer.Option("--validation-split", help="Share of rows scored, in (0, 1).")
     ] = 0.2,
     pruner: Annotated[
-        str, typer.Option("--pruner", help="median, halving, hyperband or none.")
-    ] = "median",
+        str, typer.Option("--pruner", help="hyperband, median, halving or none.")
+    ] = "hyperband",
     sampler: Annotated[str, typer.Option("--sampler", help="tpe, random or cmaes.")] = "tpe",
     storage: Annotated[
         str | None,

@@ -95,7 +95,7 @@ def tune_fit(
     trials: int = 20,
     timeout: float | None = None,
     sampler: str | optuna.samplers.BaseSampler = "tpe",
-    pruner: str | optuna.pruners.BasePruner = "median",
+    pruner: str | optuna.pruners.BasePruner = "hyperband",
     storage: str | None = None,
     study_name: str = "descend-tune",
     seed: int = 0,
@@ -128,10 +128,11 @@ def tune_fit(
         timeout: stop starting trials after this many seconds (not reproducible).
         sampler: ``"tpe"``, ``"random"``, ``"cmaes"`` (needs the ``cmaes`` package) or
             an Optuna sampler.
-        pruner: ``"median"``, ``"halving"`` (successive halving), ``"hyperband"``,
-            ``"none"`` (:func:`~descend.tune.pruning.named_pruner`: they wait half of
-            ``epochs`` before they decide, or hedge over when to, as early epochs can
-            rank the trials unlike their ends) or an Optuna pruner.
+        pruner: ``"hyperband"`` (default: it hedges over when to decide, and saved the
+            most epochs at an equal best in benchmarks/tune_lr.py), ``"median"``,
+            ``"halving"`` (successive halving; these two wait half of ``epochs`` before
+            they decide, as early epochs can rank the trials unlike their ends), ``"none"``
+            (:func:`~descend.tune.pruning.named_pruner`) or an Optuna pruner.
         storage: an Optuna storage URL, ``"sqlite:///study.db"`` to keep the study in SQLite.
         study_name: the study's name in ``storage``.
         seed: seeds the sampler and every trial's run.
@@ -195,7 +196,7 @@ def tune_minimize(
     trials: int = 20,
     timeout: float | None = None,
     sampler: str | optuna.samplers.BaseSampler = "tpe",
-    pruner: str | optuna.pruners.BasePruner = "median",
+    pruner: str | optuna.pruners.BasePruner = "hyperband",
     storage: str | None = None,
     study_name: str = "descend-tune",
     seed: int = 0,
@@ -240,7 +241,7 @@ def create_study(
     *,
     direction: str,
     sampler: str | optuna.samplers.BaseSampler = "tpe",
-    pruner: str | optuna.pruners.BasePruner = "median",
+    pruner: str | optuna.pruners.BasePruner = "hyperband",
     storage: str | None = None,
     study_name: str = "descend-tune",
     seed: int = 0,
