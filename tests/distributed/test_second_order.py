@@ -73,7 +73,7 @@ def derivatives(loss, params: list[torch.Tensor]) -> dict:
     return {"f": f.item(), "grad": flat[0], "hvp": flat[1]}
 
 
-def run_all(X: np.ndarray, y: np.ndarray, w: np.ndarray, distributed: bool) -> dict:
+def run_all(X: np.ndarray, y: np.ndarray, w: np.ndarray, distributed: bool, folder: Path) -> dict:
     """Every quantity the tests compare, on these rows: f, gradient and Hessian-vector
     product at a point (of a function for minimize, and of a module's loss as fit sees
     it), minimize by each method, and the estimators (one with sample weights)."""
@@ -130,6 +130,17 @@ def run_all(X: np.ndarray, y: np.ndarray, w: np.ndarray, distributed: bool) -> d
         X, X @ [0.5, -1.0, 0.0, 2.0, 0.1], distributed=distributed
     )
     out["lasso/params"] = np.r_[lasso.coef_, lasso.intercept_]
+    # stopped after 3 iterations and resumed from rank 0's checkpoint: the straight run's bits
+    checkpoint = folder / f"lbfgs-{distributed}.pt"
+    stopped, resumed = {"checkpoint": checkpoint}, {"checkpoint": checkpoint, "resume": True}
+    runs = []
+    for epochs, options in ((3, stopped), (8, resumed), (8, {})):
+        model = LogisticRegression(
+            optimizer="lbfgs", max_epochs=epochs, tol=0.0, alpha=ALPHA, random_state=0
+        )
+        model.fit(X, y, distributed=distributed, **options)
+        runs.append(np.r_[model.coef_.ravel(), model.intercept_])
+    out["resumed/params"], out["straight/params"] = runs[1], runs[2]
     return out
 
 
@@ -180,7 +191,7 @@ def launch(script: str, folder: Path, world: int = 2) -> None:
 def worker(rank: int, world: int, folder: Path) -> None:
     join_group(rank, world, folder)
     shard = np.load(folder / f"shard{rank}.npz")
-    out = run_all(shard["X"], shard["y"], shard["w"], distributed=True)
+    out = run_all(shard["X"], shard["y"], shard["w"], distributed=True, folder=folder)
     errors = []
     try:
         LogisticRegression(early_stopping=True).fit(shard["X"], shard["y"], distributed=True)
@@ -203,9 +214,9 @@ def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def one_process() -> dict:
+def one_process(tmp_path_factory: pytest.TempPathFactory) -> dict:
     X, y, w = data()
-    return run_all(X, y, w, distributed=False)
+    return run_all(X, y, w, distributed=False, folder=tmp_path_factory.mktemp("one"))
 
 
 def test_both_ranks_end_with_the_same_bits(ranks: list[dict]) -> None:
@@ -293,6 +304,15 @@ def test_newton_type_fits_agree_to_1e_8(ranks: list[dict], one_process: dict, na
         np.testing.assert_allclose(
             ranks[0][f"{name}/{part}"], one_process[f"{name}/{part}"], rtol=0, atol=1e-8
         )
+
+
+def test_a_resumed_sharded_fit_ends_bit_identical_to_one_never_stopped(
+    ranks: list[dict],
+) -> None:
+    """Rank 0 writes the checkpoint, every rank resumes from it (the others' callbacks
+    still those of the file): on every rank, the bits of the uninterrupted run."""
+    for rank in ranks:
+        np.testing.assert_array_equal(rank["resumed/params"], rank["straight/params"])
 
 
 def test_a_distributed_fit_refuses_early_stopping(ranks: list[dict]) -> None:

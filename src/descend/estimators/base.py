@@ -65,6 +65,7 @@ from sklearn.utils.validation import (
 )
 from torch import Tensor, nn
 
+from descend.callbacks import Checkpoint
 from descend.distributed.objective import (
     ShardedLoss,
     ShardedModule,
@@ -91,6 +92,7 @@ from descend.estimators.rank_rows import rows_of_all_ranks
 from descend.monitors import OverfittingMonitor
 from descend.optim.step_size import lipschitz_constant
 from descend.result import Status
+from descend.train.checkpoint import load_checkpoint
 from descend.train.fit import fit
 from descend.validation import check_device
 
@@ -304,6 +306,8 @@ class DescendEstimator(BaseEstimator):
     ) -> DescendEstimator:
         self._validate_params()
         sharded, group = process_group(distributed)
+        if sharded and resume:  # rank 0 may still be writing the file the ranks will read
+            dist.barrier(group=group)
         resume_from = _resume_from(checkpoint, resume)
         if sharded:
             self._check_distributed()
@@ -425,9 +429,14 @@ class DescendEstimator(BaseEstimator):
                 # process group
                 distributed=data_parallel,
                 # fit writes on rank 0 alone when it runs data-parallel; sharded full-batch
-                # ranks run fit each on its own, so the others leave the writing to rank 0
-                checkpoint=None if sharded and dist.get_rank(group) != 0 else checkpoint,
-                resume=resume_from,
+                # ranks run fit each on its own, so the others hold a checkpoint that never
+                # writes (their callbacks still those of the file rank 0 writes)
+                checkpoint=(
+                    Checkpoint(checkpoint, every_epochs=None, save_last=False)
+                    if checkpoint is not None and sharded and dist.get_rank(group) != 0
+                    else checkpoint
+                ),
+                resume=_rank_state(resume_from, X.shape[0], group) if sharded else resume_from,
             )
         finally:
             module.to("cpu")
@@ -712,3 +721,14 @@ def _resume_from(checkpoint: Any, resume: bool) -> str | None:
     if checkpoint is None:
         raise ValueError("resume=True needs checkpoint= (the file to continue from)")
     return os.fspath(checkpoint) if os.path.isfile(checkpoint) else None
+
+
+def _rank_state(path: str | None, rows: int, group: Any) -> Any:
+    """What a rank of a sharded full-batch fit resumes from: rank 0's checkpoint, which is
+    every rank's state (all-reduced values, the same bits) but for the count of the rank's
+    own rows, which fit checks against the data it is given."""
+    if path is None or dist.get_rank(group) == 0:
+        return path
+    state = load_checkpoint(path)
+    state["config"]["num_rows"] = rows
+    return state
