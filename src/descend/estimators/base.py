@@ -279,7 +279,12 @@ class DescendEstimator(BaseEstimator):
         file when it exists and ends bit-identical to one never interrupted.
 
         Example:
-            >>> LogisticRegression().fit(X_train, y_train, checkpoint="run.pt", resume=True)
+            >>> from descend.estimators import LinearRegression
+            >>> reg = LinearRegression(random_state=0).fit(X, y[:, 0], checkpoint="run.pt")
+            >>> again = LinearRegression(random_state=0)
+            >>> again = again.fit(X, y[:, 0], checkpoint="run.pt", resume=True)  # at its end
+            >>> bool((again.coef_ == reg.coef_).all())
+            True
         """
         return self._train(
             X,
