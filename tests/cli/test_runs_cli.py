@@ -134,6 +134,19 @@ def test_rerun_reports_the_first_difference_and_exits_1(recorded) -> None:
     assert "different: final f: recorded" in " ".join(result.stdout.split())
 
 
+def test_a_rank_that_fails_in_a_rerun_is_one_line_exit_1(recorded, monkeypatch) -> None:
+    import descend.runs
+    from descend.distributed.launch import RankFailure
+
+    def failing(record):  # a rerun of a --nproc 2 run whose rank 1 died
+        raise RankFailure(1, 2, "", "killed by SIGKILL")
+
+    monkeypatch.setattr(descend.runs, "rerun", failing)
+    result = invoke("runs", "rerun", "3")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == "error: rank 1 of 2 failed: killed by SIGKILL"
+
+
 def test_export_csv_and_json(recorded, tmp_path) -> None:
     result = invoke("runs", "export", "1", "--format", "csv")
     assert result.exit_code == 0, result.output

@@ -349,7 +349,13 @@ def rerun_command(run_id: IdArg, db: DbOpt = None) -> None:
 
         data = locate_data(original.config)  # a missing or changed file: one line, exit 2
         console.print(f"data: {data} (the recorded bytes, by their SHA-256)", style="dim")
-    outcome = rerun(original)
+    from descend.cli.launch import RankFailed
+    from descend.distributed.launch import RankFailure
+
+    try:
+        outcome = rerun(original)  # a run of --nproc N reruns on N ranks of this machine
+    except RankFailure as failure:
+        raise RankFailed(str(failure)) from None
     if outcome.identical:
         tables = [c for c in outcome.compared if "." in c and not c.startswith("result.")]
         console.print(
