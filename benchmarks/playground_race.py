@@ -105,8 +105,8 @@ def main() -> None:
 
     def rows_only() -> None:
         run_rows_race(
-            rosen, START, [(r.method, r.options) for r in RACERS], steps=steps,
-            max_time=60.0, on_refused=lambda i, e: e, monitors=False,
+            rosen, START, RACERS, steps=steps, max_time=60.0, on_refused=lambda i, e: e,
+            monitors=False,
         )  # fmt: skip
 
     def six_minimize() -> None:
