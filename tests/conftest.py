@@ -1,9 +1,21 @@
-"""Shared by every test: no test reads or writes the user's real runs database, and no test
-sees a terminal width it did not ask for."""
+"""Shared by every test: no test reads or writes the user's real runs database, no test
+sees a terminal width it did not ask for, and torch runs on one intra-op thread."""
 
 from __future__ import annotations
 
 import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One intra-op thread for the whole session, as ``make test`` sets (OMP_NUM_THREADS=1):
+    the tests' tensors are small, where threads only add synchronization, and two pytest
+    workers share the machine's cores. A test run by hand behaves as in CI."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

@@ -23,14 +23,6 @@ from descend.callbacks import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def overfitting(seed=0):
     """Few noisy rows and many features: validation loss falls, then rises."""
     g = torch.Generator().manual_seed(seed)

@@ -19,14 +19,6 @@ from descend.estimators.persist import load
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def invoke(*args: str):
     return runner.invoke(app, [str(a) for a in args])
 

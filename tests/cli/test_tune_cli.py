@@ -7,7 +7,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import torch
 from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
@@ -15,14 +14,6 @@ from descend.cli import app
 from descend.runs import RunStore
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

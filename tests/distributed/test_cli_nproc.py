@@ -43,14 +43,6 @@ RECORDED = [option for option in TRAINING if option != "--no-record"]
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def invoke(*args: object):
     return runner.invoke(app, [str(a) for a in args])
 

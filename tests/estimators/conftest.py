@@ -1,24 +1,21 @@
-"""Shared fixtures: one thread for torch and for scikit-learn's BLAS, and the data splits."""
+"""Shared fixtures: one thread for scikit-learn's BLAS (torch's is set for every test in
+tests/conftest.py), and the data splits."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from estimator_data import LOADERS
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Estimator tests are small; one thread (torch and BLAS) avoids stalls on a shared
-    2-core box and makes scikit-learn's timings no concern."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_blas_thread():
+    """Estimator tests are small; one BLAS thread avoids stalls on a shared 2-core box and
+    makes scikit-learn's timings no concern."""
     with threadpool_limits(1):
         yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -21,16 +21,6 @@ from descend.optim.hessian import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: one intra-op thread avoids synchronization overhead, which
-    dominates on a small shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def loss_of(a: Tensor, b: Tensor) -> Tensor:
     """A non-convex function of two tensors with every kind of second derivative."""
     return (

@@ -21,15 +21,6 @@ from descend.optim import LBFGS, StepFailed
 from descend.optim.linesearch import LineSearchResult
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small kernels run fastest, and steadiest, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def rosen(x):
     return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
 

@@ -22,16 +22,6 @@ from descend.optim import SGD, NaturalGradient, StepFailed
 from descend.optim.natural_gradient import FisherVectorProduct
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: one intra-op thread avoids synchronization overhead, which
-    dominates on a small shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def mlp(seed: int = 0, dtype: torch.dtype = torch.float64) -> nn.Module:
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3)).to(dtype)

@@ -46,17 +46,6 @@ from descend.optim import StepFailed, TrustRegion
 from descend.optim.trust_region import steihaug_cg
 from descend.problems import get_problem
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: one intra-op thread avoids synchronization overhead, which
-    dominates on a small shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 ROSENBROCK = get_problem("rosenbrock")
 
 
