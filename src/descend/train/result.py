@@ -101,7 +101,9 @@ class FitResult:
     def __repr__(self) -> str:
         # val_loss, then the metric's own name (val_accuracy, ...): fit(metric=...)'s score
         held_out = "".join(
-            f"   {name}: {value:.6g}" for name, value in self.logs.items() if name.startswith("val_")
+            f"   {name}: {value:.6g}"
+            for name, value in self.logs.items()
+            if name.startswith("val_")
         )
         lines = [
             f"  method: {self.method}",
