@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
-from descend.optim.flat import fused_call
+from descend.optim.flat import FusedRule
 from descend.optim.optimizer import ForeachList, Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_positive
 
@@ -94,11 +94,11 @@ class Adagrad(Optimizer):
             torch._foreach_add_(std, eps)
             torch._foreach_addcdiv_(params, grads, std, -clr)
 
-    def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
+    def fused_rule(self, group: dict[str, Any], step: int) -> FusedRule:
         wd = group["weight_decay"]
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         scalars = (-1.0 if group["maximize"] else 1.0, wd, group["eps"], -clr)
-        fused_call(_fused_adagrad, flat, scalars, (wd != 0,), type(self).__name__)
+        return FusedRule(_fused_adagrad, scalars, (wd != 0,))
 
 
 def _fused_adagrad(

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
-from descend.optim.flat import fused_call
+from descend.optim.flat import FusedRule
 from descend.optim.optimizer import Optimizer, blocks, check_betas, check_weight_decay, decayed
 from descend.validation import check_non_negative, check_positive
 
@@ -92,7 +92,7 @@ class Adam(Optimizer):
     def _update(self, group: dict[str, Any], step: int, lists: list[list[Tensor]]) -> None:
         adam_update(group, step, lists, decoupled=self.decoupled_weight_decay)
 
-    def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
+    def fused_rule(self, group: dict[str, Any], step: int) -> FusedRule:
         beta1, beta2 = group["betas"]
         lr, wd = group["lr"], group["weight_decay"]
         decoupled = self.decoupled_weight_decay and wd != 0
@@ -108,7 +108,7 @@ class Adam(Optimizer):
             -lr / (1 - beta1**step) * bias_correction2_sqrt,
         )
         flags = (wd != 0 and not decoupled, group["amsgrad"])
-        fused_call(_fused_adam, flat, scalars, flags, type(self).__name__)
+        return FusedRule(_fused_adam, scalars, flags)
 
 
 class AdamW(Adam):

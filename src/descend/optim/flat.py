@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple, TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -35,6 +35,17 @@ from torch import Tensor
 ALIGN_BYTES = 64
 
 Kernel = Callable[[list[Tensor], tuple[float, ...], tuple[bool, ...]], None]
+
+
+class FusedRule(NamedTuple):
+    """One step of a rule as a kernel of flat tensors: ``kernel(tensors, scalars, flags)``
+    updates ``tensors = [param, grad, *state]`` in place. ``flags`` pick the kernel's static
+    branches and stay the same from step to step of a run; ``scalars`` (the step's
+    learning rate, bias corrections) may change every step."""
+
+    kernel: Kernel
+    scalars: tuple[float, ...]
+    flags: tuple[bool, ...]
 
 
 class FusedUnavailable(RuntimeError):
@@ -187,26 +198,25 @@ class FlatLayout:
 #: size of the example it compiles for; the buffers' sizes are symbolic, so a kernel first
 #: compiled for a small model would stay single-threaded for every later one. Dynamic
 #: threads always emit the parallel loop and let OpenMP size the team at run time.
+F = TypeVar("F", bound=Callable[..., Any])
+
 _OPTIONS: dict[str, Any] = {"cpp.dynamic_threads": True}
 
 _COMPILED: dict[tuple[Kernel, tuple[bool, ...]], Callable[..., None]] = {}
 _CHECKED: set[tuple[Kernel, tuple[bool, ...], torch.device, torch.dtype]] = set()
 
 
-def _own_code(kernel: Kernel, flags: tuple[bool, ...]) -> Kernel:
-    """A copy of ``kernel`` with its own code object.
+def own_code(fn: F, tag: str) -> F:
+    """A copy of ``fn`` with its own code object, named ``<name>_<tag>``.
 
     torch.compile keeps one cache of compiled graphs per code object, capped at a few
-    entries, and the flags select different graphs. One code object per flag combination
-    keeps each cache down to its dtypes and devices, so no combination ever falls off.
+    entries. One code object per variant (a kernel's flag combination, a race's rules and
+    landscape) keeps each cache down to its dtypes and devices, so no variant falls off.
     """
-    tag = "_".join("1" if f else "0" for f in flags) or "none"
-    code = kernel.__code__.replace(co_name=f"{kernel.__name__}_{tag}")
-    fn = types.FunctionType(
-        code, kernel.__globals__, code.co_name, kernel.__defaults__, kernel.__closure__
-    )
-    fn.__qualname__ = f"{kernel.__qualname__}_{tag}"
-    return fn
+    code = fn.__code__.replace(co_name=f"{fn.__name__}_{tag}")
+    copy = types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = f"{fn.__qualname__}_{tag}"
+    return cast(F, copy)
 
 
 def fused_call(
@@ -228,7 +238,10 @@ def fused_call(
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = torch.compile(
-            _own_code(kernel, flags), dynamic=True, fullgraph=True, options=_OPTIONS
+            own_code(kernel, "_".join("1" if f else "0" for f in flags) or "none"),
+            dynamic=True,
+            fullgraph=True,
+            options=_OPTIONS,
         )
         _COMPILED[key] = compiled
     checked = (kernel, flags, tensors[0].device, tensors[0].dtype)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
-from descend.optim.flat import FlatLayout, check_fused_supported
+from descend.optim.flat import FlatLayout, FusedRule, check_fused_supported, fused_call
 from descend.optim.sharded import is_sharded, refuse_sharded
 from descend.validation import check_non_negative, check_unit_interval
 
@@ -54,7 +54,7 @@ class Optimizer(torch.optim.Optimizer):
     """Base class: closure evaluation, gradient gathering, lazy state and blocked updates.
 
     Subclasses implement ``_init_state(p, state, group)`` and ``_update(group, bucket)``;
-    a subclass that also implements ``_fused_update(group, step, flat)`` (its rule as one
+    a subclass that also implements ``fused_rule(group, step)`` (its rule as one
     compiled pass over flat buffers, see :mod:`descend.optim.flat`) supports
     ``fused=True``. A rule that keeps per-parameter scalars besides the step count (NAdam's
     momentum product, ASGD's step size) implements ``_advance_scalars``; its ``_update``
@@ -101,7 +101,7 @@ class Optimizer(torch.optim.Optimizer):
             name = type(self).__name__
             if group.get("foreach"):
                 raise ValueError(f"{name}: fused=True and foreach=True cannot be used together")
-            if type(self)._fused_update is Optimizer._fused_update:
+            if type(self).fused_rule is Optimizer.fused_rule:
                 raise ValueError(f"{name} has no fused implementation; use fused=False")
             check_fused_supported(name)
             refuse_sharded(group["params"], "fused=True packs the parameters into one flat "
@@ -131,7 +131,7 @@ class Optimizer(torch.optim.Optimizer):
 
         Parameters are bucketed by these values, so a bucket shares them and ``_update``
         receives them after ``lists``. The base keeps no scalars: ``()``. The fused path
-        counts steps without this hook, so a rule with scalars has no ``_fused_update``.
+        counts steps without this hook, so a rule with scalars has no ``fused_rule``.
         """
         return ()
 
@@ -140,10 +140,20 @@ class Optimizer(torch.optim.Optimizer):
         (and the values of ``_advance_scalars``, passed after ``lists``)."""
         raise NotImplementedError
 
+    def fused_rule(self, group: dict[str, Any], step: int) -> FusedRule | None:
+        """Step ``step`` of ``group`` as a kernel of flat tensors ``[param, grad, *state]``
+        (the gradient not negated for ``maximize``), for ``torch.compile``; None: the rule
+        has none. ``fused=True`` runs it on flat buffers (:meth:`_fused_update`), and a
+        playground race compiles several steps of several rules into one kernel
+        (:mod:`descend.engine.compiled_rows`)."""
+        return None
+
     def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
         """Apply the rule in one compiled pass to ``flat = [param, grad, *state]``, each a
-        single flat tensor; the gradient is not negated for ``maximize``."""
-        raise NotImplementedError
+        single flat tensor."""
+        rule = self.fused_rule(group, step)
+        assert rule is not None, "add_param_group refuses fused=True without a fused rule"
+        fused_call(rule.kernel, flat, rule.scalars, rule.flags, type(self).__name__)
 
     # -- the shared step ----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
-from descend.optim.flat import fused_call
+from descend.optim.flat import FusedRule
 from descend.optim.optimizer import ForeachList, Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_positive, check_unit_interval
 
@@ -111,7 +111,7 @@ class RMSprop(Optimizer):
             else:
                 torch._foreach_addcdiv_(params, grads, avg, -lr)
 
-    def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
+    def fused_rule(self, group: dict[str, Any], step: int) -> FusedRule:
         alpha, wd, momentum = group["alpha"], group["weight_decay"], group["momentum"]
         scalars = (
             -1.0 if group["maximize"] else 1.0,
@@ -123,7 +123,7 @@ class RMSprop(Optimizer):
             -group["lr"],
         )
         flags = (wd != 0, momentum > 0, group["centered"])
-        fused_call(_fused_rmsprop, flat, scalars, flags, type(self).__name__)
+        return FusedRule(_fused_rmsprop, scalars, flags)
 
 
 def _fused_rmsprop(

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from descend.optim.capabilities import Capabilities
-from descend.optim.flat import fused_call
+from descend.optim.flat import FusedRule
 from descend.optim.optimizer import ForeachList, Optimizer, blocks, check_weight_decay
 from descend.validation import check_non_negative, check_number
 
@@ -114,12 +114,15 @@ class SGD(Optimizer):
             torch._foreach_add_(params, grads, alpha=-lr)
 
     def _fused_update(self, group: dict[str, Any], step: int, flat: list[Tensor]) -> None:
-        momentum, wd = group["momentum"], group["weight_decay"]
-        if momentum == 0 and wd == 0:
+        if group["momentum"] == 0 and group["weight_decay"] == 0:
             # already one pass: torch's own add_ over the flat buffer is the fused kernel,
             # and nothing needs compiling (negating lr is exact, as negating g is)
             flat[0].add_(flat[1], alpha=group["lr"] if group["maximize"] else -group["lr"])
             return
+        super()._fused_update(group, step, flat)
+
+    def fused_rule(self, group: dict[str, Any], step: int) -> FusedRule:
+        momentum, wd = group["momentum"], group["weight_decay"]
         # on the first step the buffer is fresh zeros, and 0 * 0 + 1 * g is exactly g: one
         # compiled kernel serves the first step and the rest
         first = step == 1
@@ -132,7 +135,7 @@ class SGD(Optimizer):
             -group["lr"],
         )
         flags = (wd != 0, momentum != 0, group["nesterov"])
-        fused_call(_fused_sgd, flat, scalars, flags, type(self).__name__)
+        return FusedRule(_fused_sgd, scalars, flags)
 
 
 def _fused_sgd(tensors: list[Tensor], scalars: tuple[float, ...], flags: tuple[bool, ...]) -> None:
