@@ -157,7 +157,6 @@ class RowsFeed:
         ]
 
     def measure(self, loop: Engine) -> Measure:
-        s = self.stopping
         for block in self.blocks:
             block.x.grad = None
         with torch.enable_grad():
@@ -165,18 +164,35 @@ class RowsFeed:
             values = self.fn(x)
             values.sum().backward()
         grad = x.grad if self.single else self._stacked_grads()
-        self.at = x.detach()
-        diff = self.at - self.prev
-        g = torch.linalg.vector_norm(grad, dim=-1)
-        step_norm = torch.linalg.vector_norm(diff, dim=-1)
-        columns = [values.detach(), g, step_norm]
+        at = x.detach()
+        table = self.columns(values.detach(), cast(Tensor, grad), at, self.prev)
+        self.at = at
+        return self.measured(loop, table)
+
+    def columns(self, values: Tensor, grad: Tensor, at: Tensor, prev: Tensor) -> np.ndarray:
+        """What the tests read, one row of a table per column: f, the gradient's 2-norm,
+        the step's 2-norm, then the gradient's ``gtol_norm`` norm, the step by
+        ``xtol_rule`` and the scale xtol multiplies, where the tolerances need them. Each
+        column has the shape of ``values``: (K,) for the K rows, or (T, K) for T steps."""
+        s = self.stopping
+        diff = at - prev
+        columns = [
+            values,
+            torch.linalg.vector_norm(grad, dim=-1),
+            torch.linalg.vector_norm(diff, dim=-1),
+        ]
         if s.gtol_norm != 2.0:
             columns.append(torch.linalg.vector_norm(grad, ord=s.gtol_norm, dim=-1))
         if s.xtol_rule == "mean_abs":
             columns.append(diff.abs().mean(dim=-1))
         elif self.xtol:  # the scale the relative xtol test multiplies
-            columns.append(torch.linalg.vector_norm(self.at, dim=-1).clamp(min=1))
-        table = torch.stack([c.to(torch.float64) for c in columns]).cpu().numpy()
+            columns.append(torch.linalg.vector_norm(at, dim=-1).clamp(min=1))
+        return torch.stack([c.to(torch.float64) for c in columns]).cpu().numpy()
+
+    def measured(self, loop: Engine, table: np.ndarray) -> Measure:
+        """Keep the measurement at ``self.at`` (its :meth:`columns`, shape (c, K)) in the
+        rows' record and hand the loop what its tests read."""
+        s = self.stopping
         f, g_2, step_norm_2 = table[0], table[1], table[2]
         rest = iter(table[3:])
         g_test = next(rest) if s.gtol_norm != 2.0 else g_2

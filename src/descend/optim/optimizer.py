@@ -155,6 +155,24 @@ class Optimizer(torch.optim.Optimizer):
         assert rule is not None, "add_param_group refuses fused=True without a fused rule"
         fused_call(rule.kernel, flat, rule.scalars, rule.flags, type(self).__name__)
 
+    def kernel_state(self, p: Tensor) -> tuple[tuple[str, ...], list[Tensor]]:
+        """The names and tensors of ``p``'s state in the order the rule's kernels take them
+        (after the parameter and its gradient), created as ``p``'s first step creates them."""
+        group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
+        keys = self._state_keys(group)
+        state = self._ensure_state(p, group, keys)
+        return keys, [state[key] for key in keys]
+
+    def _ensure_state(
+        self, p: Tensor, group: dict[str, Any], keys: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """``p``'s state, with its step count and the rule's tensors made if missing."""
+        state = self.state[p]
+        if len(state) <= len(keys):
+            state.setdefault("step", 0)
+            self._init_state(p, state, group)
+        return state
+
     # -- the shared step ----------------------------------------------------------------
 
     @torch.no_grad()
@@ -267,17 +285,13 @@ class Optimizer(torch.optim.Optimizer):
         keys = self._state_keys(group)
         width = 2 + len(keys)
         buckets: dict[tuple[Any, ...], list[list[Tensor]]] = {}
-        all_state = self.state
         for p in group["params"]:
             grad = p.grad
             if grad is None:
                 continue
             if grad.is_sparse:
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-            state = all_state[p]
-            if len(state) <= len(keys):
-                state.setdefault("step", 0)
-                self._init_state(p, state, group)
+            state = self._ensure_state(p, group, keys)
             step = state["step"]
             if type(step) is not int:  # a tensor or float, from a torch.optim state_dict
                 step = int(step.item() if isinstance(step, Tensor) else step)
