@@ -38,6 +38,7 @@ from descend.minimize import first_order, minimize
 from descend.optim import capabilities
 from descend.playground.json_values import diagnoses_json, finite, finite_lists
 from descend.playground.landscape import Landscape
+from descend.playground.monitor_replay import path_gradients
 from descend.playground.rows_race import Racer, batchable, run_rows_race
 from descend.result import OptimizeResult
 
@@ -208,12 +209,10 @@ def _one_line(exc: Exception) -> str:
 
 def gradients(fn: Callable[[Tensor], Tensor], points: np.ndarray) -> list[list[float | None]]:
     """The exact gradient of ``fn`` at every point of ``points`` (shape ``(T, 2)``), in one
-    batched autodiff call: what the arrows at each step of the page show."""
-    x = torch.tensor(points, dtype=torch.float64, requires_grad=True)
-    with torch.enable_grad():
-        fn(x).sum().backward()
-    assert x.grad is not None
-    return finite_lists(x.grad.numpy())
+    batched autodiff call (:func:`~descend.playground.monitor_replay.path_gradients`):
+    what the arrows at each step of the page show."""
+    path = torch.as_tensor(points, dtype=torch.float64)
+    return finite_lists(path_gradients(fn, path).numpy())
 
 
 def _report(
@@ -223,7 +222,7 @@ def _report(
     grad: list[list[float | None]],
     motion: dict[str, np.ndarray],
 ) -> dict[str, Any]:
-    history = res.history
+    history = res.history.as_dict()  # once: each column read by name builds them all
     return {
         **{
             name: finite_lists(motion[name]) if name in motion else None
