@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from torch.linalg import vector_norm
 
 from descend.validation import check_int
 
@@ -61,7 +62,7 @@ def lanczos(matvec: MatVec, start: Tensor, iterations: int) -> Spectrum:
     """
     iterations = check_int("iterations", iterations, low=1)
     start = start.detach().reshape(-1)
-    norm = start.norm()
+    norm = vector_norm(start)
     if not float(norm) > 0:
         raise ValueError("start must be a nonzero vector")
     basis: list[Tensor] = [start / norm]
@@ -78,7 +79,7 @@ def lanczos(matvec: MatVec, start: Tensor, iterations: int) -> Spectrum:
         stacked = torch.stack(basis, dim=1)
         for _ in range(2):  # twice is enough (Parlett's "twice is enough")
             w = w - stacked @ (stacked.T @ w)
-        alpha_f, beta_f = torch.stack([alpha, w.norm()]).double().tolist()
+        alpha_f, beta_f = torch.stack([alpha, vector_norm(w)]).double().tolist()
         alphas.append(alpha_f)
         scale = max(scale, abs(alpha_f), beta_f)
         if j == min(iterations, start.numel()) - 1 or beta_f <= 1e-10 * max(scale, 1e-300):

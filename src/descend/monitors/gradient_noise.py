@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.linalg import vector_norm
 
 from descend.monitors.diagnosis import Diagnosis, Severity
 from descend.monitors.monitor import Monitor, flat, grads_of
@@ -153,13 +154,9 @@ class GradientNoiseMonitor(Monitor):
         current = self._gradient()
         if self.previous is not None and current is not None:
             self.screens += 1
-            dot, na, nb = (
-                torch.stack(
-                    [torch.dot(self.previous, current), self.previous.norm(), current.norm()]
-                )
-                .double()
-                .tolist()
-            )
+            a, b = self.previous, current
+            pair = torch.stack([torch.dot(a, b), vector_norm(a), vector_norm(b)])
+            dot, na, nb = pair.double().tolist()
             if na > 0 and nb > 0 and dot / (na * nb) >= self.screen:
                 return
         estimate = self.measure()

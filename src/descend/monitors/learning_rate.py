@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import torch
+from torch.linalg import vector_norm
 
 from descend.monitors.curvature import hessian_spectrum
 from descend.monitors.diagnosis import Diagnosis, Severity, round_down
@@ -137,7 +138,8 @@ class SmallLearningRateMonitor(Monitor):
             if self.lag == 1:  # this step's gradient and loss were taken at x_a
                 self.g_a, self.f_a = flat(grads_of(params)), f_now
             assert self.g_a is not None  # taken when armed (lag 0) or just now (lag 1)
-            self.pending = torch.stack([-torch.dot(self.g_a, s), s.norm(), self.g_a.norm()])
+            g = self.g_a
+            self.pending = torch.stack([-torch.dot(g, s), vector_norm(s), vector_norm(g)])
             self.x_a = self.g_a = None
             self.stage = "stepped"
             if self.lag == 0:

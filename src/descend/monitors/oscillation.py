@@ -7,6 +7,7 @@ from collections import deque
 from typing import Any
 
 import torch
+from torch.linalg import vector_norm
 
 from descend.monitors.diagnosis import Diagnosis, Severity, round_down
 from descend.monitors.monitor import Monitor, flat
@@ -106,7 +107,8 @@ class OscillationMonitor(Monitor):
             s = x - self.snap
             if self.step_vec is not None and self.step_end == nit - 1:
                 a = self.step_vec
-                self.pending.append((nit, torch.stack([torch.dot(a, s), a.norm(), s.norm()])))
+                pair = torch.stack([torch.dot(a, s), vector_norm(a), vector_norm(s)])
+                self.pending.append((nit, pair))
             self.step_vec, self.step_end = s, nit
         self.snap = x.clone() if len(params) == 1 else x
         self.snap_step = nit

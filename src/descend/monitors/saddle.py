@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import torch
+from torch.linalg import vector_norm
 
 from descend.monitors.curvature import Spectrum, hessian_spectrum
 from descend.monitors.diagnosis import Diagnosis, Severity
@@ -133,7 +134,7 @@ class SaddleMonitor(Monitor):
         self.direction = v.detach().clone()
         # the step along v that a quadratic model trusts: where the gradient term and the
         # curvature term balance, at least a step of 1e-3 in scale
-        t = max(2.0 * g / -lam_min, 1e-3 * max(float(x.norm()), 1.0))
+        t = max(2.0 * g / -lam_min, 1e-3 * max(float(vector_norm(x)), 1.0))
         decrease = 0.5 * -lam_min * t * t
         share = f"{g / self.g_max:.2g} of its peak" if self.g_max > 0 else "it never rose"
         # the latest saddle replaces an earlier one: a run that stops at one says so
