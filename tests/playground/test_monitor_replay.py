@@ -102,7 +102,18 @@ class Spy(Monitor):
         return self.next_multiple(nit)
 
     def finish(self, result: Any) -> None:
-        self.seen.append({"end": result.nit, "rows": len(self.view), "lr": self.lr()})
+        (x,) = self.params()
+        assert x.grad is not None
+        self.seen.append(
+            {
+                "end": result.nit,
+                "x": x.detach().clone(),
+                "grad": x.grad.clone(),
+                "real_grad": _real_gradient(self.fn, x.detach()),
+                "rows": len(self.view),
+                "lr": self.lr(),
+            }
+        )
 
 
 RACERS = [
@@ -110,6 +121,7 @@ RACERS = [
     Racer("momentum", {"lr": 1e-3, "momentum": 0.9}),
     Racer("adam", {"lr": 0.02}, schedule="cosine", clip_grad_norm=10.0),
     Racer("rmsprop", {"lr": 1e-3}),
+    Racer("gd", {"lr": 7e-3}),  # diverges: the run ends at its best iterate, not its last
 ]
 
 
@@ -127,6 +139,7 @@ def test_a_monitor_sees_in_the_replay_what_it_sees_in_its_own_minimize_run(monke
     monkeypatch.setattr(monitor_replay, "monitors_for_run", with_spy)
     runs = run_rows_race(fn, start, RACERS, steps=steps, max_time=60.0, on_refused=lambda i, e: e)
     assert len(spies) == len(RACERS)
+    assert {r.status.value for r, _ in runs} == {"max_iter", "diverged"}
     for racer, spy, (replayed, _) in zip(RACERS, spies, runs, strict=True):
         own = Spy(fn, every)
         res = descend.minimize(
@@ -136,7 +149,7 @@ def test_a_monitor_sees_in_the_replay_what_it_sees_in_its_own_minimize_run(monke
         )  # fmt: skip
         wakes = [s["nit"] for s in own.seen[:-1]]
         assert wakes == [s["nit"] for s in spy.seen[:-1]], racer.method
-        assert wakes == sorted({1, *range(every, steps + 1, every)})
+        assert wakes == sorted({1, *range(every, replayed.nit + 1, every)})
         for mine, theirs in zip(spy.seen[:-1], own.seen[:-1]):
             where = (racer.method, mine["nit"])
             assert torch.equal(mine["grad"], mine["real_grad"]), where
@@ -147,7 +160,16 @@ def test_a_monitor_sees_in_the_replay_what_it_sees_in_its_own_minimize_run(monke
                 np.array(mine["rows"])[:, 1:3], np.array(theirs["rows"])[:, 1:3], rtol=1e-12
             )
             assert mine["lr"] == theirs["lr"], where
-        assert spy.seen[-1] == own.seen[-1] == {"end": steps, "rows": steps + 1, "lr": own.lr()}
+        mine, theirs = spy.seen[-1], own.seen[-1]
+        assert torch.equal(mine["grad"], mine["real_grad"]), racer.method
+        torch.testing.assert_close(mine["x"], theirs["x"], rtol=0, atol=1e-12)
+        torch.testing.assert_close(mine["grad"], theirs["grad"], rtol=1e-12, atol=1e-12)
+        assert (mine["end"], mine["rows"], mine["lr"]) == (
+            theirs["end"],
+            theirs["rows"],
+            theirs["lr"],
+        )
+        assert mine["end"] == replayed.nit and mine["rows"] == replayed.nit + 1
         assert [(d.kind, d.step, d.message, d.evidence) for d in replayed.diagnoses] == [
             (d.kind, d.step, d.message, d.evidence) for d in res.diagnoses
         ]

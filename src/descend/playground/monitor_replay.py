@@ -138,9 +138,13 @@ def replay_monitors(
         k = max(wake, k + 1)
     history.length = len(rows)
     _set_lr(optimizer, rows[-1][LR])
+    final = torch.from_numpy(np.asarray(result.x, dtype=np.float64)).reshape(x.shape)
     with torch.no_grad():
-        x.copy_(torch.from_numpy(np.asarray(result.x)))
-    objective.closure()
+        x.copy_(final)
+    if torch.equal(final, path[-1]):
+        x.grad = grads[-1].clone()
+    else:  # the best iterate, put back after a divergence
+        objective.closure()
     Engine(feed, optimizer, feed.stopping, group).end(result)
 
 
