@@ -110,6 +110,7 @@ def replay_monitors(
     grads = path_gradients(fn, path)
     rows = recorded.rows()
     x = path[0].clone().requires_grad_(True)
+    point = x.detach()  # x's own storage: writing here moves x, outside autograd
     objective = Objective.from_autograd([x], lambda: fn(x).reshape(()))
     group = CallbackList(monitors_for_run("default"))
     group.bind(objective=objective, optimizer=optimizer)
@@ -129,8 +130,7 @@ def replay_monitors(
     while k < len(rows):
         history.length = k + 1
         _set_lr(optimizer, rows[k][LR])
-        with torch.no_grad():
-            x.copy_(path[k])
+        point.copy_(path[k])
         x.grad = grads[k].clone()
         for monitor in monitors:
             monitor.on_iteration(k)
@@ -139,8 +139,7 @@ def replay_monitors(
     history.length = len(rows)
     _set_lr(optimizer, rows[-1][LR])
     final = torch.from_numpy(np.asarray(result.x, dtype=np.float64)).reshape(x.shape)
-    with torch.no_grad():
-        x.copy_(final)
+    point.copy_(final)
     if torch.equal(final, path[-1]):
         x.grad = grads[-1].clone()
     else:  # the best iterate, put back after a divergence
