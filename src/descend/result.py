@@ -80,6 +80,12 @@ class History:
         if self.record_x and x is not None:
             self.x.append(x)
 
+    def extend(self, rows: list[tuple[float, ...]], xs: list[np.ndarray] | None = None) -> None:
+        """Append ``rows`` (and their iterates ``xs``) at once."""
+        self._rows.extend(rows)
+        if self.record_x and xs is not None:
+            self.x.extend(xs)
+
     def __len__(self) -> int:
         return len(self._rows)
 

@@ -250,6 +250,12 @@ class RowsFeed:
             with torch.no_grad():
                 rows[frozen] = before[frozen]
 
+    def state_trace(self, k: int) -> Tensor | None:
+        """Block k's state after each of its steps, shape (steps, len(state_keys[k]), n);
+        None where it kept none (``record_state``, one-row blocks)."""
+        kept = self.states[k]
+        return torch.stack(kept) if kept and self.state_keys[k] else None
+
     def _keep_state(self, k: int) -> None:
         """A copy of block k's optimizer state tensors shaped like its row, stacked."""
         block = self.blocks[k]
@@ -304,21 +310,49 @@ class RowsFeed:
     def results(self, loop: Engine) -> list[OptimizeResult]:
         """One result per row, each with its own history up to where it stopped."""
         final = self._stacked().detach()
-        return [self._result(loop, i, final[i]) for i in range(self.rows)]
+        table = self._history_table()
+        return [self._result(loop, i, final[i], table) for i in range(self.rows)]
+
+    def _history_table(self) -> dict[str, Any]:
+        """The record as arrays: iteration, f, gradient and step norms (steps, K), each
+        block's learning rate (steps, blocks), time, and the iterates (steps, K, n)."""
+        columns = list(zip(*self.table))
+        return {
+            "iteration": list(columns[0]),
+            "f": np.stack(columns[1]),
+            "grad_norm": np.stack(columns[2]),
+            "step_norm": np.stack(columns[3]),
+            "lr": np.asarray(columns[4], dtype=np.float64),
+            "time": list(columns[5]),
+            "x": np.stack(self.snapshots) if self.record else None,
+        }
 
     def _locate(self, i: int) -> tuple[int, int]:
         """The index of the block that holds row ``i``, and the block's first row."""
         return next((k, start) for k, (start, stop) in enumerate(self.spans) if start <= i < stop)
 
-    def _result(self, loop: Engine, i: int, x: Tensor) -> OptimizeResult:
+    def _result(self, loop: Engine, i: int, x: Tensor, table: dict[str, Any]) -> OptimizeResult:
         nit = loop.stopped_at[i]
         block, _ = self._locate(i)
         status, message = loop.outcome(i)
         history = History(record_x=self.record)
-        for j, (it, f, g, s, lr, t) in enumerate(self.table[: nit + 1]):
-            rate = lr[0] if self.single else lr[block]
-            row = (it, float(f[i]), float(g[i]), float(s[i]), float(rate), t, it + 1, it + 1)
-            history.append(row, self.snapshots[j][i] if self.record else None)
+        taken = slice(0, nit + 1)
+        counts = [it + 1 for it in table["iteration"][taken]]
+        history.extend(
+            list(
+                zip(
+                    table["iteration"][taken],
+                    table["f"][taken, i].tolist(),
+                    table["grad_norm"][taken, i].tolist(),
+                    table["step_norm"][taken, i].tolist(),
+                    table["lr"][taken, 0 if self.single else block].tolist(),
+                    table["time"][taken],
+                    counts,
+                    counts,
+                )
+            ),
+            list(table["x"][taken, i]) if self.record else None,
+        )
         tracker = loop.trackers[i]
         fun, grad_norm = (
             (tracker.best_f, tracker.best_g)

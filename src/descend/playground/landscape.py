@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -81,15 +82,10 @@ def get_landscape(
     """
     if (problem is None) == (formula is None):
         raise ValueError("give exactly one of problem (a name) or formula (an expression in x, y)")
-    if formula is not None:
-        land = Landscape(
-            name="formula", fn=parse_formula(formula), f_min=None, minima=(),
-            bounds=FORMULA_BOUNDS, start=(2.0, 2.0), formula=formula,
-            description=f"f(x, y) = {formula}",
-        )  # fmt: skip
-    else:
-        assert problem is not None
-        land = slice_of(get_problem(problem))
+    for name, given in (("problem", problem), ("formula", formula)):
+        if given is not None and not isinstance(given, str):
+            raise TypeError(f"{name} must be a string, got {type(given).__name__}")
+    land = _landscape(problem, formula)
     if bounds is not None:
         land = replace(land, bounds=_check_bounds(bounds))
     return land
@@ -146,6 +142,20 @@ def grid(land: Landscape, n: int) -> dict[str, list]:
     z = torch.where(torch.isfinite(z), z, torch.nan)
     rows = [[None if math.isnan(v) else v for v in row] for row in z.tolist()]
     return {"x": xs.tolist(), "y": ys.tolist(), "z": rows}
+
+
+@functools.lru_cache(maxsize=64)
+def _landscape(problem: str | None, formula: str | None) -> Landscape:
+    """The landscape of a problem or a formula, made once: the same request gets the same
+    ``fn``, whose compiled race kernels (:mod:`descend.engine.compiled_rows`) it reuses."""
+    if formula is not None:
+        return Landscape(
+            name="formula", fn=parse_formula(formula), f_min=None, minima=(),
+            bounds=FORMULA_BOUNDS, start=(2.0, 2.0), formula=formula,
+            description=f"f(x, y) = {formula}",
+        )  # fmt: skip
+    assert problem is not None
+    return slice_of(get_problem(problem))
 
 
 def _check_bounds(

@@ -17,6 +17,7 @@ second-order methods) cannot share a step with others; a race runs them through
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ import torch
 from torch import Tensor
 
 from descend.engine import StoppingCriteria
+from descend.engine.compiled_rows import CompiledRowsFeed, RaceKernel, compilable, race_kernel
 from descend.engine.rows_feed import RowBlock, RowsFeed, run_rows
 from descend.methods import get_method
 from descend.minimize import KEYWORDS, step_controls
@@ -38,6 +40,7 @@ __all__ = [
     "SECOND_MOMENT",
     "Racer",
     "batchable",
+    "compile_races",
     "minimize_call",
     "run_rows_race",
 ]
@@ -117,27 +120,70 @@ def run_rows_race(
             blocks.append(RowBlock(x, optimizer, stopping, spec.name, controls=around))
         except (TypeError, ValueError) as exc:
             raise on_refused(i, exc) from None
-    feed = RowsFeed(
-        fn, None, None, record=True, present=_as_array, blocks=blocks, record_state=True
+    kernel = _ready_kernel(fn, blocks)
+    feed = (
+        RowsFeed(fn, None, None, record=True, present=_as_array, blocks=blocks, record_state=True)
+        if kernel is None
+        else CompiledRowsFeed(fn, blocks, kernel, record=True, present=_as_array, record_state=True)
     )
     results = run_rows(feed)
     for result, block in zip(results, blocks if monitors else []):
         assert block.optimizer is not None
         replay_monitors(fn, result, block.optimizer, feed)
     motions = [
-        _motion(states, keys, block)
-        for states, keys, block in zip(feed.states, feed.state_keys, blocks)
+        _motion(feed.state_trace(k), keys, block)
+        for k, (keys, block) in enumerate(zip(feed.state_keys, blocks))
     ]
     return list(zip(results, motions))
 
 
+def compile_races(policy: str) -> None:
+    """How races use compiled race kernels (:mod:`descend.engine.compiled_rows`), for the
+    whole process: ``"never"`` (the rows feed, step by step: the default), ``"wait"``
+    (compile a race's kernel when it first runs, which takes seconds, then reuse it) or
+    ``"background"`` (a race whose kernel is compiled uses it; any other runs step by step
+    while one background thread compiles its kernel for the next time: the server's
+    choice, so that no request waits on a compiler)."""
+    global _policy
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    _policy = policy
+
+
+POLICIES = ("never", "wait", "background")
+_policy = "never"
+_compiling: set[RaceKernel] = set()
+_compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="descend-race-compile")
+
+
+def _ready_kernel(fn: Callable[[Tensor], Tensor], blocks: list[RowBlock]) -> RaceKernel | None:
+    """The compiled kernel for ``blocks`` on ``fn`` that the policy lets this race use."""
+    if _policy == "never" or not compilable(blocks):
+        return None
+    kernel = race_kernel(fn, blocks)
+    if kernel.broken is not None:
+        return None
+    if _policy == "wait":
+        try:
+            kernel.warm()  # before the run: its clock (max_time) starts after the compile
+        except RuntimeError:  # kernel.broken says why; it is not tried again
+            return None
+        return kernel
+    if kernel.ready:
+        return kernel
+    if kernel not in _compiling:
+        _compiling.add(kernel)
+        _compiler.submit(kernel.warm)
+    return None
+
+
 def _motion(
-    states: list[Tensor], keys: tuple[str, ...] | None, block: RowBlock
+    held: Tensor | None, keys: tuple[str, ...] | None, block: RowBlock
 ) -> dict[str, np.ndarray]:
-    """A racer's velocity and per-coordinate scale after each of its steps."""
-    if not states or not keys:
+    """A racer's velocity and per-coordinate scale after each of its steps, from its
+    state after each step ``held``, shape (steps, keys, 2)."""
+    if held is None or not keys:
         return {}
-    held = torch.stack(states)  # (steps, keys, 2)
     motion = {}
     first = next((k for k in FIRST_MOMENT if k in keys), None)
     if first is not None:
