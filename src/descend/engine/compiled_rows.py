@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from descend.engine.feed import Measure
+from descend.engine.feed import Measure, learning_rate
 from descend.engine.loop import Engine
 from descend.engine.rows_feed import RowBlock, RowsFeed
 from descend.optim.flat import FusedRule, Kernel, own_code
@@ -241,6 +241,7 @@ class CompiledRowsFeed(RowsFeed):
         every = [t for tensors in self.rule_states for t in tensors]
         self.packed_states = torch.stack(every) if every else self.at.new_zeros(0, self.n)
         self.start_states = self.packed_states.clone()
+        self.rates = [learning_rate(opt) for opt in self.rules]
         self.done = 0  # steps the kernel has taken
         #: per call of the kernel: the iterates, the tests' columns and the states
         self.chunks: list[tuple[Tensor, np.ndarray, Tensor]] = []
@@ -258,11 +259,15 @@ class CompiledRowsFeed(RowsFeed):
     def _advance(self) -> None:
         """The next ``chunk`` steps of every row, through the kernel."""
         chunk, start = self.kernel.chunk, self.done
+        rules = [
+            (opt.fused_rule, opt.param_groups[0], first)
+            for opt, first in zip(self.rules, self.first_step)
+        ]
         numbers = [
             [
-                float(v)
-                for opt, first in zip(self.rules, self.first_step)
-                for v in cast(FusedRule, opt.fused_rule(opt.param_groups[0], first + step)).scalars
+                v
+                for rule, group, first in rules
+                for v in cast(FusedRule, rule(group, first + step)).scalars
             ]
             for step in range(start + 1, start + chunk + 1)
         ]
@@ -276,6 +281,9 @@ class CompiledRowsFeed(RowsFeed):
 
     def step(self, optimizer: torch.optim.Optimizer, active: list[int]) -> None:
         return None  # the kernel has taken the step: measure reads it
+
+    def _rates(self, loop: Engine) -> list[float]:
+        return self.rates  # nothing moves them: no schedule runs around a kernel's steps
 
     def state_trace(self, k: int) -> Tensor | None:
         if not (self.record_state and self.state_keys[k] and self.stopped_at):

@@ -138,6 +138,7 @@ class RowsFeed:
         self.states: list[list[Tensor]] = [[] for _ in self.blocks]
         self.state_keys: list[tuple[str, ...] | None] = [None] * len(self.blocks)
         self.record_state = record_state
+        self.unit_scale = [1.0] * self.rows  # what xtol multiplies when it is off
         self.table: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, list[float], float]] = []
         self.snapshots: list[np.ndarray] = []
 
@@ -197,7 +198,9 @@ class RowsFeed:
         rest = iter(table[3:])
         g_test = next(rest) if s.gtol_norm != 2.0 else g_2
         step = next(rest) if s.xtol_rule == "mean_abs" else step_norm_2
-        x_scale = next(rest) if s.xtol_rule != "mean_abs" and self.xtol else np.ones(self.rows)
+        x_scale = (
+            next(rest).tolist() if s.xtol_rule != "mean_abs" and self.xtol else self.unit_scale
+        )
         if loop.nit == 0:
             step_norm_2 = step = np.full(self.rows, np.nan)
             if not np.isfinite(f).all():
@@ -209,7 +212,7 @@ class RowsFeed:
         self.table.append((loop.nit, f, g_2, step_norm_2, self._rates(loop), loop.elapsed()))
         if self.record:
             self.snapshots.append(self.at.cpu().numpy().copy())
-        return Measure(f.tolist(), g_2.tolist(), g_test.tolist(), step.tolist(), x_scale.tolist())
+        return Measure(f.tolist(), g_2.tolist(), g_test.tolist(), step.tolist(), x_scale)
 
     def _stacked_grads(self) -> Tensor:
         grads = [_grad_of(b.x) for b in self.blocks]
