@@ -69,10 +69,14 @@ def lanczos(matvec: MatVec, start: Tensor, iterations: int) -> Spectrum:
     alphas: list[float] = []
     betas: list[float] = []
     scale = 0.0
-    for j in range(min(iterations, start.numel())):
+    steps = min(iterations, start.numel())
+    for j in range(steps):
         q = basis[j]
         w = matvec(q).reshape(-1).to(q.dtype)
         alpha = torch.dot(q, w)
+        if j == steps - 1:  # the last residual would be measured only to be dropped
+            alphas.append(float(alpha))
+            break
         w = w - alpha * q
         if j > 0:
             w = w - betas[j - 1] * basis[j - 1]
@@ -82,7 +86,7 @@ def lanczos(matvec: MatVec, start: Tensor, iterations: int) -> Spectrum:
         alpha_f, beta_f = torch.stack([alpha, vector_norm(w)]).double().tolist()
         alphas.append(alpha_f)
         scale = max(scale, abs(alpha_f), beta_f)
-        if j == min(iterations, start.numel()) - 1 or beta_f <= 1e-10 * max(scale, 1e-300):
+        if beta_f <= 1e-10 * max(scale, 1e-300):  # the Krylov space is exhausted
             break
         betas.append(beta_f)
         basis.append(w / beta_f)
