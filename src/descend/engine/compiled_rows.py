@@ -57,6 +57,12 @@ CHUNK = 4
 #: compiled race kernels kept, the least recently used dropped first
 KEPT = 16
 
+#: Inductor's options for race kernels: scalar C++ loops (``simdlen`` 1). A race's arrays
+#: hold a few numbers, which vector registers would not speed up; and with torch's baseline
+#: kernels (``ATEN_CPU_CAPABILITY=default``) Inductor 2.13 writes vector code without the
+#: header that declares it, and the compile fails
+_OPTIONS = {"cpp.simdlen": 1}
+
 _KERNELS: OrderedDict[tuple[Any, ...], RaceKernel] = OrderedDict()
 _LOCK = threading.Lock()
 _NAMES = itertools.count()
@@ -108,7 +114,7 @@ class RaceKernel:
         self._lock = threading.Lock()
         steps = _race_steps(fn, rules, self.state_at, self.scalars_at, chunk)
         self._compiled = torch.compile(
-            own_code(steps, f"race{next(_NAMES)}"), fullgraph=True, dynamic=False
+            own_code(steps, f"race{next(_NAMES)}"), fullgraph=True, dynamic=False, options=_OPTIONS
         )
 
     def __call__(self, x: Tensor, states: Tensor, scalars: Tensor) -> tuple[Tensor, ...]:
