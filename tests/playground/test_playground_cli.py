@@ -17,11 +17,17 @@ def test_playground_serves_on_the_loopback_address_by_default(monkeypatch):
     monkeypatch.setattr(server, "serve", lambda *a, **kw: calls.append((a, kw)))
     assert runner.invoke(app, ["playground"]).exit_code == 0
     assert runner.invoke(app, ["playground", "--host", "0.0.0.0", "--port", "9000",
-                               "--no-browser"]).exit_code == 0  # fmt: skip
+                               "--no-browser", "--compile", "never"]).exit_code == 0  # fmt: skip
     assert calls == [
-        (("127.0.0.1", 8765), {"open_browser": True}),
-        (("0.0.0.0", 9000), {"open_browser": False}),
+        (("127.0.0.1", 8765), {"open_browser": True, "compile": "background"}),
+        (("0.0.0.0", 9000), {"open_browser": False, "compile": "never"}),
     ]
+
+
+def test_a_compile_policy_it_does_not_know_is_refused_with_the_choices():
+    result = runner.invoke(app, ["playground", "--compile", "sometimes"])
+    assert result.exit_code == 2
+    assert "--compile" in result.output and "background" in result.output
 
 
 def test_without_its_extra_the_command_says_what_to_install(monkeypatch):

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 from typing import Annotated
 
 import typer
 
 from descend.cli.common import UsageError
+
+
+class CompilePolicy(str, enum.Enum):
+    """The choices of ``--compile`` (:func:`descend.playground.rows_race.compile_races`)."""
+
+    background = "background"
+    wait = "wait"
+    never = "never"
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +32,16 @@ def playground_command(
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Do not open the page in a browser.")
     ] = False,
+    compile: Annotated[
+        CompilePolicy,
+        typer.Option(
+            "--compile",
+            help="How races use compiled kernels: 'background' compiles a new race's kernel "
+            "in a background thread and uses it from the next race on; 'wait' compiles "
+            "before answering (seconds, once per landscape and set of rules); 'never' "
+            "steps every race through the engine one step at a time.",
+        ),
+    ] = CompilePolicy.background,
 ) -> None:
     """Serve the playground: optimizers racing on a landscape, live in the browser."""
     from descend.playground.server import missing_requirements, serve
@@ -33,4 +52,4 @@ def playground_command(
             f"the playground needs {', '.join(missing)}: pip install 'descend[playground]'"
         )
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a user stops it
-        serve(host, port, open_browser=not no_browser)
+        serve(host, port, open_browser=not no_browser, compile=compile.value)

@@ -22,20 +22,31 @@ def missing_requirements() -> list[str]:
     return [name for name in REQUIREMENTS if importlib.util.find_spec(name) is None]
 
 
-def serve(host: str = "127.0.0.1", port: int = 8765, *, open_browser: bool = True) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    open_browser: bool = True,
+    compile: str = "background",
+) -> None:
     """Serve the playground at ``http://host:port/`` until interrupted.
 
     Args:
         host: the address to listen on (the loopback address unless told otherwise).
         port: the TCP port, 1 to 65535 (0: any free port).
         open_browser: open the page in the default browser once the server is up.
+        compile: how races use compiled race kernels, one of
+            :data:`~descend.playground.rows_race.POLICIES` (see
+            :func:`~descend.playground.rows_race.compile_races`).
     """
     import uvicorn
 
     from descend.playground.api import create_app
+    from descend.playground.rows_race import compile_races
 
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer from 0 to 65535, got {port!r}")
+    compile_races(compile)
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     print(f"descend playground at {url} (Ctrl+C stops it)", flush=True)
     if open_browser:
