@@ -14,18 +14,16 @@ import torch
 import descend
 from descend.monitors import Monitor, MonitorGroup, default_monitors
 from descend.playground import monitor_replay
-from descend.playground.landscape import get_landscape
+from descend.playground.landscape import get_landscape, problem_names
 from descend.playground.monitor_replay import RecordedPrefix, path_gradients
 from descend.playground.race import Racer, race
 from descend.playground.rows_race import run_rows_race
 from descend.result import History
 
-# landscapes whose f is built of elementwise operations (sums over two coordinates at
-# most): there a batched evaluation is the single one, bit for bit
-ELEMENTWISE = ["rosenbrock", "himmelblau", "ackley", "rastrigin", "saddle", "beale",
-               "goldstein-price", "styblinski-tang", "monkey-saddle"]  # fmt: skip
-# slices of n-D problems whose f multiplies or reduces over more coordinates
-REDUCING = ["mgh-watson", "mgh-discrete-integral", "mgh-broyden-banded"]
+#: the problems of two variables, and the slices through n-D problems (their other
+#: coordinates held fixed): f of a slice sums and multiplies over more coordinates
+PLANES = [n for n in problem_names() if not get_landscape(problem=n).rest]
+SLICES = [n for n in problem_names() if get_landscape(problem=n).rest]
 
 
 def _real_gradient(fn, point: torch.Tensor) -> torch.Tensor:
@@ -39,16 +37,16 @@ def _points(n: int = 300) -> torch.Tensor:
     return 2.0 * torch.randn(n, 2, generator=generator, dtype=torch.float64)
 
 
-@pytest.mark.parametrize("name", ELEMENTWISE)
-def test_path_gradients_are_each_points_own_bit_for_bit(name):
+@pytest.mark.parametrize("name", PLANES)
+def test_path_gradients_on_a_plane_are_each_points_own_bit_for_bit(name):
     fn, path = get_landscape(problem=name).fn, _points()
     batched = path_gradients(fn, path)
     for k in range(len(path)):
         assert torch.equal(batched[k], _real_gradient(fn, path[k])), (name, k)
 
 
-@pytest.mark.parametrize("name", REDUCING)
-def test_path_gradients_of_reducing_slices_differ_from_single_ones_by_rounding_at_most(name):
+@pytest.mark.parametrize("name", SLICES)
+def test_path_gradients_on_a_slice_differ_from_each_points_own_by_rounding_at_most(name):
     fn, path = get_landscape(problem=name).fn, _points()
     batched = path_gradients(fn, path)
     single = torch.stack([_real_gradient(fn, p) for p in path])
