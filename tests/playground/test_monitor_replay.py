@@ -37,12 +37,21 @@ def _points(n: int = 300) -> torch.Tensor:
     return 2.0 * torch.randn(n, 2, generator=generator, dtype=torch.float64)
 
 
-@pytest.mark.parametrize("name", PLANES)
-def test_path_gradients_on_a_plane_are_each_points_own_bit_for_bit(name):
-    fn, path = get_landscape(problem=name).fn, _points()
+#: a formula with every function the formula language has
+FORMULA = (
+    "sin(x) * cos(y) + tan(x / 3) + arcsin(x / 9) + arccos(y / 9) + arctan(y) + sinh(y)"
+    " + cosh(x) + tanh(x * y) + exp(-(x**2) - y**2) + log(1 + x**2 + y**2) + log1p(y**2)"
+    " + sqrt(x**2 + 1) + abs(x) * y + sigmoid(x) + softplus(y) + atan2(y, x) + hypot(x, y)"
+    " + minimum(x, y) + maximum(x, y) + x % 2"
+)
+
+
+@pytest.mark.parametrize("landscape", [*({"problem": n} for n in PLANES), {"formula": FORMULA}])
+def test_path_gradients_on_a_plane_are_each_points_own_bit_for_bit(landscape):
+    fn, path = get_landscape(**landscape).fn, _points()
     batched = path_gradients(fn, path)
     for k in range(len(path)):
-        assert torch.equal(batched[k], _real_gradient(fn, path[k])), (name, k)
+        assert torch.equal(batched[k], _real_gradient(fn, path[k])), (landscape, k)
 
 
 @pytest.mark.parametrize("name", SLICES)

@@ -49,11 +49,12 @@ def path_gradients(fn: Callable[[Tensor], Tensor], path: Tensor) -> Tensor:
     autodiff call: :math:`\nabla_{x} \sum_k f(x_k)` has row k equal to
     :math:`\nabla f(x_k)`, as ``fn`` takes rows (shape ``(..., n)`` to ``(...)``).
 
-    On the playground's 2-D problems this is, bit for bit, the gradient of ``fn`` at
-    each point alone (tested). Where batched kernels round differently from single ones
-    (a slice of an n-D problem reduces and multiplies over more coordinates) the two can
-    differ in the last bits, as the race's own batched steps differ from ``minimize``'s:
-    a monitor's evidence may then differ from the single evaluation's in its last bits.
+    On the playground's 2-D problems and formulas this is, bit for bit, the gradient of
+    ``fn`` at each point alone (tested). Where batched kernels round differently from
+    single ones (a slice of an n-D problem reduces and multiplies over more coordinates)
+    the two can differ in the last bits, as the race's own batched steps differ from
+    ``minimize``'s: a monitor's evidence may then differ from the single evaluation's in
+    its last bits.
 
     Example:
         >>> path_gradients(lambda x: (x**2).sum(-1), torch.tensor([[1.0, 2.0], [3.0, 0.0]]))
