@@ -148,6 +148,21 @@ def test_a_formula_landscape_is_drawn_and_raced_with_its_autodiff_gradient(clien
     assert racer["converged"] and racer["x"][-1] == pytest.approx([1.0, 0.0], abs=1e-6)
 
 
+def test_the_answer_carries_the_race_s_numbers_exactly(client):
+    from descend.playground.landscape import get_landscape
+    from descend.playground.race import Racer
+    from descend.playground.race import race as run_race
+
+    racers = [{"method": "adam", "options": {"lr": 0.05}}, {"method": "lbfgs"}]
+    answer = race(client, problem="rosenbrock", start=[-1.2, 1.0], steps=60, racers=racers)
+    direct = run_race(
+        get_landscape(problem="rosenbrock"), [-1.2, 1.0],
+        [Racer(r["method"], r.get("options", {})) for r in racers], steps=60,
+    )  # fmt: skip
+    # what json.dumps would write, read back: every float to the last bit
+    assert answer.json()["racers"] == json.loads(json.dumps(direct))
+
+
 def test_a_problem_in_more_dimensions_is_its_slice_through_the_minimum(client):
     grid = client.post("/api/landscape", json={"problem": "mgh-extended-rosenbrock", "n": 3})
     assert grid.status_code == 200
