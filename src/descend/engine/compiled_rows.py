@@ -61,7 +61,7 @@ KEPT = 16
 #: hold a few numbers, which vector registers would not speed up; and with torch's baseline
 #: kernels (``ATEN_CPU_CAPABILITY=default``) Inductor 2.13 writes vector code without the
 #: header that declares it, and the compile fails
-_OPTIONS = {"cpp.simdlen": 1}
+_OPTIONS: dict[str, Any] = {"cpp.simdlen": 1}
 
 _KERNELS: OrderedDict[tuple[Any, ...], RaceKernel] = OrderedDict()
 _LOCK = threading.Lock()

@@ -146,16 +146,20 @@ def race(
             )  # fmt: skip
         except Exception as exc:  # a racer's method or options refused: the request's fault
             raise RacerError(i, f"{racer.method}: {_one_line(exc)}") from None
-    return [
-        _report(
-            results[i],
-            racer,
-            race_code(land, start, racer, steps, noise, seed),
-            gradients(land.fn, results[i].history["x"]),
-            motions.get(i, {}),
+    reports = []
+    for i, racer in enumerate(racers):
+        history = results[i].history.as_dict()
+        reports.append(
+            _report(
+                results[i],
+                history,
+                racer,
+                race_code(land, start, racer, steps, noise, seed),
+                gradients(land.fn, history["x"]),
+                motions.get(i, {}),
+            )
         )
-        for i, racer in enumerate(racers)
-    ]
+    return reports
 
 
 def _check_landscape_at(land: Landscape, start: tuple[float, float]) -> None:
@@ -217,12 +221,12 @@ def gradients(fn: Callable[[Tensor], Tensor], points: np.ndarray) -> list[list[f
 
 def _report(
     res: OptimizeResult,
+    history: dict[str, np.ndarray],
     racer: Racer,
     code: str,
     grad: list[list[float | None]],
     motion: dict[str, np.ndarray],
 ) -> dict[str, Any]:
-    history = res.history.as_dict()  # once: each column read by name builds them all
     return {
         **{
             name: finite_lists(motion[name]) if name in motion else None
