@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 
 import torch
 from torch import nn
 
 import descend
+from descend.distributed.teardown import exit_when_done
 
 #: global batch, rows (101 = 10 batches of 10 and one of 1: one rank holds no row of it)
 BATCH, ROWS = 10, 101
@@ -90,10 +90,7 @@ def main() -> None:
 if __name__ == "__main__":
     main()
     # every rank is done and rank 0 has saved: leave without the interpreter's teardown,
-    # where torch's gloo threads can still abort a finished rank under load (SIGABRT,
-    # "terminate called without an active exception"; pytorch/pytorch#179291 describes it)
+    # where torch's gloo threads can still abort a finished rank under load
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    exit_when_done()

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import descend
+from descend.distributed.teardown import exit_when_done
 from descend.estimators import LinearRegression, LogisticRegression
 
 METHODS = ("lbfgs", "bfgs", "newton-cg", "trust-region")
@@ -155,11 +156,14 @@ def join_group(rank: int, world: int, folder: Path) -> None:
 
 
 def leave_group() -> None:
-    """The group destroyed once every rank is done: a rank that closes its connections
-    while a peer still holds them can abort the peer's exit (SIGABRT, "terminate called
-    without an active exception")."""
+    """The group destroyed once every rank is done (a rank that closes its connections
+    while a peer still holds them can abort the peer's exit: SIGABRT, "terminate called
+    without an active exception"), and the process, when it ends, without the
+    interpreter's teardown, where torch's gloo can still abort it
+    (:mod:`descend.distributed.teardown`)."""
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
+    exit_when_done()
 
 
 def launch(script: str, folder: Path, world: int = 2) -> None:

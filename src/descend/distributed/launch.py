@@ -32,6 +32,7 @@ from typing import Any
 import torch.distributed as dist
 
 from descend.distributed.data_parallel import COLLECTIVE_TIMEOUT
+from descend.distributed.teardown import exit_when_done
 
 __all__ = ["DEFAULT_MASTER_PORT", "RankFailure", "run_on_ranks"]
 
@@ -132,7 +133,8 @@ def _launch_config(
 def _rank(module: str, name: str, options: dict[str, Any], rank_zero_only: dict[str, Any]) -> Any:
     """One rank: join the group, call the function, leave the group once every rank is
     done (a rank that tears its connections down while a peer still holds them can abort
-    the peer's exit)."""
+    the peer's exit), and the process without the interpreter's teardown, where torch's
+    gloo can still abort it (:mod:`descend.distributed.teardown`)."""
     if int(os.environ["RANK"]) != 0:
         options = {**options, **rank_zero_only}
         _silence_output()
@@ -140,6 +142,7 @@ def _rank(module: str, name: str, options: dict[str, Any], rank_zero_only: dict[
     value = getattr(importlib.import_module(module), name)(**options)
     dist.barrier()
     dist.destroy_process_group()
+    exit_when_done()  # after the launcher has the value: see descend.distributed.teardown
     return value
 
 

@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from descend.distributed.teardown import exit_when_done
 from descend.federated.clients import ClientTraining, ClientUpdate
 
 __all__ = ["ClientProcesses"]
@@ -128,3 +129,4 @@ def _worker(
         dist.barrier()
     finally:
         dist.destroy_process_group()
+    exit_when_done()  # the work is sent: skip the teardown where gloo can still abort
