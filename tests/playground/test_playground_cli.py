@@ -43,3 +43,27 @@ def test_without_its_extra_the_command_says_what_to_install(monkeypatch):
 def test_a_port_out_of_range_is_refused():
     result = runner.invoke(app, ["playground", "--port", "70000"])
     assert result.exit_code == 2 and "--port" in result.output and "65535" in result.output
+
+
+def test_on_exit_the_server_finishes_a_compile_and_a_second_ctrl_c_quits_at_once(
+    monkeypatch, capsys
+):
+    import uvicorn
+
+    from descend.playground import rows_race
+
+    waited, exits = [], []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)  # served, then Ctrl+C
+    monkeypatch.setattr(rows_race, "compiling", lambda: True)
+    monkeypatch.setattr(rows_race, "wait_for_compiles", lambda: waited.append(True))
+    monkeypatch.setattr(server.os, "_exit", exits.append)
+    server.serve(port=0, open_browser=False, compile="never")
+    assert waited == [True] and exits == []  # the compile finished: a normal exit
+    assert "finishing a race kernel's compile (Ctrl+C again quits now)" in capsys.readouterr().out
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rows_race, "wait_for_compiles", interrupted)
+    server.serve(port=0, open_browser=False, compile="never")
+    assert exits == [0]  # at once, without the teardown a half-done compile aborts

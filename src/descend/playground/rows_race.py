@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +42,10 @@ __all__ = [
     "Racer",
     "batchable",
     "compile_races",
+    "compiling",
     "minimize_call",
     "run_rows_race",
+    "wait_for_compiles",
 ]
 
 #: the optimizer state that is a racer's velocity: the momentum buffer or first moment
@@ -153,8 +155,11 @@ def compile_races(policy: str) -> None:
 
 POLICIES = ("never", "wait", "background")
 _policy = "never"
-_compiling: set[RaceKernel] = set()
+_compiling: set[RaceKernel] = set()  # asked for in the background, compiled or not
+# not a daemon: a compile stopped halfway by the interpreter's exit aborts the process
+# ("terminate called without an active exception"), so an exit waits for it to finish
 _compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="descend-race-compile")
+_pending: list[Future[None]] = []
 
 
 def _ready_kernel(fn: Callable[[Tensor], Tensor], blocks: list[RowBlock]) -> RaceKernel | None:
@@ -174,8 +179,20 @@ def _ready_kernel(fn: Callable[[Tensor], Tensor], blocks: list[RowBlock]) -> Rac
         return kernel
     if kernel not in _compiling:
         _compiling.add(kernel)
-        _compiler.submit(_compile, kernel)
+        _pending.append(_compiler.submit(_compile, kernel))
     return None
+
+
+def compiling() -> bool:
+    """Whether a background compile is running or queued (an exit waits for it)."""
+    _pending[:] = [f for f in _pending if not f.done()]
+    return bool(_pending)
+
+
+def wait_for_compiles() -> None:
+    """Wait until the background compiles asked for so far have finished."""
+    for future in list(_pending):
+        future.exception()  # waits; a failed compile is the kernel's ``broken``
 
 
 def _compile(kernel: RaceKernel) -> None:

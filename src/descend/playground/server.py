@@ -7,6 +7,8 @@ Example:
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 import threading
 import webbrowser
 
@@ -42,7 +44,7 @@ def serve(
     import uvicorn
 
     from descend.playground.api import create_app
-    from descend.playground.rows_race import compile_races
+    from descend.playground.rows_race import compile_races, compiling, wait_for_compiles
 
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer from 0 to 65535, got {port!r}")
@@ -52,3 +54,11 @@ def serve(
     if open_browser:
         threading.Timer(1.0, webbrowser.open, (url,)).start()
     uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    if compiling():  # the interpreter's exit would wait for it, or abort if cut short
+        print("finishing a race kernel's compile (Ctrl+C again quits now)", flush=True)
+        try:
+            wait_for_compiles()
+        except KeyboardInterrupt:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)  # skips the teardown that a compile stopped halfway aborts
