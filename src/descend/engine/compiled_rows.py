@@ -125,6 +125,13 @@ class RaceKernel:
         updated in place, with the steps' numbers ``scalars`` (chunk, M): the iterates
         (chunk, K, n), f (chunk, K), the gradients (chunk, K, n) and the states after each
         step (chunk, S, n)."""
+        # always without autograd: the compiled code is specialized on the grad mode, which
+        # is the calling thread's (a compile in a background thread would otherwise not
+        # serve a race that calls it under no_grad, and compile again inside the race)
+        with torch.no_grad():
+            return self._call(x, states, scalars)
+
+    def _call(self, x: Tensor, states: Tensor, scalars: Tensor) -> tuple[Tensor, ...]:
         if self.ready:
             return self._compiled(x, states, scalars)
         with self._lock:  # one compile, whoever asks first
@@ -282,8 +289,7 @@ class CompiledRowsFeed(RowsFeed):
         ]
         scalars = torch.tensor(numbers, dtype=torch.float64)
         previous = self.chunks[-1][0][-1] if self.chunks else self.at
-        with torch.no_grad():
-            points, values, grads, states = self.kernel(self.rows_now, self.packed_states, scalars)
+        points, values, grads, states = self.kernel(self.rows_now, self.packed_states, scalars)
         before = torch.cat([previous[None], points[:-1]])
         self.chunks.append((points, self.columns(values, grads, points, before), states))
         self.done += chunk
