@@ -115,10 +115,12 @@ class RaceKernel:
         #: why compiling failed (it is not tried again), or None
         self.broken: RuntimeError | None = None
         self._lock = threading.Lock()
-        steps = _race_steps(fn, rules, self.state_at, self.scalars_at, chunk)
-        self._compiled = torch.compile(
-            own_code(steps, f"race{next(_NAMES)}"), fullgraph=True, dynamic=False, options=_OPTIONS
+        self._steps = own_code(
+            _race_steps(fn, rules, self.state_at, self.scalars_at, chunk), f"race{next(_NAMES)}"
         )
+        # made on the first call, by whoever compiles: torch.compile's first use imports
+        # the compiler (seconds), which a race that only asks for the kernel should not pay
+        self._compiled: Callable[..., tuple[Tensor, ...]] | None = None
 
     def __call__(self, x: Tensor, states: Tensor, scalars: Tensor) -> tuple[Tensor, ...]:
         """Run ``chunk`` steps from the rows ``x`` (K, n) and their ``states`` (S, n), both
@@ -133,11 +135,15 @@ class RaceKernel:
 
     def _call(self, x: Tensor, states: Tensor, scalars: Tensor) -> tuple[Tensor, ...]:
         if self.ready:
-            return self._compiled(x, states, scalars)
+            return cast(Callable[..., tuple[Tensor, ...]], self._compiled)(x, states, scalars)
         with self._lock:  # one compile, whoever asks first
             if self.broken is not None:
                 raise self.broken
             try:
+                if self._compiled is None:
+                    self._compiled = torch.compile(
+                        self._steps, fullgraph=True, dynamic=False, options=_OPTIONS
+                    )
                 out = self._compiled(x, states, scalars)
             except Exception as exc:  # no compiler, a landscape the compiler cannot trace
                 self.broken = RuntimeError(

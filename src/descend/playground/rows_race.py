@@ -123,7 +123,7 @@ def run_rows_race(
             blocks.append(RowBlock(x, optimizer, stopping, spec.name, controls=around))
         except (TypeError, ValueError) as exc:
             raise on_refused(i, exc) from None
-    kernel = _ready_kernel(fn, blocks)
+    kernel, later = _kernel_for(fn, blocks)
     feed = (
         RowsFeed(fn, None, None, record=True, present=_as_array, blocks=blocks, record_state=True)
         if kernel is None
@@ -137,6 +137,8 @@ def run_rows_race(
         _motion(feed.state_trace(k), keys, block)
         for k, (keys, block) in enumerate(zip(feed.state_keys, blocks))
     ]
+    if later is not None:  # after this race's work, which the compiler would slow down
+        _compile_later(later)
     return list(zip(results, motions))
 
 
@@ -144,9 +146,10 @@ def compile_races(policy: str) -> None:
     """How races use compiled race kernels (:mod:`descend.engine.compiled_rows`), for the
     whole process: ``"never"`` (the rows feed, step by step: the default), ``"wait"``
     (compile a race's kernel when it first runs, which takes seconds, then reuse it) or
-    ``"background"`` (a race whose kernel is compiled uses it; any other runs step by step
-    while one background thread compiles its kernel for the next time: the server's
-    choice, so that no request waits on a compiler)."""
+    ``"background"`` (a race whose kernel is compiled uses it; any other runs step by step,
+    then one background thread compiles its kernel for the races after it, which run step
+    by step, about 3x slower, until it is ready: the server's choice, so that no request
+    waits on a compiler)."""
     global _policy
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -162,25 +165,32 @@ _compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="descend-race-c
 _pending: list[Future[None]] = []
 
 
-def _ready_kernel(fn: Callable[[Tensor], Tensor], blocks: list[RowBlock]) -> RaceKernel | None:
-    """The compiled kernel for ``blocks`` on ``fn`` that the policy lets this race use."""
+def _kernel_for(
+    fn: Callable[[Tensor], Tensor], blocks: list[RowBlock]
+) -> tuple[RaceKernel | None, RaceKernel | None]:
+    """The compiled kernel for ``blocks`` on ``fn`` that the policy lets this race use,
+    and the kernel to compile in the background once the race is run, if any."""
     if _policy == "never" or not compilable(blocks):
-        return None
+        return None, None
     kernel = race_kernel(fn, blocks)
     if kernel.broken is not None:
-        return None
+        return None, None
     if _policy == "wait":
         try:
             _compile(kernel)  # before the run: its clock (max_time) starts after the compile
         except RuntimeError:  # kernel.broken says why; it is not tried again
-            return None
-        return kernel
+            return None, None
+        return kernel, None
     if kernel.ready:
-        return kernel
+        return kernel, None
+    return None, (None if kernel in _compiling else kernel)
+
+
+def _compile_later(kernel: RaceKernel) -> None:
+    """Queue ``kernel`` for the background compiler thread (once)."""
     if kernel not in _compiling:
         _compiling.add(kernel)
         _pending.append(_compiler.submit(_compile, kernel))
-    return None
 
 
 def compiling() -> bool:

@@ -49,6 +49,9 @@ def serve(
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer from 0 to 65535, got {port!r}")
     compile_races(compile)
+    # torch imports its compiler stack when a process builds its first optimizer (~1.3 s
+    # here): at startup, not inside the page's first race
+    importlib.import_module("torch._dynamo")
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     print(f"descend playground at {url} (Ctrl+C stops it)", flush=True)
     if open_browser:
