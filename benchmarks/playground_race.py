@@ -143,7 +143,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--clock", choices=CLOCK, default="cpu")
+    # the goal is a latency ("answers in"): wall time, repeats interleaved against load;
+    # process CPU time also counts the other threads (the test client's event loop)
+    parser.add_argument("--clock", choices=CLOCK, default="wall")
     parser.add_argument("--quick", action="store_true", help="3 repeats of 300 steps")
     args = parser.parse_args()
     if args.quick:
