@@ -158,7 +158,7 @@ def compile_races(policy: str) -> None:
 
 POLICIES = ("never", "wait", "background")
 _policy = "never"
-_compiling: set[RaceKernel] = set()  # asked for in the background, compiled or not
+_compiling: set[RaceKernel] = set()  # queued or compiling in the background
 # not a daemon: a compile stopped halfway by the interpreter's exit aborts the process
 # ("terminate called without an active exception"), so an exit waits for it to finish
 _compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="descend-race-compile")
@@ -190,7 +190,14 @@ def _compile_later(kernel: RaceKernel) -> None:
     """Queue ``kernel`` for the background compiler thread (once)."""
     if kernel not in _compiling:
         _compiling.add(kernel)
-        _pending.append(_compiler.submit(_compile, kernel))
+        _pending.append(_compiler.submit(_compile_queued, kernel))
+
+
+def _compile_queued(kernel: RaceKernel) -> None:
+    try:
+        _compile(kernel)
+    finally:  # ready or broken now: the kernel says which, and the set holds no more of it
+        _compiling.discard(kernel)
 
 
 def compiling() -> bool:
