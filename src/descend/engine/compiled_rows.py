@@ -107,7 +107,7 @@ class RaceKernel:
         dtype: torch.dtype,
         chunk: int,
     ) -> None:
-        self.fn, self.rules, self.n, self.dtype, self.chunk = fn, rules, n, dtype, chunk
+        self.rules, self.n, self.dtype, self.chunk = rules, n, dtype, chunk
         #: where each row's state tensors and step numbers start in the packed tensors
         self.state_at = _offsets([s for _, _, s, _ in rules])
         self.scalars_at = _offsets([m for _, _, _, m in rules])
